@@ -1,0 +1,46 @@
+# One entry point for tooling; CI (.ci/run) calls `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: venv install test test-sqlite lint types docs demo bench clean
+
+$(BIN)/resv: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(BIN)/resv
+
+venv install: $(BIN)/resv
+
+## test: the whole suite on SQLite and on a throwaway PostgreSQL (required under CI=true)
+test: $(BIN)/resv
+	scripts/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-sqlite: quick run without PostgreSQL
+test-sqlite: $(BIN)/resv
+	$(BIN)/python -m pytest --backend sqlite $(PYTEST_ARGS)
+
+lint: $(BIN)/resv
+	$(BIN)/ruff check resv_cli commands tests bench
+
+types: $(BIN)/resv
+	$(BIN)/python -m pip install -q mypy
+	$(BIN)/mypy resv_cli commands
+
+## docs: regenerate docs/cli-reference.md and schema.sql from the code
+docs: $(BIN)/resv
+	$(BIN)/python -m resv_cli.docgen > docs/cli-reference.md
+	$(BIN)/resv db schema --dialect postgresql > schema.sql
+
+## demo: the main job end to end on a SQLite file, outputs under demo-out/
+demo: $(BIN)/resv
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+## bench: benchmarks as ratios against baselines measured in the same run
+bench: $(BIN)/resv
+	scripts/with-postgres.sh $(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf build dist *.egg-info demo-out .pytest_cache

@@ -1,0 +1,126 @@
+"""resv db: create, upgrade and check the database schema."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from resv_cli.commands._common import (
+    PasswordStdinOpt,
+    echo_err,
+    prompt_new_password,
+    read_stdin_lines,
+    state,
+)
+
+app = typer.Typer(no_args_is_help=True)
+
+
+class Dialect(str, Enum):
+    postgresql = "postgresql"
+    sqlite = "sqlite"
+
+
+@app.command("init")
+def init(
+    ctx: typer.Context,
+    admin: Annotated[str, typer.Option("--admin", help="Login ID of the first city administrator.")],
+    name: Annotated[str, typer.Option("--name", help="The administrator's full name.")] = "",
+    city_code: Annotated[str, typer.Option("--city-code", help="Code of the city organisation.")] = "city",
+    city_name: Annotated[str, typer.Option("--city-name", help="Name of the city.")] = "市",
+    password_stdin: PasswordStdinOpt = False,
+) -> None:
+    """Create the schema and the first city administrator account.
+
+    The password is asked twice on a hidden prompt, or read from the first line
+    of standard input with --password-stdin. Refuses to run on a database that is
+    already initialised (exit code 7).
+
+    Example: resv --db city.db db init --admin it-tanaka --name "田中 一郎"
+    """
+    from resv_cli.errors import InputError
+    from resv_cli.installation import initialise
+
+    st = state(ctx)
+    engine = st.engine()
+    from resv_cli.db import is_initialised
+    from resv_cli.errors import AlreadyInitialised
+
+    if is_initialised(engine):
+        raise AlreadyInitialised("this database is already initialised; nothing was changed")
+    if password_stdin:
+        lines = read_stdin_lines(1)
+        if not lines or not lines[0]:
+            raise InputError("--password-stdin: standard input has no password line")
+        password = lines[0]
+    else:
+        password = prompt_new_password("Administrator password")
+    result = initialise(
+        engine,
+        admin_login=admin,
+        admin_name=name or admin,
+        password=password,
+        city_code=city_code,
+        city_name=city_name,
+    )
+    from resv_cli.config import audit_key_file, redact_url
+
+    echo_err(f"Initialised {redact_url(st.url)}: administrator {result['admin']}, city {result['city']}.")
+    if result["audit_key_created"]:
+        echo_err(
+            f"Created the audit key {audit_key_file()} (mode 0600); keep a copy outside the database."
+        )
+
+
+@app.command("upgrade")
+def upgrade(ctx: typer.Context) -> None:
+    """Apply pending schema migrations (Alembic) to this database.
+
+    Example: resv --db postgresql://resv@dbhost/resv db upgrade
+    """
+    from resv_cli import migrations
+
+    engine = state(ctx).engine()
+    with engine.begin() as conn:
+        before, after = migrations.upgrade(conn)
+    if before == after:
+        echo_err(f"Already at revision {after}.")
+    else:
+        echo_err(f"Upgraded from {before or 'an empty database'} to revision {after}.")
+
+
+@app.command("check")
+def check(ctx: typer.Context) -> None:
+    """Check that the database matches this version's schema (exit 8 when not).
+
+    Compares tables, columns, indexes and constraints with the code, checks the
+    migration revision and the append-only triggers, and on SQLite runs
+    PRAGMA integrity_check and foreign_key_check.
+
+    Example: resv db check
+    """
+    from resv_cli.db import check_schema
+    from resv_cli.errors import IntegrityCheckFailed
+
+    problems = check_schema(state(ctx).engine())
+    if problems:
+        for p in problems:
+            echo_err(f"  {p}")
+        raise IntegrityCheckFailed(f"database does not match this version's schema ({len(problems)} problem(s))")
+    typer.echo("ok")
+
+
+@app.command("schema")
+def schema(
+    dialect: Annotated[Dialect, typer.Option("--dialect", help="SQL dialect of the DDL.")] = Dialect.postgresql,
+) -> None:
+    """Print the DDL of this version's schema (schema.sql is this, for PostgreSQL).
+
+    Example: resv db schema --dialect sqlite > schema-sqlite.sql
+    """
+    from resv_cli.db import schema_ddl
+
+    sys.stdout.write(schema_ddl(dialect.value))

@@ -1,0 +1,34 @@
+"""The list of sub-apps and top-level commands composed by ``resv_cli.cli``.
+
+Each module only imports Typer at load time; services are imported inside the
+commands, so building the help stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+# (module under commands/, command name, help); each module defines `app`
+SUB_APPS: list[tuple[str, str, str]] = [
+    ("db", "db", "Create, upgrade and check the database schema."),
+]
+# (module, function name, command name)
+TOP_LEVEL: list[tuple[str, str, str]] = [
+    ("session", "login", "login"),
+    ("session", "logout", "logout"),
+    ("session", "whoami", "whoami"),
+]
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"resv_cli.commands.{name}")
+
+
+def sub_apps() -> list[tuple[Any, str, str]]:
+    return [(_module(mod).app, name, help_text) for mod, name, help_text in SUB_APPS]
+
+
+def top_level_commands() -> list[tuple[Callable[..., Any], str]]:
+    return [(getattr(_module(mod), func), name) for mod, func, name in TOP_LEVEL]

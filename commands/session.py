@@ -1,0 +1,103 @@
+"""resv login / logout / whoami."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from resv_cli.commands._common import (
+    FormatOpt,
+    PasswordStdinOpt,
+    echo_err,
+    prompt_new_password,
+    read_stdin_lines,
+    state,
+    work,
+)
+from resv_cli.render import Format
+
+
+def login(
+    ctx: typer.Context,
+    login_id: Annotated[str | None, typer.Argument(help="Your login ID (asked if omitted).")] = None,
+    password_stdin: PasswordStdinOpt = False,
+) -> None:
+    """Log in and keep a session token in a user-only file.
+
+    With --password-stdin the first line of standard input is the password and,
+    at first login with a one-time password, the second line is the new password.
+
+    Example: printf '%s\\n' "$PW" | resv login it-tanaka --password-stdin
+    """
+    from resv_cli.db import require_initialised
+    from resv_cli.errors import InputError
+    from resv_cli.sessions import PasswordChangeRequired, login as do_login, save_token
+
+    st = state(ctx)
+    engine = st.engine()
+    require_initialised(engine)
+    new_password: str | None = None
+    if password_stdin:
+        lines = read_stdin_lines(2)
+        if not lines or not lines[0]:
+            raise InputError("--password-stdin: standard input has no password line")
+        password = lines[0]
+        new_password = lines[1] if len(lines) > 1 and lines[1] else None
+        if login_id is None:
+            raise InputError("give the login ID as an argument with --password-stdin")
+    else:
+        if login_id is None:
+            login_id = str(typer.prompt("Login ID", err=True))
+        password = str(typer.prompt("Password", hide_input=True, err=True))
+    try:
+        result = do_login(engine, login_id, password, new_password)
+    except PasswordChangeRequired:
+        if password_stdin or not sys.stdin.isatty():
+            raise
+        echo_err("This is a one-time password: choose your own password now.")
+        new_password = prompt_new_password()
+        result = do_login(engine, login_id, password, new_password)
+    save_token(st.url, result.token)
+    if result.password_changed:
+        echo_err("Password set.")
+    echo_err(
+        f"Logged in as {result.actor.login_id} ({result.actor.role}, "
+        f"{result.actor.organization_code}) until {result.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+
+
+def logout(ctx: typer.Context) -> None:
+    """End your session on this database and forget its token.
+
+    Example: resv logout
+    """
+    from resv_cli.errors import NotLoggedIn, SessionExpired
+    from resv_cli.sessions import forget_token, logout as do_logout
+
+    st = state(ctx)
+    try:
+        with work(ctx) as w:
+            assert w.actor is not None
+            do_logout(w.session, w.actor)
+    except (NotLoggedIn, SessionExpired):
+        forget_token(st.url)
+        echo_err("Not logged in.")
+        return
+    forget_token(st.url)
+    echo_err("Logged out.")
+
+
+def whoami(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """Show who you are logged in as on this database.
+
+    Example: resv whoami --format json
+    """
+    from resv_cli.render import render_record
+    from resv_cli.sessions import whoami as do_whoami
+
+    with work(ctx) as w:
+        assert w.actor is not None
+        info = do_whoami(w.session, w.actor)
+    render_record(info, fmt)

@@ -1,0 +1,108 @@
+"""resv db schema / check / upgrade, and schema.sql kept in sync with the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import create_pg_database, drop_pg_database, require_pg
+
+from resv_cli.db import check_schema, get_engine, schema_ddl
+from resv_cli.errors import EXIT_INTEGRITY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_schema_sql_matches_the_code(cli):
+    result = cli("db", "schema", "--dialect", "postgresql")
+    assert result.exit_code == 0, result
+    assert (ROOT / "schema.sql").read_text("utf-8") == result.stdout, (
+        "schema.sql is stale: run `resv db schema > schema.sql`"
+    )
+
+
+def test_sqlite_schema_prints(cli):
+    result = cli("db", "schema", "--dialect", "sqlite")
+    assert result.exit_code == 0
+    assert "CREATE TABLE audit_events" in result.stdout
+    assert "tr_audit_events_no_delete" in result.stdout
+
+
+def test_schema_sql_builds_a_database_that_matches_the_definitions():
+    """Load schema.sql into a real PostgreSQL database; compare it with the models."""
+    require_pg()
+    import psycopg
+
+    from conftest import _psycopg_dsn
+
+    db = create_pg_database()
+    try:
+        with psycopg.connect(_psycopg_dsn(db.url), autocommit=True) as conn:
+            conn.execute((ROOT / "schema.sql").read_text("utf-8"))
+        engine = get_engine(db.url)
+        with engine.begin() as conn:
+            from resv_cli import migrations
+
+            migrations.stamp_head(conn)
+        problems = check_schema(engine)
+        assert problems == []
+    finally:
+        drop_pg_database(db)
+
+
+def test_check_passes_on_a_fresh_database(installation, cli):
+    result = cli("db", "check")
+    assert result.exit_code == 0, result
+    assert result.stdout.strip() == "ok"
+
+
+def test_check_detects_a_drifted_schema(installation, cli):
+    with installation.engine().begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE facilities ADD COLUMN rogue_column INTEGER")
+        conn.exec_driver_sql("DROP INDEX ix_registrants_date_of_birth")
+    result = cli("db", "check")
+    assert result.exit_code == EXIT_INTEGRITY
+    assert "Error: database does not match this version's schema (2 problem(s))" in result.stderr
+    assert "rogue_column" in result.stderr
+    assert "ix_registrants_date_of_birth" in result.stderr
+
+
+def test_check_detects_a_missing_trigger(installation, cli):
+    with installation.engine().begin() as conn:
+        if installation.backend == "sqlite":
+            conn.exec_driver_sql("DROP TRIGGER tr_audit_events_no_delete")
+            missing = "tr_audit_events_no_delete"
+        else:
+            conn.exec_driver_sql("DROP TRIGGER tr_audit_events_no_update ON audit_events")
+            missing = "tr_audit_events_no_update"
+    result = cli("db", "check")
+    assert result.exit_code == EXIT_INTEGRITY
+    assert f"missing trigger or constraint: {missing}" in result.stderr
+
+
+def test_upgrade_on_current_database_is_a_no_op(installation, cli):
+    result = cli("db", "upgrade")
+    assert result.exit_code == 0, result
+    assert "Already at revision 0001." in result.stderr
+
+
+def test_upgrade_builds_an_empty_database(db_url, cli):
+    result = cli("db", "upgrade")
+    assert result.exit_code == 0, result
+    assert "Upgraded from an empty database to revision 0001." in result.stderr
+    assert check_schema(get_engine(db_url)) == []
+
+
+def test_audit_table_refuses_update_and_delete(installation):
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    for sql in ("UPDATE audit_events SET action='x'", "DELETE FROM audit_events"):
+        with pytest.raises(DBAPIError) as info:
+            with installation.engine().begin() as conn:
+                conn.exec_driver_sql(sql)
+        assert "append-only" in str(info.value)
+
+
+def test_ddl_differs_by_dialect():
+    assert "EXCLUDE USING gist" in schema_ddl("postgresql")
+    assert "EXCLUDE" not in schema_ddl("sqlite")
