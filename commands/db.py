@@ -7,7 +7,6 @@ from enum import Enum
 from typing import Annotated
 
 import typer
-
 from resv_cli.commands._common import (
     PasswordStdinOpt,
     echo_err,
@@ -27,9 +26,13 @@ class Dialect(str, Enum):
 @app.command("init")
 def init(
     ctx: typer.Context,
-    admin: Annotated[str, typer.Option("--admin", help="Login ID of the first city administrator.")],
+    admin: Annotated[
+        str, typer.Option("--admin", help="Login ID of the first city administrator.")
+    ],
     name: Annotated[str, typer.Option("--name", help="The administrator's full name.")] = "",
-    city_code: Annotated[str, typer.Option("--city-code", help="Code of the city organisation.")] = "city",
+    city_code: Annotated[
+        str, typer.Option("--city-code", help="Code of the city organisation.")
+    ] = "city",
     city_name: Annotated[str, typer.Option("--city-name", help="Name of the city.")] = "市",
     password_stdin: PasswordStdinOpt = False,
 ) -> None:
@@ -68,10 +71,13 @@ def init(
     )
     from resv_cli.config import audit_key_file, redact_url
 
-    echo_err(f"Initialised {redact_url(st.url)}: administrator {result['admin']}, city {result['city']}.")
+    echo_err(
+        f"Initialised {redact_url(st.url)}: administrator {result['admin']}, city {result['city']}."
+    )
     if result["audit_key_created"]:
         echo_err(
-            f"Created the audit key {audit_key_file()} (mode 0600); keep a copy outside the database."
+            f"Created the audit key {audit_key_file()} (mode 0600); "
+            "keep a copy outside the database."
         )
 
 
@@ -109,13 +115,17 @@ def check(ctx: typer.Context) -> None:
     if problems:
         for p in problems:
             echo_err(f"  {p}")
-        raise IntegrityCheckFailed(f"database does not match this version's schema ({len(problems)} problem(s))")
+        raise IntegrityCheckFailed(
+            f"database does not match this version's schema ({len(problems)} problem(s))"
+        )
     typer.echo("ok")
 
 
 @app.command("schema")
 def schema(
-    dialect: Annotated[Dialect, typer.Option("--dialect", help="SQL dialect of the DDL.")] = Dialect.postgresql,
+    dialect: Annotated[
+        Dialect, typer.Option("--dialect", help="SQL dialect of the DDL.")
+    ] = Dialect.postgresql,
 ) -> None:
     """Print the DDL of this version's schema (schema.sql is this, for PostgreSQL).
 

@@ -6,7 +6,6 @@ import sys
 from typing import Annotated
 
 import typer
-
 from resv_cli.commands._common import (
     FormatOpt,
     PasswordStdinOpt,
@@ -16,12 +15,15 @@ from resv_cli.commands._common import (
     state,
     work,
 )
+
 from resv_cli.render import Format
 
 
 def login(
     ctx: typer.Context,
-    login_id: Annotated[str | None, typer.Argument(help="Your login ID (asked if omitted).")] = None,
+    login_id: Annotated[
+        str | None, typer.Argument(help="Your login ID (asked if omitted).")
+    ] = None,
     password_stdin: PasswordStdinOpt = False,
 ) -> None:
     """Log in and keep a session token in a user-only file.
@@ -33,7 +35,8 @@ def login(
     """
     from resv_cli.db import require_initialised
     from resv_cli.errors import InputError
-    from resv_cli.sessions import PasswordChangeRequired, login as do_login, save_token
+    from resv_cli.sessions import PasswordChangeRequired, save_token
+    from resv_cli.sessions import login as do_login
 
     st = state(ctx)
     engine = st.engine()
@@ -74,7 +77,8 @@ def logout(ctx: typer.Context) -> None:
     Example: resv logout
     """
     from resv_cli.errors import NotLoggedIn, SessionExpired
-    from resv_cli.sessions import forget_token, logout as do_logout
+    from resv_cli.sessions import forget_token
+    from resv_cli.sessions import logout as do_logout
 
     st = state(ctx)
     try:

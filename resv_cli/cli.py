@@ -39,8 +39,12 @@ class ResvGroup(TyperGroup):
                 raise
             if isinstance(exc, SQLAlchemyError):
                 orig = getattr(exc, "orig", None) or exc
-                text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-                typer.echo(f"Error: database error: {text} (rerun with --debug for details)", err=True)
+                text = (
+                    str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+                )
+                typer.echo(
+                    f"Error: database error: {text} (rerun with --debug for details)", err=True
+                )
             else:
                 typer.echo(
                     f"Error: unexpected {type(exc).__name__} (rerun with --debug for details)",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from resv_cli import audit, clock, passwords
 from sqlalchemy.orm import Session
 
+from resv_cli import audit, clock, passwords
 from resv_cli.db import create_schema, is_initialised
 from resv_cli.errors import AlreadyInitialised, InputError
 from resv_cli.models import Account, Organization

@@ -35,7 +35,8 @@ def pytest_addoption(parser: Any) -> None:
 
 def pytest_generate_tests(metafunc: Any) -> None:
     if "backend" in metafunc.fixturenames and not any(
-        m.name == "parametrize" and "backend" in m.args[0] for m in metafunc.definition.iter_markers()
+        m.name == "parametrize" and "backend" in m.args[0]
+        for m in metafunc.definition.iter_markers()
     ):
         chosen = metafunc.config.getoption("backend") or BACKENDS
         metafunc.parametrize("backend", chosen, scope="function")
@@ -75,8 +76,8 @@ class PgDatabase:
     def url(self) -> str:
         from sqlalchemy.engine import make_url
 
-        return make_url(self.admin_url).set(database=self.name).render_as_string(
-            hide_password=False
+        return (
+            make_url(self.admin_url).set(database=self.name).render_as_string(hide_password=False)
         )
 
 
@@ -86,7 +87,7 @@ def create_pg_database() -> PgDatabase:
     admin = require_pg()
     name = f"resv_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_psycopg_dsn(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+        conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     return PgDatabase(admin, name)
 
 
@@ -203,7 +204,13 @@ class Installation:
 @pytest.fixture
 def installation(db_url: str, backend: str) -> Installation:
     result = run_cli(
-        "db", "init", "--admin", ADMIN_LOGIN, "--name", ADMIN_NAME, "--password-stdin",
+        "db",
+        "init",
+        "--admin",
+        ADMIN_LOGIN,
+        "--name",
+        ADMIN_NAME,
+        "--password-stdin",
         input=ADMIN_PASSWORD + "\n",
     )
     assert result.exit_code == 0, result

@@ -31,7 +31,6 @@ def test_schema_sql_builds_a_database_that_matches_the_definitions():
     """Load schema.sql into a real PostgreSQL database; compare it with the models."""
     require_pg()
     import psycopg
-
     from conftest import _psycopg_dsn
 
     db = create_pg_database()

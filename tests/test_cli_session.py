@@ -7,7 +7,6 @@ import json
 import os
 import stat
 
-import pytest
 from conftest import ADMIN_LOGIN, ADMIN_PASSWORD, run_cli
 
 from resv_cli import clock
@@ -36,7 +35,9 @@ def test_init_login_whoami(installation, cli):
 def test_second_init_refused(installation, cli):
     result = cli("db", "init", "--admin", "other", "--password-stdin", input="x" * 20 + "\n")
     assert result.exit_code == EXIT_ALREADY_INITIALISED
-    assert result.stderr.strip() == "Error: this database is already initialised; nothing was changed"
+    assert (
+        result.stderr.strip() == "Error: this database is already initialised; nothing was changed"
+    )
     assert installation.scalar("SELECT count(*) FROM accounts") == 1
 
 
@@ -104,16 +105,21 @@ def test_session_file_is_private_and_holds_no_password(installation):
     assert installation.scalar("SELECT count(*) FROM sessions WHERE token_hash = :t", t=token) == 0
     import hashlib
 
-    assert installation.scalar(
-        "SELECT count(*) FROM sessions WHERE token_hash = :t",
-        t=hashlib.sha256(token.encode()).hexdigest(),
-    ) == 1
+    assert (
+        installation.scalar(
+            "SELECT count(*) FROM sessions WHERE token_hash = :t",
+            t=hashlib.sha256(token.encode()).hexdigest(),
+        )
+        == 1
+    )
 
 
 def test_not_initialised(db_url, cli):
     result = cli("whoami")
     assert result.exit_code == EXIT_NOT_INITIALISED
-    assert result.stderr.strip() == "Error: this database is not initialised; run `resv db init` first"
+    assert (
+        result.stderr.strip() == "Error: this database is not initialised; run `resv db init` first"
+    )
 
 
 def test_init_rejects_weak_password(db_url, cli):
@@ -135,7 +141,15 @@ def test_password_is_never_an_argument(cli):
 
 def test_db_option_takes_a_plain_path(tmp_path, cli):
     path = tmp_path / "city.db"
-    result = cli("--db", str(path), "db", "init", "--admin", "a1", "--password-stdin",
-                 input=ADMIN_PASSWORD + "\n")
+    result = cli(
+        "--db",
+        str(path),
+        "db",
+        "init",
+        "--admin",
+        "a1",
+        "--password-stdin",
+        input=ADMIN_PASSWORD + "\n",
+    )
     assert result.exit_code == 0, result
     assert path.exists()

@@ -18,9 +18,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_wheel_installs_and_runs(tmp_path):
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-w", str(dist), str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dist),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     wheel = next(dist.glob("resv-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
@@ -35,30 +45,56 @@ def test_wheel_installs_and_runs(tmp_path):
     py = env_dir / "bin" / "python"
     site = subprocess.run(
         [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
-    (Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                         capture_output=True, text=True, check=True).stdout.strip())
-     / "resv-test-deps.pth").write_text(site + "\n")
-    subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True)
+    (
+        Path(
+            subprocess.run(
+                [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+        / "resv-test-deps.pth"
+    ).write_text(site + "\n")
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     resv = env_dir / "bin" / "resv"
     work = tmp_path / "work"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESV_")}
     env["RESV_CONFIG_DIR"] = str(tmp_path / "cfg")
     # the installed copy, not the source tree, must answer
-    where = subprocess.run([str(py), "-c", "import resv_cli, resv_cli.commands; print(resv_cli.commands.__file__)"],
-                           cwd=work, env=env, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [str(py), "-c", "import resv_cli, resv_cli.commands; print(resv_cli.commands.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert str(env_dir) in where.stdout
     out = subprocess.run([str(resv), "--help"], cwd=work, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "db" in out.stdout
-    out = subprocess.run([str(resv), "db", "init", "--admin", "it-admin", "--password-stdin"],
-                         cwd=work, env=env, input="Kyou-wa-ii-tenki-desu-ne-42\n",
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(resv), "db", "init", "--admin", "it-admin", "--password-stdin"],
+        cwd=work,
+        env=env,
+        input="Kyou-wa-ii-tenki-desu-ne-42\n",
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert (work / "resv.db").exists()
-    out = subprocess.run([str(resv), "db", "check"], cwd=work, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(resv), "db", "check"], cwd=work, env=env, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
