@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, insert, inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -122,7 +122,7 @@ def _seed_reference_data(conn: Any) -> None:
         if c not in existing
     ]
     if rows:
-        conn.execute(FacilityCategory.__table__.insert(), rows)
+        conn.execute(insert(FacilityCategory), rows)
 
 
 def is_initialised(engine: Engine) -> bool:
