@@ -62,7 +62,7 @@ def render(
             out.write("(none)\n")
             return
         out.write(
-            tabulate([[r.get(c) for c in cols] for r in data], headers=cols, disablenumparse=True)
+            tabulate([[r.get(c) for c in cols] for r in data], headers=cols, disable_numparse=True)
         )
         out.write("\n")
 
