@@ -18,7 +18,12 @@ KNOWN: dict[str, tuple[int, int, int, str]] = {
     "password_min_length": (15, 8, 64, "minimum password length (never below 8)"),
     "session_hours": (12, 1, 24, "hours a login session lasts"),
     "duplicate_check_per_hour": (30, 1, 1000, "duplicate checks per account per hour"),
-    "bulk_view_threshold": (50, 1, 100000, "registrants viewed per account per day that raise a flag"),
+    "bulk_view_threshold": (
+        50,
+        1,
+        100000,
+        "registrants viewed per account per day that raise a flag",
+    ),
     "dormant_days": (90, 1, 3650, "days without login after which an account is dormant"),
 }
 
