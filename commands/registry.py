@@ -13,6 +13,8 @@ from typing import Any
 # (module under commands/, command name, help); each module defines `app`
 SUB_APPS: list[tuple[str, str, str]] = [
     ("db", "db", "Create, upgrade and check the database schema."),
+    ("facility", "facility", "Facilities, management periods, open-data import, demo city."),
+    ("handover", "handover", "Hand facilities to a designated manager on a day."),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [
