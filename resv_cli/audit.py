@@ -124,7 +124,9 @@ def _lock_and_head(session: Session) -> tuple[int, str]:
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-    row = conn.execute(text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")).first()
+    row = conn.execute(
+        text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+    ).first()
     if row is not None:
         return int(row[0]), str(row[1])
     arch = conn.execute(

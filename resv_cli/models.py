@@ -342,7 +342,9 @@ class ScopeRule(Base):
     actions: Mapped[str] = mapped_column(String(100))
     resource: Mapped[str] = mapped_column(String(16))
     facility_code: Mapped[str | None] = mapped_column(String(40))
-    facility_category: Mapped[str | None] = mapped_column(ForeignKey("facility_categories.code"))
+    facility_category: Mapped[str | None] = mapped_column(
+        ForeignKey("facility_categories.code")
+    )
     fields: Mapped[str | None] = mapped_column(String(400))
     purpose: Mapped[str | None] = mapped_column(String(200))
     valid_from: Mapped[dt.date | None] = mapped_column(Date)
@@ -386,7 +388,9 @@ class Registrant(Base):
     emergency_phone: Mapped[str | None] = mapped_column(String(40))
     # group registrants (団体登録): the group name is ``name``; its representative
     representative_name: Mapped[str | None] = mapped_column(String(200))
-    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    import_batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_batches.id"), index=True
+    )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
