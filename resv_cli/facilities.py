@@ -486,7 +486,8 @@ def show_facility(session: Session, code: str, on: dt.date | None = None) -> dic
         "longitude": f.longitude,
         "source": f"{f.source_lg_code}/{f.source_id}" if f.source_lg_code else None,
         "retired_on": f.retired_on,
-        f"managed_by_on_{on.isoformat()}": org.code if org else None,
+        "on": on,
+        "managed_by": org.code if org else None,
     }
 
 
