@@ -210,6 +210,8 @@ def _time(value: str) -> str | None:
 
 
 def _guess_category(name: str, default: str) -> str:
+    # a bracketed part names where it is, not what it is: 避難地倉庫（大富小学校）
+    name = re.sub(r"[（(][^）)]*[）)]", "", name)
     for word, cat in CATEGORY_KEYWORDS:
         if word in name:
             return cat
