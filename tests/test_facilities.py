@@ -107,3 +107,63 @@ def test_parse_hours_rejects_impossible_times():
         parse_hours("17:00～9:00")
     with pytest.raises(InputError, match="not a time of day"):
         parse_hours("9:00～25:00")
+
+
+def test_overlap_rule_and_manager_lookup_agree_with_a_model(installation):
+    """For any sequence of period inserts, the database accepts exactly the ones that
+    do not overlap, and ``managing_organization`` answers like a plain model."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from sqlalchemy import delete
+
+    from resv_cli.errors import Conflict
+    from resv_cli.facilities import insert_period, managing_organization
+    from resv_cli.models import Facility, ManagementPeriod, Organization
+
+    f.make_org(installation, "fm")
+    f.make_facility(installation, "a")
+    f.make_facility(installation, "b")
+    base = D(2017, 4, 1)
+    attempt = st.tuples(
+        st.sampled_from(["a", "b"]),
+        st.sampled_from(["city", "fm"]),
+        st.integers(0, 60),
+        st.one_of(st.none(), st.integers(0, 30)),
+    )
+
+    @settings(
+        max_examples=25 if installation.backend == "postgresql" else 60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(st.lists(attempt, max_size=8), st.lists(st.integers(-5, 100), min_size=1, max_size=5))
+    def check(attempts, probe_days):
+        with Session(bind=installation.engine()) as s, s.begin():
+            s.execute(delete(ManagementPeriod))
+            facs = {c: s.query(Facility).filter_by(code=c).one() for c in ("a", "b")}
+            orgs = {c: s.query(Organization).filter_by(code=c).one() for c in ("city", "fm")}
+            model: dict[str, list[tuple[D, D | None, str]]] = {"a": [], "b": []}
+            for fac, org, start_off, length in attempts:
+                start = base + dt.timedelta(days=start_off)
+                until = None if length is None else start + dt.timedelta(days=length)
+                clash = any(
+                    start <= (u or D.max) and s0 <= (until or D.max) for s0, u, _ in model[fac]
+                )
+                try:
+                    insert_period(s, facs[fac], orgs[org], start, until)
+                    accepted = True
+                except Conflict as exc:
+                    assert "must not overlap" in str(exc)
+                    accepted = False
+                assert accepted is not clash
+                if accepted:
+                    model[fac].append((start, until, org))
+            for fac in ("a", "b"):
+                for off in probe_days:
+                    day = base + dt.timedelta(days=off)
+                    want = next((o for s0, u, o in model[fac] if s0 <= day <= (u or D.max)), None)
+                    got = managing_organization(s, facs[fac].id, day)
+                    assert got == (orgs[want].id if want else None)
+            s.rollback()
+
+    check()
