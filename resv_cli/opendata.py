@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from resv_cli import audit, clock
 from resv_cli.errors import InputError
@@ -427,7 +427,7 @@ def import_facilities(
     )
     taken_codes = {c for (c,) in session.execute(select(Facility.code))}
     now = clock.now()
-    to_add: list[Facility] = []
+    to_add: list[dict[str, Any]] = []
     for r in rows:
         fac = existing.get((r.lg_code, r.source_id))
         if fac is None:
@@ -446,15 +446,15 @@ def import_facilities(
             taken_codes.add(code)
             report.imported += 1
             to_add.append(
-                Facility(
-                    code=code,
-                    category=r.category,
-                    source_lg_code=r.lg_code,
-                    source_id=r.source_id,
-                    created_at=now,
-                    updated_at=now,
+                {
+                    "code": code,
+                    "category": r.category,
+                    "source_lg_code": r.lg_code,
+                    "source_id": r.source_id,
+                    "created_at": now,
+                    "updated_at": now,
                     **r.values,
-                )
+                }
             )
             continue
         changed = [k for k, v in r.values.items() if getattr(fac, k) != v]
@@ -470,7 +470,9 @@ def import_facilities(
     if dry_run:
         return report
 
-    session.add_all(to_add)
+    if to_add:
+        # a bulk INSERT of plain rows: about 5x faster than ORM objects (bench/)
+        session.execute(insert(Facility), to_add)
     batch = ImportBatch(
         kind="facilities",
         file_name=path.name,
