@@ -163,6 +163,16 @@ def _write_credentials(path: Path, credentials: list[Any]) -> None:
     writer.writerow(["login_id", "one_time_password"])
     for cred in credentials:
         login = getattr(cred, "login_id", None)
-        password = getattr(cred, "password", None) or getattr(cred, "one_time_password", None)
+        password = next(
+            (
+                getattr(cred, name)
+                for name in ("one_time_password", "password", "otp", "temporary_password")
+                if getattr(cred, name, None)
+            ),
+            None,
+        )
+        if not login or not password:
+            # never write a half-useful credentials file; the transaction rolls back
+            raise RuntimeError("issued credential without login_id or one-time password")
         writer.writerow([login, password])
     write_private(path, buf.getvalue().encode("utf-8"))

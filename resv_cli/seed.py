@@ -34,7 +34,7 @@ HANDOVER_DAY = dt.date(2017, 4, 1)
 HANDOVER_FACILITIES = ("chuo-rojin", "chiiki-fukushi")
 
 # (code, name, kana, category, parent, hours)
-FACILITIES: tuple[tuple[str, str, str, str, str | None, tuple[str, str] | None], ...] = (
+FACILITIES: tuple[tuple[str, str, str | None, str, str | None, tuple[str, str] | None], ...] = (
     (
         "sogo-fukushi",
         "総合福祉センター",

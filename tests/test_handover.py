@@ -193,7 +193,7 @@ def test_roster_accounts_are_planned_and_granted_from_the_handover_day(city, cli
     roster = tmp_path / "roster.csv"
     roster.write_text(
         "氏名,フリガナ,所属施設,雇用形態,役割\n"
-        "高橋 三郎,タカハシ サブロウ,chuo-rojin,regular,operator\n",
+        "高橋 三郎,タカハシ サブロウ,chuo-rojin,正規,operator\n",
         encoding="utf-8",
     )
     plan = _json(cli("handover", "plan", *ARGS, "--roster", str(roster), "-f", "json"))
