@@ -13,6 +13,9 @@ from typing import Any
 # (module under commands/, command name, help); each module defines `app`
 SUB_APPS: list[tuple[str, str, str]] = [
     ("db", "db", "Create, upgrade and check the database schema."),
+    ("scope", "scope", "Scope rules: who may act on which facilities' data; explain, plan, apply."),
+    ("registrant", "registrant", "Registrants (利用者) of your facilities: add, search, show."),
+    ("booking", "booking", "Bookings (施設貸出) of your facilities: add, list, cancel."),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [
