@@ -445,7 +445,7 @@ def _all_access(session: Session, on: dt.date) -> set[tuple[str, str, str, str]]
     accounts = session.execute(
         select(Account.id, Account.login_id).where(Account.status == "active")
     ).all()
-    codes = dict(session.execute(select(Facility.id, Facility.code)).tuples().all())
+    codes = {int(i): c for i, c in session.execute(select(Facility.id, Facility.code))}
     out: set[tuple[str, str, str, str]] = set()
     for aid, login in accounts:
         for fid, action, resource in access.effective_access(session, aid, on):

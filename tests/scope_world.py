@@ -48,20 +48,36 @@ def build_city(inst: Any) -> dict[str, Any]:
     f.make_account(inst, "city-mon", "city", "monitor")
     regs = {
         "chuo": f.make_registrant(
-            inst, "chuo-rojin", "髙橋 花子", "タカハシ ハナコ", date_of_birth=dt.date(1948, 5, 3),
-            phone="0476-11-1111", address="印西市大森1-1", emergency_name="髙橋 一郎",
+            inst,
+            "chuo-rojin",
+            "髙橋 花子",
+            "タカハシ ハナコ",
+            date_of_birth=dt.date(1948, 5, 3),
+            phone="0476-11-1111",
+            address="印西市大森1-1",
+            emergency_name="髙橋 一郎",
             emergency_phone="090-1111-2222",
         ),
         "chiiki": f.make_registrant(
-            inst, "chiiki-fukushi", "山﨑 太郎", "ヤマザキ タロウ", date_of_birth=dt.date(1950, 1, 2),
+            inst,
+            "chiiki-fukushi",
+            "山﨑 太郎",
+            "ヤマザキ タロウ",
+            date_of_birth=dt.date(1950, 1, 2),
             phone="0476-22-2222",
         ),
         "kodomo": f.make_registrant(
             inst, "kodomo-fureai", "こどもの会", kind="group", representative_name="田中 三郎"
         ),
         "honme": f.make_registrant(
-            inst, "honme-rojin", "高橋 花子", "たかはし はなこ", date_of_birth=dt.date(1948, 5, 3),
-            phone="0476-33-3333", address="印西市本埜1", emergency_name="高橋 次郎",
+            inst,
+            "honme-rojin",
+            "高橋 花子",
+            "たかはし はなこ",
+            date_of_birth=dt.date(1948, 5, 3),
+            phone="0476-33-3333",
+            address="印西市本埜1",
+            emergency_name="高橋 次郎",
             emergency_phone="090-3333-4444",
         ),
         "inba": f.make_registrant(
