@@ -18,6 +18,7 @@ SUB_APPS: list[tuple[str, str, str]] = [
     ("scope", "scope", "Scope rules: who may act on which facilities' data; explain, plan, apply."),
     ("registrant", "registrant", "Registrants (利用者) of your facilities: add, search, show."),
     ("booking", "booking", "Bookings (施設貸出) of your facilities: add, list, cancel."),
+    ("imports", "import", "Import legacy registrant files (dry-run, rejects, resumable)."),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [
