@@ -45,7 +45,7 @@ HOSTILE = {
     "course3": "+1-2 研修",
     "dup_reason": "-1+2",
     "deny_reason": "#N/A",
-    "course": "研修\x07\x1b\x00終了",
+    "course": "研修\x07\x1b\x0b終了",  # (PostgreSQL text cannot hold NUL)
     "tab": "\t=1+1",
     "cr": "\r=1+1",
 }

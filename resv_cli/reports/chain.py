@@ -85,8 +85,8 @@ def _fallback_status(session: Session) -> ChainStatus:
         t.prev_hash,
         t.hash,
     ).order_by(t.seq)
-    rows = session.connection().execution_options(stream_results=True, yield_per=5000)
-    for row in rows.execute(stmt):
+    options = {"stream_results": True, "yield_per": 5000}
+    for row in session.connection().execute(stmt, execution_options=options):
         seq = int(row.seq)
         if expected_seq is None:
             # the first stored event follows genesis or the newest archive before it

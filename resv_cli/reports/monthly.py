@@ -376,8 +376,11 @@ class _ReportWriter:
         return t, and_(*conds)
 
     def _stream(self, stmt: Any) -> Iterator[Any]:
-        conn = self.s.connection().execution_options(stream_results=True, yield_per=5000)
-        yield from conn.execute(stmt)
+        # per statement: Connection.execution_options() would change the connection
+        # itself, and the audit INSERT afterwards must not run through a cursor
+        yield from self.s.connection().execute(
+            stmt, execution_options={"stream_results": True, "yield_per": 5000}
+        )
 
     # -- the run -------------------------------------------------------------------
 
