@@ -19,6 +19,7 @@ SUB_APPS: list[tuple[str, str, str]] = [
     ("registrant", "registrant", "Registrants (利用者) of your facilities: add, search, show."),
     ("booking", "booking", "Bookings (施設貸出) of your facilities: add, list, cancel."),
     ("imports", "import", "Import legacy registrant files (dry-run, rejects, resumable)."),
+    ("report", "report", "Monthly monitoring report for the city's inspection."),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [
