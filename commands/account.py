@@ -68,6 +68,14 @@ def _deliver(creds: list[IssuedCredential], out: Path | None, fmt: Format) -> No
     echo_err("Shown once: hand it over in person; it must be changed at first login (72 h).")
 
 
+def list_problems(exc: BaseException) -> None:
+    """Print every bad row on stderr; the boundary then prints the first as the error."""
+    problems = getattr(exc, "problems", None) or []
+    if len(problems) > 1:
+        for line in problems:
+            echo_err(f"  {line}")
+
+
 def _check_out(out: Path | None) -> None:
     from resv_cli.errors import InputError
 
@@ -340,9 +348,10 @@ def import_roster(
             if not dry_run:
                 creds = apply_roster(w.session, w.actor, plan)
                 _write_out(credentials_out, creds)
-    except BaseException:
+    except BaseException as exc:
         if creds:
             _remove_partial(credentials_out)
+        list_problems(exc)
         raise
     if dry_run:
         echo_err("Dry run: nothing was changed.")

@@ -72,11 +72,17 @@ def import_(
 
     Example: resv training import training-2026.xlsx --dry-run
     """
+    from resv_cli.commands.account import list_problems
+
     from resv_cli.render import render_record
     from resv_cli.training import import_training
 
-    with work(ctx) as w:
-        counts = import_training(w.session, w.actor, file, dry_run=dry_run)
+    try:
+        with work(ctx) as w:
+            counts = import_training(w.session, w.actor, file, dry_run=dry_run)
+    except Exception as exc:
+        list_problems(exc)
+        raise
     if dry_run:
         echo_err("Dry run: nothing was recorded.")
     render_record(counts, fmt)

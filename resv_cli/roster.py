@@ -67,6 +67,17 @@ ROLE_ALIASES = {
 }
 
 
+class RowProblems(InputError):
+    """Several bad rows: the message is the first; ``problems`` lists them all."""
+
+    def __init__(self, problems: list[str], what: str = "changed") -> None:
+        first = problems[0]
+        if len(problems) > 1:
+            first += f" (and {len(problems) - 1} more problems; nothing was {what})"
+        super().__init__(first)
+        self.problems = problems
+
+
 @dataclass
 class RosterRow:
     """One person on the roster as read from the file (names as given, NFKC-trimmed)."""
@@ -237,8 +248,7 @@ def read_roster(path: Path) -> list[RosterRow]:
         else:
             seen[r.person_key] = r.row
     if problems:
-        more = f" ({len(problems)} problems; nothing was changed)"
-        raise InputError("\n".join(problems) + more if len(problems) > 1 else problems[0])
+        raise RowProblems(problems)
     if not rows:
         raise InputError(f"{fname}: the roster has no rows")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -313,8 +323,7 @@ def plan_roster(
             continue
         resolved.append((r, fac))
     if problems:
-        more = f" ({len(problems)} problems; nothing was changed)"
-        raise InputError("\n".join(problems) + more if len(problems) > 1 else problems[0])
+        raise RowProblems(problems)
 
     entries = {
         e.person_key: e

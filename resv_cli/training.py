@@ -152,8 +152,9 @@ def import_training(
         if lid not in ids:
             problems.append(f"{fname}: row {n}, column ログインID: no account {lid!r}")
     if problems:
-        more = f" ({len(problems)} problems; nothing was imported)"
-        raise InputError("\n".join(problems) + more if len(problems) > 1 else problems[0])
+        from resv_cli.roster import RowProblems
+
+        raise RowProblems(problems, "imported")
     existing = {
         (a, c, d)
         for a, c, d in session.execute(
