@@ -353,7 +353,7 @@ def end_sessions(s: Session, account_id: int, reason: str, *, keep: int | None =
     if keep is not None:
         q = q.where(LoginSession.id != keep)
     result = s.execute(q.values(ended_at=now, end_reason=reason))
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def logout(s: Session, actor: Actor) -> None:

@@ -166,11 +166,11 @@ def import_training(
     added = unchanged = 0
     now = clock.now()
     for _n, lid, course, on in wanted:
-        key = (ids[lid], course, on)
-        if key in existing:
+        record_key = (ids[lid], course, on)
+        if record_key in existing:
             unchanged += 1
             continue
-        existing.add(key)
+        existing.add(record_key)
         added += 1
         if not dry_run:
             session.add(
