@@ -187,13 +187,15 @@ def main() -> None:
         print(
             f"{backend:10s} roster grant of {N} accounts: median {g:6.2f} s "
             f"({N / g:5.0f} accounts/s, {RUNS} runs); {N} bare argon2id hashes {b:6.2f} s; "
-            f"ratio {g / b:.2f}x -> goal 1.5x {'met' if g / b <= 1.5 else 'NOT met'}"
+            f"ratio {g / b:.2f}x -> goal 1.5x {'met' if g / b <= 1.5 else 'NOT met'}",
+            flush=True,
         )
         lg, vf = login_figures(url)
         print(
             f"{backend:10s} one login: median {lg * 1000:6.1f} ms; one bare argon2id verify "
             f"{vf * 1000:6.1f} ms; ratio {lg / vf:.2f}x ({LOGIN_RUNS} runs) -> goal 2x "
-            f"{'met' if lg / vf <= 2 else 'NOT met'}"
+            f"{'met' if lg / vf <= 2 else 'NOT met'}",
+            flush=True,
         )
         cleanup()  # type: ignore[operator]
     sys.stdout.flush()

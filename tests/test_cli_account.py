@@ -465,7 +465,7 @@ def test_dormant_listing_and_disable(city, cli):
     assert city.scalar("SELECT count(*) FROM accounts") == 4  # disabled, never deleted
 
 
-def test_make_org_factory_kind_is_honoured(installation, cli):
+def test_valid_until_defaults_to_term_end_and_an_ended_term_cannot_log_in(installation, cli):
     make_org(installation, "other-fm", term=(dt.date(2020, 4, 1), dt.date(2025, 3, 31)))
     r = cli(
         "account", "grant", "of-1", "--name", "x", "--org", "other-fm", "--role", "operator",
