@@ -20,6 +20,9 @@ SUB_APPS: list[tuple[str, str, str]] = [
     ("booking", "booking", "Bookings (施設貸出) of your facilities: add, list, cancel."),
     ("imports", "import", "Import legacy registrant files (dry-run, rejects, resumable)."),
     ("report", "report", "Monthly monitoring report for the city's inspection."),
+    ("org", "org", "Organisations: the city and designated managers with their term."),
+    ("account", "account", "Per-person accounts: grant, roster import, passwords, lockout."),
+    ("training", "training", "Training records (研修記録) of the staff."),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [

@@ -187,6 +187,47 @@ def _record_failure(s: Session, login_id: str, account_id: int | None, reason: s
         )
 
 
+def register_failure(
+    s: Session, account: Account, now: dt.datetime, *, reason: str, action: str = "auth.login"
+) -> None:
+    """Count a wrong password (the row is locked by the caller); lock at the 5th.
+
+    The lock lasts 15 minutes, doubling with each further lock (30, 60, ...).
+    """
+    account.failed_attempts += 1
+    if action == "auth.login":
+        _record_failure(s, account.login_id, account.id, reason)
+    else:
+        audit.record(
+            s,
+            None,
+            action,
+            outcome="failed",
+            detail={"reason": reason},
+            account_id=account.id,
+            login_id=account.login_id,
+            resource_type="account",
+            resource_id=account.id,
+        )
+    if account.failed_attempts >= MAX_FAILURES:
+        account.lock_count += 1
+        minutes = LOCK_MINUTES * 2 ** (account.lock_count - 1)
+        account.locked_until = now + dt.timedelta(minutes=minutes)
+        account.failed_attempts = 0
+        audit.record(
+            s,
+            None,
+            "account.lock",
+            resource_type="account",
+            resource_id=account.id,
+            account_id=account.id,
+            login_id=account.login_id,
+            outcome="allowed",
+            detail={"minutes": minutes, "lock_count": account.lock_count},
+        )
+    account.updated_at = now
+
+
 def login(
     engine: Engine,
     login_id: str,
@@ -220,25 +261,7 @@ def login(
         else:
             ok, new_hash = passwords.verify(password, account.password_hash)
             if not ok:
-                account.failed_attempts += 1
-                _record_failure(s, login_id, account.id, "wrong_password")
-                if account.failed_attempts >= MAX_FAILURES:
-                    account.lock_count += 1
-                    minutes = LOCK_MINUTES * 2 ** (account.lock_count - 1)
-                    account.locked_until = now + dt.timedelta(minutes=minutes)
-                    account.failed_attempts = 0
-                    audit.record(
-                        s,
-                        None,
-                        "account.lock",
-                        resource_type="account",
-                        resource_id=account.id,
-                        account_id=account.id,
-                        login_id=account.login_id,
-                        outcome="allowed",
-                        detail={"minutes": minutes, "lock_count": account.lock_count},
-                    )
-                account.updated_at = now
+                register_failure(s, account, now, reason="wrong_password")
                 failure = "wrong_password"
             else:
                 why = account_usable(account, now)
@@ -321,14 +344,15 @@ def _set_password(s: Session, account: Account, new_password: str, now: dt.datet
     )
 
 
-def end_sessions(s: Session, account_id: int, reason: str) -> int:
-    """End every open session of an account; return how many were ended."""
+def end_sessions(s: Session, account_id: int, reason: str, *, keep: int | None = None) -> int:
+    """End every open session of an account (but ``keep``); return how many were ended."""
     now = clock.now()
-    result = s.execute(
-        update(LoginSession)
-        .where(LoginSession.account_id == account_id, LoginSession.ended_at.is_(None))
-        .values(ended_at=now, end_reason=reason)
+    q = update(LoginSession).where(
+        LoginSession.account_id == account_id, LoginSession.ended_at.is_(None)
     )
+    if keep is not None:
+        q = q.where(LoginSession.id != keep)
+    result = s.execute(q.values(ended_at=now, end_reason=reason))
     return int(result.rowcount or 0)
 
 

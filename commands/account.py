@@ -1,0 +1,441 @@
+"""resv account: grant, list, show, revoke, reset, unlock, roster import, own password."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from resv_cli.commands._common import (
+    FormatOpt,
+    PasswordStdinOpt,
+    echo_err,
+    prompt_new_password,
+    read_stdin_lines,
+    work,
+)
+
+from resv_cli.render import Format
+
+if TYPE_CHECKING:
+    from resv_cli.accounts import IssuedCredential
+
+app = typer.Typer(no_args_is_help=True)
+
+
+class Role(str, Enum):
+    admin = "admin"
+    monitor = "monitor"
+    operator = "operator"
+
+
+CredentialsOutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--credentials-out",
+        help="Write login IDs and one-time passwords to this new xlsx file (mode 0600) "
+        "instead of the terminal.",
+    ),
+]
+
+
+def _date(value: str | None, what: str) -> Any:
+    from resv_cli.clock import parse_date
+
+    return parse_date(value, what=what) if value else None
+
+
+def _deliver(creds: list[IssuedCredential], out: Path | None, fmt: Format) -> None:
+    """Show the one-time passwords once (stdout), or say where the file is."""
+    from resv_cli.render import render
+
+    if out is not None:
+        echo_err(f"{len(creds)} one-time password(s) written to {out} (mode 0600).")
+        return
+    render(
+        [
+            {
+                "login_id": c.login_id,
+                "one_time_password": c.one_time_password,
+                "expires_at": c.expires_at,
+            }
+            for c in creds
+        ],
+        fmt,
+    )
+    echo_err("Shown once: hand it over in person; it must be changed at first login (72 h).")
+
+
+def list_problems(exc: BaseException) -> None:
+    """Print every bad row on stderr; the boundary then prints the first as the error."""
+    problems = getattr(exc, "problems", None) or []
+    if len(problems) > 1:
+        for line in problems:
+            echo_err(f"  {line}")
+
+
+def _check_out(out: Path | None) -> None:
+    from resv_cli.errors import InputError
+
+    if out is not None and (out.exists() or out.is_symlink()):
+        raise InputError(f"{out} already exists; choose a new file")
+
+
+def _write_out(out: Path | None, creds: list[IssuedCredential]) -> None:
+    if out is not None and creds:
+        from resv_cli.credentials import write_credentials_xlsx
+
+        write_credentials_xlsx(out, creds)
+
+
+@app.command("grant")
+def grant(
+    ctx: typer.Context,
+    login_id: Annotated[str, typer.Argument(help="The new login ID (never reused).")],
+    name: Annotated[str, typer.Option("--name", help="The person's name (氏名).")],
+    org: Annotated[str, typer.Option("--org", help="Organisation code.")],
+    role: Annotated[Role, typer.Option("--role", help="admin, monitor or operator.")],
+    facility: Annotated[
+        str | None, typer.Option("--facility", help="Place of work (所属施設), a facility code.")
+    ] = None,
+    valid_from: Annotated[
+        str | None, typer.Option("--valid-from", help="First day the account may log in.")
+    ] = None,
+    valid_until: Annotated[
+        str | None,
+        typer.Option("--valid-until", help="Last day; default the end of the organisation's term."),
+    ] = None,
+    credentials_out: CredentialsOutOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Grant one person an account with a random one-time password (admin).
+
+    The one-time password (160 bits) is shown once, or written to --credentials-out;
+    it expires after 72 hours and must be replaced at first login.
+
+    Example: resv account grant it-suzuki --name "鈴木 花子" --org inzai --role monitor
+    """
+    from resv_cli.accounts import grant_account
+
+    _check_out(credentials_out)
+    try:
+        with work(ctx) as w:
+            cred = grant_account(
+                w.session,
+                w.actor,
+                login_id,
+                name=name,
+                org_code=org,
+                role=role.value,
+                facility_code=facility,
+                valid_from=_date(valid_from, "--valid-from"),
+                valid_until=_date(valid_until, "--valid-until"),
+            )
+            _write_out(credentials_out, [cred])
+    except BaseException:
+        _remove_partial(credentials_out)
+        raise
+    echo_err(f"Account {cred.login_id} granted.")
+    _deliver([cred], credentials_out, fmt)
+
+
+def _remove_partial(out: Path | None) -> None:
+    # the file is only ever created by this invocation after _check_out saw no file
+    if out is not None:
+        out.unlink(missing_ok=True)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    org: Annotated[str | None, typer.Option("--org", help="One organisation only.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="active, disabled, revoked, locked, expired or one-time."),
+    ] = None,
+    dormant: Annotated[
+        int | None,
+        typer.Option("--dormant", help="Only active accounts with no login for DAYS days."),
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List accounts with their state (admin, monitor); never shows a password hash.
+
+    Example: resv account list --org inzai-fm --status active
+    """
+    from resv_cli.accounts import list_accounts
+    from resv_cli.render import render
+
+    with work(ctx) as w:
+        rows = list_accounts(w.session, w.actor, org_code=org, status=status, dormant_days=dormant)
+    render(rows, fmt)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show one account in full (admin, monitor, or your own); never its hash.
+
+    Example: resv account show inzai-fm-0001
+    """
+    from resv_cli.accounts import show_account
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        row = show_account(w.session, w.actor, login_id)
+    render_record(row, fmt)
+
+
+@app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (kept on the account).")
+    ] = None,
+) -> None:
+    """Disable an account at once and end its sessions (admin); it is kept, not deleted.
+
+    Example: resv account revoke inzai-fm-0003 --reason "left the company"
+    """
+    from resv_cli.accounts import revoke_account
+
+    with work(ctx) as w:
+        result = revoke_account(w.session, w.actor, login_id, reason)
+    echo_err(f"Account {result['login_id']} revoked; {result['sessions_ended']} session(s) ended.")
+
+
+@app.command("reset-password")
+def reset_password(
+    ctx: typer.Context,
+    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+    credentials_out: CredentialsOutOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Issue a new one-time password, lift a lock and end every session (admin).
+
+    Example: resv account reset-password inzai-fm-0002 --credentials-out reset.xlsx
+    """
+    from resv_cli.accounts import reset_password as do_reset
+
+    _check_out(credentials_out)
+    try:
+        with work(ctx) as w:
+            cred = do_reset(w.session, w.actor, login_id)
+            _write_out(credentials_out, [cred])
+    except BaseException:
+        _remove_partial(credentials_out)
+        raise
+    echo_err(f"New one-time password issued for {cred.login_id}; its sessions were ended.")
+    _deliver([cred], credentials_out, fmt)
+
+
+@app.command("unlock")
+def unlock(
+    ctx: typer.Context,
+    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+) -> None:
+    """Lift a lockout after failed logins and reset its counters (admin).
+
+    Example: resv account unlock inzai-fm-0002
+    """
+    from resv_cli.accounts import unlock_account
+
+    with work(ctx) as w:
+        result = unlock_account(w.session, w.actor, login_id)
+    state = "was locked" if result["was_locked"] else "was not locked"
+    echo_err(f"Account {result['login_id']} unlocked ({state}).")
+
+
+@app.command("disable-dormant")
+def disable_dormant(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", help="No login for this many days.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List only.")] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Disable active accounts that have not logged in for N days (admin; never your own).
+
+    Example: resv account disable-dormant --days 90 --dry-run
+    """
+    from resv_cli.accounts import disable_dormant as do_disable
+    from resv_cli.render import render
+
+    with work(ctx) as w:
+        rows = do_disable(w.session, w.actor, days, dry_run=dry_run)
+    verb = "would be disabled (dry run)" if dry_run else "disabled"
+    echo_err(f"{len(rows)} account(s) {verb}.")
+    render(rows, fmt, columns=["login_id", "last_login_at", "status"])
+
+
+@app.command("passwd")
+def passwd(ctx: typer.Context, password_stdin: PasswordStdinOpt = False) -> None:
+    """Change your own password; your other sessions are ended.
+
+    On a terminal it asks for the current password and the new one twice. With
+    --password-stdin the first line is the current password, the second the new one.
+
+    Example: printf '%s\\n%s\\n' "$OLD" "$NEW" | resv account passwd --password-stdin
+    """
+    from resv_cli.accounts import change_own_password
+    from resv_cli.errors import InputError
+
+    with work(ctx) as w:
+        actor, engine = w.actor, w.engine
+    assert actor is not None
+    if password_stdin:
+        lines = read_stdin_lines(2)
+        if len(lines) < 2 or not lines[0] or not lines[1]:
+            raise InputError(
+                "--password-stdin needs two lines: the current password, then the new one"
+            )
+        current, new = lines
+    else:
+        if not sys.stdin.isatty():
+            raise InputError("no terminal to ask on: use --password-stdin")
+        current = str(typer.prompt("Current password", hide_input=True, err=True))
+        new = prompt_new_password()
+    ended = change_own_password(engine, actor, current, new)
+    echo_err(f"Password changed; {ended} other session(s) ended.")
+
+
+@app.command("import-roster")
+def import_roster(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The roster: xlsx or CSV (cp932 or UTF-8).")],
+    org: Annotated[str, typer.Option("--org", help="The organisation whose roster it is.")],
+    credentials_out: CredentialsOutOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
+    ] = False,
+    valid_from: Annotated[
+        str | None, typer.Option("--valid-from", help="First day new accounts may log in.")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Grant, update and disable a manager's staff from its roster (利用者名簿), in one go (admin).
+
+    Prints the plan (to create, update, re-enable, disable because the person left
+    the roster, unchanged) and applies it in one transaction. New accounts get IDs
+    <org>-NNNN and one-time passwords, written to --credentials-out (mode 0600).
+    Re-importing the same roster changes nothing.
+
+    Example: resv account import-roster roster.csv --org inzai-fm --credentials-out new.xlsx
+    """
+    from resv_cli.context import require_role
+    from resv_cli.errors import InputError
+    from resv_cli.roster import apply_roster, plan_roster, read_roster
+
+    _check_out(credentials_out)
+    creds: list[IssuedCredential] = []
+    try:
+        with work(ctx) as w:
+            require_role(w.actor, "admin", action="account.import_roster")
+            rows = read_roster(file)
+            plan = plan_roster(w.session, org, rows, valid_from=_date(valid_from, "--valid-from"))
+            _print_plan(plan, fmt)
+            issues = len(plan.to_create) + len(plan.to_enable)
+            if not dry_run and issues and credentials_out is None:
+                raise InputError(
+                    f"{issues} account(s) would get one-time passwords: give "
+                    "--credentials-out FILE.xlsx (nothing was changed)"
+                )
+            if not dry_run:
+                creds = apply_roster(w.session, w.actor, plan)
+                _write_out(credentials_out, creds)
+    except BaseException as exc:
+        if creds:
+            _remove_partial(credentials_out)
+        list_problems(exc)
+        raise
+    if dry_run:
+        echo_err("Dry run: nothing was changed.")
+    elif not plan.changes_anything:
+        echo_err("Nothing to change: the roster matches the accounts.")
+    else:
+        done = {
+            "to_create": "created",
+            "to_update": "updated",
+            "to_enable": "re-enabled",
+            "to_disable": "disabled",
+            "unchanged": "unchanged",
+        }
+        echo_err("Applied: " + ", ".join(f"{v} {done[k]}" for k, v in plan.summary().items()) + ".")
+        if creds:
+            echo_err(f"{len(creds)} one-time password(s) written to {credentials_out} (mode 0600).")
+
+
+def _print_plan(plan: Any, fmt: Format) -> None:
+    import json
+
+    from resv_cli.render import render
+
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(plan.as_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
+    rows = []
+    for action in ("to_create", "to_update", "to_enable", "to_disable", "unchanged"):
+        for item in getattr(plan, action):
+            d = item.as_dict()
+            rows.append(
+                {
+                    "action": action.removeprefix("to_"),
+                    "row": d["row"],
+                    "login_id": d["login_id"],
+                    "name": d["name"],
+                    "facility": d["facility"],
+                    "employment": d["employment_type"],
+                    "role": d["role"],
+                    "changes": "; ".join(d["changes"]),
+                }
+            )
+    render(rows, fmt)
+    echo_err(
+        f"Plan for {plan.organization_code}: "
+        + ", ".join(f"{v} {k.removeprefix('to_')}" for k, v in plan.summary().items())
+    )
+
+
+@app.command("policy")
+def policy(
+    ctx: typer.Context,
+    min_length: Annotated[
+        int | None,
+        typer.Option("--min-length", help="Set the minimum password length (8-64; default 15)."),
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show the password policy, or set its minimum length (admin; never below 8).
+
+    Example: resv account policy --min-length 12
+    """
+    from resv_cli import audit, passwords, settings
+    from resv_cli.context import require_role
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        if min_length is not None:
+            require_role(w.actor, "admin", action="account.policy")
+            settings.set_int(w.session, "password_min_length", min_length)
+            audit.record(
+                w.session,
+                w.actor,
+                "account.policy",
+                resource_type="setting",
+                resource_id="password_min_length",
+                detail={"value": min_length},
+            )
+        row = {
+            "min_length": settings.password_min_length(w.session),
+            "max_length": passwords.MAX_LENGTH,
+            "hash": "argon2id m=19456 KiB t=2 p=1 (older hashes upgraded at login)",
+            "common_passwords_blocked": len(passwords.common_passwords()),
+            "lockout": "5 failures -> 15 min, doubling per further lock",
+            "one_time_password": "160 bits, 72 hours, must be changed at first login",
+        }
+    render_record(row, fmt)
