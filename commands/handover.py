@@ -51,6 +51,8 @@ def _print_plan(plan: dict[str, Any], fmt: Format, *, title: str) -> None:
         typer.echo(
             f"\nAlready managed by {plan['to']} on {plan['on']}: {', '.join(plan['unchanged'])}"
         )
+    for note in plan.get("notes", []):
+        typer.echo(f"\nNote: {note}")
     if plan["roster"] is not None:
         roster = plan["roster"]
         typer.echo(f"\nAccounts from the roster (valid from {plan['on']}):")

@@ -46,6 +46,7 @@ class HandoverPlan:
     periods_closed: list[dict[str, Any]] = field(default_factory=list)
     periods_opened: list[dict[str, Any]] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     roster: dict[str, Any] | None = None
     access: dict[str, Any] = field(default_factory=dict)
     # not printed: what apply needs to act
@@ -72,6 +73,7 @@ class HandoverPlan:
             "periods_closed": self.periods_closed,
             "periods_opened": self.periods_opened,
             "unchanged": list(self.unchanged),
+            "notes": list(self.notes),
             "roster": self.roster,
             "access": self.access,
         }
@@ -165,6 +167,24 @@ def plan_handover(
         )
         plan._open.append((fac.id, org.id, on, until))
         moved.append(fac)
+
+    # facilities inside a handed-over one that keep their own manager: say so, since
+    # a complex's handover is easily taken to include the facilities it houses
+    with_own = {
+        int(fid) for (fid,) in session.execute(select(ManagementPeriod.facility_id).distinct())
+    }
+    for fac in moved:
+        kept = session.execute(
+            select(Facility.code)
+            .where(Facility.parent_id == fac.id, Facility.id.in_(with_own))
+            .order_by(Facility.code)
+        ).scalars()
+        for child in kept:
+            if child not in codes:
+                plan.notes.append(
+                    f"{child} is inside {fac.code} but has management periods of its own: "
+                    "it is not handed over (name it with --facility to include it)"
+                )
 
     if roster is not None:
         plan._roster_plan = _plan_roster(session, org.code, roster, on)

@@ -209,3 +209,36 @@ def test_roster_accounts_are_planned_and_granted_from_the_handover_day(city, cli
         "WHERE o.code = 'inzai-fm' AND a.login_id <> 'fm-chuo'"
     )
     assert [str(r[0]) for r in new] == ["2017-04-01"]
+
+
+def test_complex_handover_notes_the_facilities_that_keep_their_manager(city, cli):
+    plan = _json(cli("handover", "plan", "--to", "inzai-fm", "--facility", "sogo-fukushi",
+                     "--on", "2018-04-01", "-f", "json"))  # fmt: skip
+    assert [o["facility"] for o in plan["periods_opened"]] == ["sogo-fukushi"]
+    assert plan["notes"] == [
+        "chiiki-fukushi is inside sogo-fukushi but has management periods of its own: it is "
+        "not handed over (name it with --facility to include it)",
+        "chuo-rojin is inside sogo-fukushi but has management periods of its own: it is "
+        "not handed over (name it with --facility to include it)",
+    ]
+    assert plan["access"]["gain"][0]["facilities"] == ["sogo-fukushi"]
+
+
+def test_early_return_to_the_city(city, cli):
+    assert cli("handover", "apply", *ARGS).exit_code == 0
+    back = _json(cli("handover", "apply", "--to", "city", "--facility", "chuo-rojin",
+                     "--on", "2025-04-01", "-f", "json"))  # fmt: skip
+    assert back["periods_closed"] == [
+        {"facility": "chuo-rojin", "organization": "inzai-fm", "valid_from": "2017-04-01",
+         "valid_until_before": "2032-03-31", "valid_until_after": "2025-03-31"}
+    ]  # fmt: skip
+    assert back["periods_opened"] == [
+        {"facility": "chuo-rojin", "organization": "city", "valid_from": "2025-04-01",
+         "valid_until": None}
+    ]  # fmt: skip
+    history = _json(cli("facility", "history", "chuo-rojin", "-f", "json"))
+    assert [(r["organization"], r["valid_from"], r["valid_until"]) for r in history] == [
+        ("city", "2000-04-01", "2017-03-31"),
+        ("inzai-fm", "2017-04-01", "2025-03-31"),
+        ("city", "2025-04-01", None),
+    ]
