@@ -144,7 +144,8 @@ def managing_organization(session: Session, facility_id: int, on: dt.date) -> in
 
 # --- hours -------------------------------------------------------------------------
 
-_TIME = r"(\d{1,2})\s*[:時]\s*(\d{2})?\s*分?"
+# 9:00 / 9時 / 9時5分 / 午後5時30分 (groups: 午前|午後, hour, minute after ':', minute before 分)
+_TIME = r"(午前|午後)?\s*(\d{1,2})\s*(?::\s*(\d{2})|時\s*(?:(\d{1,2})\s*分)?)"
 _RANGE_RE = re.compile(_TIME + r"\s*(?:[-~〜～－ー―‐]|から)\s*" + _TIME)
 
 
@@ -157,7 +158,8 @@ def parse_hours(text: str | None) -> tuple[str, str] | None:
     """Find the first 'H:MM-H:MM' range in ``text``; return ('HH:MM', 'HH:MM') or None.
 
     Accepts the forms real files use: ``9:00～17:00``, ``8：30～１7:15``,
-    ``9時～17時``, ``09:00-21:00``, ``午前9時30分から``... (the first range wins).
+    ``9時～17時``, ``09:00-21:00``, ``午前9時30分から午後5時``... (the first range
+    wins).
     Raises InputError for a range that is not a valid time of day or ends before it
     starts.
     """
@@ -166,8 +168,9 @@ def parse_hours(text: str | None) -> tuple[str, str] | None:
     m = _RANGE_RE.search(_fold(text))
     if not m:
         return None
-    h1, m1, h2, m2 = m.group(1), m.group(2) or "00", m.group(3), m.group(4) or "00"
-    start, end = _hhmm(h1, m1), _hhmm(h2, m2)
+    g = m.groups()
+    start = _hhmm(g[0], g[1], g[2] or g[3] or "0")
+    end = _hhmm(g[4], g[5], g[6] or g[7] or "0")
     if start is None or end is None:
         raise InputError(f"opening hours {text.strip()!r}: not a time of day")
     if end <= start:
@@ -175,8 +178,12 @@ def parse_hours(text: str | None) -> tuple[str, str] | None:
     return start, end
 
 
-def _hhmm(h: str, m: str) -> str | None:
+def _hhmm(half: str | None, h: str, m: str) -> str | None:
     hour, minute = int(h), int(m)
+    if half and hour > 12:
+        return None  # 午後15時 is not a time
+    if half == "午後" and hour < 12:
+        hour += 12
     if hour > 24 or minute > 59 or (hour == 24 and minute):
         return None
     return f"{hour:02d}:{minute:02d}"
