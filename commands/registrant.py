@@ -1,0 +1,240 @@
+"""resv registrant: add, search, show, update, issue-card, issue-certificate, check-duplicate.
+
+Every command goes through the access layer (resv_cli.access): you see and change
+only the registrants of the facilities your organisation manages today, plus
+what explicit scope rules grant.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from resv_cli.commands._common import FormatOpt, work
+
+from resv_cli.render import Format
+
+app = typer.Typer(no_args_is_help=True)
+
+IdArg = Annotated[int, typer.Argument(help="Registrant number (ID).")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Name (group name for groups).")]
+KanaOpt = Annotated[str | None, typer.Option("--kana", help="Reading (フリガナ).")]
+DobOpt = Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")]
+PhoneOpt = Annotated[str | None, typer.Option("--phone", help="Phone number.")]
+AddressOpt = Annotated[str | None, typer.Option("--address", help="Address.")]
+PostalOpt = Annotated[str | None, typer.Option("--postal-code", help="Postal code.")]
+EmNameOpt = Annotated[
+    str | None, typer.Option("--emergency-name", help="Emergency contact (family) name.")
+]
+EmPhoneOpt = Annotated[
+    str | None, typer.Option("--emergency-phone", help="Emergency contact phone.")
+]
+RepOpt = Annotated[
+    str | None, typer.Option("--representative", help="Representative's name (groups).")
+]
+
+
+def _dob(text: str | None):  # noqa: ANN202 - returns date | None
+    from resv_cli.clock import parse_date
+
+    return parse_date(text, what="--dob") if text else None
+
+
+@app.command("add")
+def add_cmd(
+    ctx: typer.Context,
+    facility: Annotated[str, typer.Option("--facility", help="Facility code to register at.")],
+    name: Annotated[str, typer.Option("--name", help="Name (group name for groups).")],
+    kind: Annotated[
+        str, typer.Option("--kind", help="individual (個人登録) or group (団体登録).")
+    ] = "individual",
+    kana: KanaOpt = None,
+    dob: DobOpt = None,
+    phone: PhoneOpt = None,
+    address: AddressOpt = None,
+    postal_code: PostalOpt = None,
+    emergency_name: EmNameOpt = None,
+    emergency_phone: EmPhoneOpt = None,
+    representative: RepOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Register a person or group at a facility in your scope (operator); audited.
+
+    Example: resv registrant add --facility chuo-rojin --name "髙橋 花子" --dob 1948-05-03
+    """
+    from resv_cli.registrants import NewRegistrant, add_registrant
+    from resv_cli.render import render_record
+
+    new = NewRegistrant(
+        facility=facility,
+        name=name,
+        kind=kind,
+        kana=kana,
+        date_of_birth=_dob(dob),
+        postal_code=postal_code,
+        address=address,
+        phone=phone,
+        emergency_name=emergency_name,
+        emergency_phone=emergency_phone,
+        representative_name=representative,
+    )
+    with work(ctx) as w:
+        row = add_registrant(w.session, w.actor, new)
+    render_record(row, fmt)
+
+
+@app.command("search")
+def search_cmd(
+    ctx: typer.Context,
+    name: NameOpt = None,
+    kana: KanaOpt = None,
+    dob: DobOpt = None,
+    phone: PhoneOpt = None,
+    facility: Annotated[str | None, typer.Option("--facility", help="Only this facility.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most N rows.")] = 100,
+    count: Annotated[
+        bool, typer.Option("--count", help="Print only the number of matches.")
+    ] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Search registrants in your scope by name, reading, date of birth or phone; audited.
+
+    Names and readings match regardless of width, kana form, spacing and variant
+    kanji (髙/高, 﨑/崎), by prefix.
+
+    Example: resv registrant search --name "高橋" --dob 1948-05-03
+    """
+    from resv_cli.registrants import SEARCH_COLUMNS, Criteria, search_registrants
+    from resv_cli.render import render, render_record
+
+    crit = Criteria(name=name, kana=kana, date_of_birth=_dob(dob), phone=phone, facility=facility)
+    with work(ctx) as w:
+        result = search_registrants(w.session, w.actor, crit, limit=limit, count_only=count)
+    if isinstance(result, int):
+        render_record({"count": result}, fmt)
+    else:
+        render(result, fmt, columns=SEARCH_COLUMNS)
+
+
+@app.command("show")
+def show_cmd(ctx: typer.Context, registrant_id: IdArg, fmt: FormatOpt = Format.table) -> None:
+    """Show one registrant in your scope, with certificates; audited.
+
+    Example: resv registrant show 42
+    """
+    from resv_cli.registrants import show_registrant
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        row = show_registrant(w.session, w.actor, registrant_id)
+    render_record(row, fmt)
+
+
+@app.command("update")
+def update_cmd(
+    ctx: typer.Context,
+    registrant_id: IdArg,
+    name: NameOpt = None,
+    kana: KanaOpt = None,
+    dob: DobOpt = None,
+    phone: PhoneOpt = None,
+    address: AddressOpt = None,
+    postal_code: PostalOpt = None,
+    emergency_name: EmNameOpt = None,
+    emergency_phone: EmPhoneOpt = None,
+    representative: RepOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Change fields of a registrant in your scope; audited (field names only).
+
+    Example: resv registrant update 42 --phone 0476-11-2222
+    """
+    from resv_cli.registrants import update_registrant
+    from resv_cli.render import render_record
+
+    changes = {
+        "name": name,
+        "kana": kana,
+        "date_of_birth": _dob(dob),
+        "phone": phone,
+        "address": address,
+        "postal_code": postal_code,
+        "emergency_name": emergency_name,
+        "emergency_phone": emergency_phone,
+        "representative_name": representative,
+    }
+    with work(ctx) as w:
+        row = update_registrant(w.session, w.actor, registrant_id, changes)
+    render_record(row, fmt)
+
+
+@app.command("issue-card")
+def issue_card_cmd(ctx: typer.Context, registrant_id: IdArg, fmt: FormatOpt = Format.table) -> None:
+    """Issue a user card (利用者カード) to a group registrant in your scope; audited.
+
+    Example: resv registrant issue-card 43
+    """
+    from resv_cli.registrants import issue_card
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        row = issue_card(w.session, w.actor, registrant_id)
+    render_record(row, fmt)
+
+
+@app.command("issue-certificate")
+def issue_certificate_cmd(
+    ctx: typer.Context,
+    registrant_id: IdArg,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--override-reason",
+            help="Issue although another senior centre holds a certificate (audited).",
+        ),
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Issue a senior certificate (登録証) to an individual, after the duplicate check.
+
+    Refuses when another senior facility already issued one to the same person,
+    unless --override-reason is given.
+
+    Example: resv registrant issue-certificate 42
+    """
+    from resv_cli.registrants import issue_certificate
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        row = issue_certificate(w.session, w.actor, registrant_id, override_reason)
+    render_record(row, fmt)
+
+
+@app.command("check-duplicate")
+def check_duplicate_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="Name of the applicant.")],
+    dob: Annotated[str, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (e.g. the application number); required.")
+    ],
+    kana: KanaOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Check the senior centres for an existing certificate (senior welfare centre staff only).
+
+    Shows only match or not, the facility, the certificate number and its date;
+    rate-limited per hour; audited with the search terms as a keyed hash.
+
+    Example: resv registrant check-duplicate --name "髙橋 花子" --dob 1948-05-03 --reason "申請 123"
+    """
+    from resv_cli.registrants import DUPLICATE_COLUMNS, check_duplicate
+    from resv_cli.render import render
+
+    day = _dob(dob)
+    assert day is not None
+    with work(ctx) as w:
+        rows = check_duplicate(
+            w.session, w.actor, name=name, kana=kana, date_of_birth=day, reason=reason
+        )
+    render(rows, fmt, columns=DUPLICATE_COLUMNS)

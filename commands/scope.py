@@ -1,0 +1,203 @@
+"""resv scope: list, add, remove and explain scope rules; plan and apply policy files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from resv_cli.commands._common import FormatOpt, echo_err, work
+
+from resv_cli.render import Format
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """List the scope rules (admin, monitor).
+
+    Example: resv scope list --format json
+    """
+    from resv_cli.render import render
+    from resv_cli.scope import list_rules
+
+    with work(ctx) as w:
+        rows = list_rules(w.session, w.actor)
+    render(rows, fmt)
+
+
+@app.command("add")
+def add_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Unique name of the rule.")],
+    subject: Annotated[
+        str,
+        typer.Option("--subject", help="Who: organization:CODE, account:LOGIN or role:ROLE."),
+    ],
+    actions: Annotated[
+        str, typer.Option("--actions", help="Comma-separated: register,view,search,update,lend.")
+    ],
+    resource: Annotated[
+        str, typer.Option("--resource", help="registrants or bookings.")
+    ] = "registrants",
+    facility: Annotated[
+        str | None, typer.Option("--facility", help="Facility code (covers its rooms too).")
+    ] = None,
+    category: Annotated[
+        str | None, typer.Option("--category", help="Facility category instead of one facility.")
+    ] = None,
+    fields: Annotated[
+        str | None,
+        typer.Option("--fields", help="Comma-separated fields the rule reveals (default all)."),
+    ] = None,
+    purpose: Annotated[str | None, typer.Option("--purpose", help="Why the rule exists.")] = None,
+    valid_from: Annotated[
+        str | None, typer.Option("--from", help="First day the rule holds (YYYY-MM-DD).")
+    ] = None,
+    valid_until: Annotated[
+        str | None, typer.Option("--until", help="Last day the rule holds (inclusive).")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Add an explicit scope rule (admin); audited.
+
+    Example: resv scope add kodomo-view --subject account:fm-suzuki --actions view,search
+    --facility kodomo-fureai --until 2027-03-31
+    """
+    from resv_cli.render import render_record
+    from resv_cli.scope import add_rule, make_spec
+
+    with work(ctx) as w:
+        spec = make_spec(
+            w.session,
+            name=name,
+            subject=subject,
+            actions=actions,
+            resource=resource,
+            facility=facility,
+            category=category,
+            fields=fields,
+            purpose=purpose,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+        row = add_rule(w.session, w.actor, spec)
+    render_record(row, fmt)
+
+
+@app.command("remove")
+def remove_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the rule to remove.")],
+) -> None:
+    """Remove a scope rule by name (admin); audited.
+
+    Example: resv scope remove kodomo-view
+    """
+    from resv_cli.scope import remove_rule
+
+    with work(ctx) as w:
+        remove_rule(w.session, w.actor, name)
+    echo_err(f"Removed scope rule {name}.")
+
+
+@app.command("explain")
+def explain_cmd(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Option("--account", help="Login ID of the account.")],
+    action: Annotated[
+        str,
+        typer.Option("--action", help="register, view, search, update, lend or check_duplicate."),
+    ],
+    facility: Annotated[str, typer.Option("--facility", help="Facility code.")],
+    resource: Annotated[
+        str, typer.Option("--resource", help="registrants or bookings.")
+    ] = "registrants",
+    on: Annotated[
+        str | None, typer.Option("--on", help="Day to decide for (default today, JST).")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Print allow or deny for an account, action and facility, and what decided it.
+
+    Example: resv scope explain --account fm-sato --action search --facility chuo-rojin
+    """
+    from resv_cli.clock import parse_date
+    from resv_cli.render import render_record
+    from resv_cli.scope import explain
+
+    day = parse_date(on, what="--on") if on else None
+    with work(ctx) as w:
+        row = explain(
+            w.session,
+            w.actor,
+            login_id=account,
+            action=action,
+            facility=facility,
+            resource=resource,
+            on=day,
+        )
+    render_record(row, fmt)
+
+
+PolicyArg = Annotated[
+    Path,
+    typer.Argument(exists=True, dir_okay=False, readable=True, help="TOML policy file."),
+]
+OnOpt = Annotated[
+    str | None,
+    typer.Option("--on", help="Day for the effective-access difference (default today)."),
+]
+
+
+@app.command("plan")
+def plan_cmd(
+    ctx: typer.Context, file: PolicyArg, on: OnOpt = None, fmt: FormatOpt = Format.table
+) -> None:
+    """Show what applying a policy file would change, in rules and in access; writes nothing.
+
+    Example: resv scope plan policy/scope.toml --on 2017-04-01
+    """
+    _plan_or_apply(ctx, file, on, fmt, apply=False)
+
+
+@app.command("apply")
+def apply_cmd(
+    ctx: typer.Context, file: PolicyArg, on: OnOpt = None, fmt: FormatOpt = Format.table
+) -> None:
+    """Make the scope rules match a policy file, in one transaction, audited, idempotent.
+
+    Example: resv scope apply policy/scope.toml
+    """
+    _plan_or_apply(ctx, file, on, fmt, apply=True)
+
+
+def _plan_or_apply(
+    ctx: typer.Context, file: Path, on: str | None, fmt: Format, *, apply: bool
+) -> None:
+    import json
+    import sys
+
+    from resv_cli.clock import parse_date
+    from resv_cli.render import render
+    from resv_cli.scope import apply_policy, plan_policy
+
+    day = parse_date(on, what="--on") if on else None
+    with work(ctx) as w:
+        fn = apply_policy if apply else plan_policy
+        plan = fn(w.session, w.actor, file, day)
+    if fmt is Format.json:
+        json.dump(plan.as_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render(plan.rows(), fmt, columns=["change", "what", "detail"])
+    verb = "Applied" if apply else "Plan"
+    if plan.empty:
+        echo_err(f"{verb}: no changes; the rules already match {file.name}.")
+    else:
+        echo_err(
+            f"{verb}: {len(plan.add)} to add, {len(plan.change)} to change, "
+            f"{len(plan.remove)} to remove; access +{len(plan.gained)} -{len(plan.lost)} "
+            f"on {plan.on}."
+        )

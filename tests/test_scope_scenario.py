@@ -1,0 +1,269 @@
+"""The board's seed scenario: inzai-fm takes over chuo-rojin and chiiki-fukushi on 2017-04-01.
+
+Before that day the manager's staff see nothing; from that day they register, view
+and search only those two centres' registrants (and rooms); the city keeps the
+rest; chuo-rojin staff may run the purpose-bound duplicate check over the other
+senior welfare centres, which reveals no address, phone or emergency contact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from scope_world import HANDOVER, at, build_city, login
+
+
+def _ids(cli, *args):
+    r = cli("registrant", "search", *args, "--format", "json")
+    assert r.exit_code == 0, r
+    return sorted(row["id"] for row in json.loads(r.stdout))
+
+
+@pytest.fixture
+def city(installation, monkeypatch):
+    regs = build_city(installation)
+    return installation, regs
+
+
+def test_before_handover_the_manager_sees_nothing_and_the_city_everything(city, cli, monkeypatch):
+    inst, regs = city
+    at(monkeypatch, HANDOVER - dt.timedelta(days=1))
+    login(inst, "fm-sato")
+    assert _ids(cli, "--name", "高橋") == []
+    r = cli("registrant", "show", str(regs["chuo"]))
+    assert (r.exit_code, r.stderr.strip()) == (1, f"Error: registrant {regs['chuo']} not found")
+    login(inst, "city-honme")
+    assert _ids(cli, "--name", "高橋") == sorted([regs["chuo"], regs["honme"]])
+
+
+def test_from_handover_each_side_sees_only_its_own(city, cli, monkeypatch):
+    inst, regs = city
+    at(monkeypatch, HANDOVER)
+    login(inst, "fm-sato")
+    # width, kana form, spacing and variant kanji fold: 高橋 finds 髙橋 花子
+    assert _ids(cli, "--name", "ﾀｶﾊｼ") == []  # a name key, not a reading
+    assert _ids(cli, "--name", "高橋") == [regs["chuo"]]
+    assert _ids(cli, "--kana", "たかはし　はなこ") == [regs["chuo"]]
+    assert _ids(cli, "--name", "山崎太郎") == [regs["chiiki"]]
+    assert _ids(cli, "--dob", "1948-05-03") == [regs["chuo"]]
+    assert _ids(cli, "--phone", "０４７６２２２２２２") == [regs["chiiki"]]
+    assert _ids(cli, "--facility", "kodomo-fureai") == []
+    r = cli("registrant", "search", "--name", "高橋", "--count", "--format", "json")
+    assert json.loads(r.stdout) == {"count": 1}
+    login(inst, "city-honme")
+    assert _ids(cli, "--name", "高橋") == [regs["honme"]]
+    assert _ids(cli, "--facility", "kodomo-fureai") == [regs["kodomo"]]
+
+
+def test_the_manager_registers_only_at_its_centres_and_their_rooms(city, cli, monkeypatch):
+    inst, regs = city
+    at(monkeypatch, HANDOVER)
+    login(inst, "fm-suzuki")
+    r = cli(
+        "registrant", "add", "--facility", "chiiki-fukushi", "--name", "新規 登録", "-f", "json"
+    )
+    assert r.exit_code == 0, r
+    r = cli("registrant", "add", "--facility", "kodomo-fureai", "--name", "新規 登録")
+    assert r.exit_code == 6
+    assert (
+        r.stderr.strip()
+        == "Error: permission denied: you may not register registrants at kodomo-fureai"
+    )
+    r = cli(
+        "booking",
+        "add",
+        "--facility",
+        "chiiki-fukushi-tamokuteki",
+        "--registrant",
+        str(regs["chiiki"]),
+        "--date",
+        "2017-04-10",
+        "--from",
+        "10:00",
+        "--to",
+        "12:00",
+    )
+    assert r.exit_code == 0, r
+    r = cli(
+        "booking",
+        "add",
+        "--facility",
+        "cosmos-hall",
+        "--registrant",
+        str(regs["chiiki"]),
+        "--date",
+        "2017-04-10",
+        "--from",
+        "10:00",
+        "--to",
+        "12:00",
+    )
+    assert (r.exit_code, r.stderr.strip()) == (
+        6,
+        "Error: permission denied: you may not lend cosmos-hall",
+    )
+    denied = inst.scalar(
+        "SELECT count(*) FROM audit_events WHERE outcome = 'denied' AND login_id = 'fm-suzuki'"
+    )
+    assert denied == 2
+
+
+def test_duplicate_check_from_chuo_rojin_reveals_only_what_is_needed(city, cli, monkeypatch):
+    inst, regs = city
+    at(monkeypatch, HANDOVER)
+    from factories import _session
+
+    from resv_cli.models import Certificate
+
+    with _session(inst) as s, s.begin():
+        s.add(
+            Certificate(
+                registrant_id=regs["honme"],
+                facility_id=inst.scalar("SELECT id FROM facilities WHERE code = 'honme-rojin'"),
+                kind="senior_certificate",
+                number="S-honme-rojin-2016-00007",
+                issued_on=dt.date(2016, 6, 1),
+                created_at=dt.datetime(2016, 6, 1, tzinfo=dt.UTC),
+            )
+        )
+    login(inst, "fm-sato")
+    r = cli(
+        "registrant",
+        "check-duplicate",
+        "--name",
+        "髙橋花子",
+        "--kana",
+        "ﾀｶﾊｼ ﾊﾅｺ",
+        "--dob",
+        "1948-05-03",
+        "--reason",
+        "申請 2017-001",
+        "-f",
+        "json",
+    )
+    assert r.exit_code == 0, r
+    rows = json.loads(r.stdout)
+    assert {
+        "match": "yes",
+        "facility": "honme-rojin",
+        "certificate_number": "S-honme-rojin-2016-00007",
+        "issued_on": "2016-06-01",
+    }.items() <= {
+        k: v for row in rows if row["facility"] == "honme-rojin" for k, v in row.items()
+    }.items()
+    for secret in ("0476-33-3333", "印西市本埜1", "高橋 次郎", "090-3333-4444", "1948"):
+        assert secret not in r.stdout
+    # the issue-certificate path runs the same check and refuses without an override
+    r = cli("registrant", "issue-certificate", str(regs["chuo"]))
+    assert r.exit_code == 1
+    assert r.stderr.startswith("Error: a senior certificate already exists elsewhere (honme-rojin")
+    r = cli(
+        "registrant",
+        "issue-certificate",
+        str(regs["chuo"]),
+        "--override-reason",
+        "本人確認の結果 別人",
+        "-f",
+        "json",
+    )
+    assert r.exit_code == 0, r
+    assert json.loads(r.stdout)["number"] == "S-chuo-rojin-2017-00001"
+    detail = inst.scalar(
+        "SELECT detail FROM audit_events WHERE action = 'registrant.issue_certificate' "
+        "AND outcome = 'allowed'"
+    )
+    assert json.loads(detail)["override_reason"] == "本人確認の結果 別人"
+    # chiiki-fukushi staff (a welfare centre, not a senior one) may not run the check
+    login(inst, "fm-suzuki")
+    r = cli(
+        "registrant",
+        "check-duplicate",
+        "--name",
+        "髙橋花子",
+        "--dob",
+        "1948-05-03",
+        "--reason",
+        "x",
+    )
+    assert r.exit_code == 6
+    assert "only for staff of a senior welfare centre" in r.stderr
+
+
+def test_duplicate_check_before_handover_is_refused_to_the_manager(city, cli, monkeypatch):
+    inst, _ = city
+    at(monkeypatch, HANDOVER - dt.timedelta(days=1))
+    login(inst, "fm-sato")
+    r = cli(
+        "registrant",
+        "check-duplicate",
+        "--name",
+        "髙橋花子",
+        "--dob",
+        "1948-05-03",
+        "--reason",
+        "申請",
+    )
+    assert r.exit_code == 6
+    assert r.stderr.strip() == (
+        "Error: permission denied: the duplicate check is only for staff of a senior welfare "
+        "centre that your organisation manages"
+    )
+
+
+def test_explain_names_the_period_before_and_after(city, cli, monkeypatch):
+    inst, _ = city
+    at(monkeypatch, HANDOVER)
+    r = cli(
+        "scope",
+        "explain",
+        "--account",
+        "fm-sato",
+        "--action",
+        "search",
+        "--facility",
+        "chuo-rojin",
+        "--on",
+        "2017-03-31",
+        "-f",
+        "json",
+    )
+    assert r.exit_code == 0, r
+    out = json.loads(r.stdout)
+    assert out["decision"] == "deny"
+    assert "chuo-rojin is managed by city on 2017-03-31" in out["reason"]
+    r = cli(
+        "scope",
+        "explain",
+        "--account",
+        "fm-sato",
+        "--action",
+        "search",
+        "--facility",
+        "chuo-rojin-kaigi",
+        "--on",
+        "2017-04-01",
+        "-f",
+        "json",
+    )
+    out = json.loads(r.stdout)
+    assert out["decision"] == "allow"
+    assert out["reason"].startswith("allowed: inzai-fm manages chuo-rojin-kaigi (via chuo-rojin)")
+    r = cli(
+        "scope",
+        "explain",
+        "--account",
+        "fm-sato",
+        "--action",
+        "search",
+        "--facility",
+        "kodomo-fureai",
+        "--on",
+        "2017-04-01",
+        "-f",
+        "json",
+    )
+    out = json.loads(r.stdout)
+    assert out["decision"] == "deny"
+    assert "kodomo-fureai is managed by city" in out["reason"]
