@@ -1,10 +1,12 @@
 """Facilities (施設), their tree (complex > facility > room) and management periods (管理期間).
 
 Who manages a facility on a day is answered from ``management_periods`` by date, so
-access switches on the day a period starts with nothing run at midnight.  A facility
-that has never had a management period of its own (a room, typically) is managed by
-whoever manages its parent on that day; a facility that has periods of its own is
-managed only through them (a gap means nobody: default deny).
+access switches on the day a period starts with nothing run at midnight.  The rule is
+the access layer's (``resv_cli.access.managing_period``): a facility's own period
+covering the day wins; without one, its parent's decides (a room), then its
+grandparent's (a room of a centre inside a complex), and so on up the tree.  So
+handing one centre of a complex to a designated manager moves exactly that centre
+and its rooms.
 
 Cross-area API (used by scope, registrants, handover, reports):
 ``facilities_managed_by``, ``managing_organization``, ``get_facility``.
@@ -20,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from resv_cli import audit, clock
@@ -68,14 +70,17 @@ def _covers(on: dt.date) -> Any:
     )
 
 
-def _tree(session: Session) -> tuple[dict[int, int | None], set[int]]:
-    """(facility id -> parent id) and the ids of facilities that have periods of their own."""
+def _tree(session: Session, on: dt.date) -> tuple[dict[int, int | None], set[int]]:
+    """(facility id -> parent id) and the ids of facilities with a period covering ``on``."""
     parents = {
         int(fid): (int(pid) if pid is not None else None)
         for fid, pid in session.execute(select(Facility.id, Facility.parent_id))
     }
     with_periods = {
-        int(fid) for (fid,) in session.execute(select(ManagementPeriod.facility_id).distinct())
+        int(fid)
+        for (fid,) in session.execute(
+            select(ManagementPeriod.facility_id).where(_covers(on)).distinct()
+        )
     }
     return parents, with_periods
 
@@ -83,6 +88,7 @@ def _tree(session: Session) -> tuple[dict[int, int | None], set[int]]:
 def _inheriting_descendants(
     roots: Iterable[int], parents: dict[int, int | None], with_periods: set[int]
 ) -> set[int]:
+    """Descendants of ``roots`` reached without passing a facility in ``with_periods``."""
     children: dict[int, list[int]] = defaultdict(list)
     for fid, pid in parents.items():
         if pid is not None:
@@ -102,7 +108,8 @@ def facilities_managed_by(session: Session, organization_id: int, on: dt.date) -
     """Facility ids managed by ``organization_id`` on ``on``, with their inheriting rooms.
 
     A facility counts when one of its management periods by the organisation covers
-    ``on``; its children (and their children) without periods of their own count too.
+    ``on``; so do its children (and their children) that have no period of their own
+    covering ``on``.
     """
     own = {
         int(fid)
@@ -114,12 +121,15 @@ def facilities_managed_by(session: Session, organization_id: int, on: dt.date) -
     }
     if not own:
         return []
-    parents, with_periods = _tree(session)
+    parents, with_periods = _tree(session, on)
     return sorted(own | _inheriting_descendants(own, parents, with_periods))
 
 
 def managing_organization(session: Session, facility_id: int, on: dt.date) -> int | None:
-    """The organisation id managing ``facility_id`` on ``on`` (None: nobody)."""
+    """The organisation id managing ``facility_id`` on ``on`` (None: nobody).
+
+    The facility's own period covering ``on``, else the nearest ancestor's.
+    """
     seen: set[int] = set()
     current: int | None = facility_id
     while current is not None and current not in seen:
@@ -131,11 +141,6 @@ def managing_organization(session: Session, facility_id: int, on: dt.date) -> in
         ).scalar_one_or_none()
         if org is not None:
             return int(org)
-        has_own = session.execute(
-            select(exists().where(ManagementPeriod.facility_id == current))
-        ).scalar()
-        if has_own:
-            return None
         current = session.execute(
             select(Facility.parent_id).where(Facility.id == current)
         ).scalar_one_or_none()
@@ -366,7 +371,7 @@ def retire_facility(
 
     require_role(actor, "admin", action="facility.retire")
     fac = get_facility(session, code)
-    parents, _ = _tree(session)
+    parents, _ = _tree(session, on)
     ids = {fac.id} | _inheriting_descendants([fac.id], parents, set())
     later = session.execute(
         select(ManagementPeriod.id).where(
@@ -450,7 +455,7 @@ def list_facilities(
 
 def _managers_on(session: Session, on: dt.date) -> dict[int, int]:
     """facility id -> managing organisation id on ``on``, for every managed facility."""
-    parents, with_periods = _tree(session)
+    parents, with_periods = _tree(session, on)
     direct = {
         int(f): int(o)
         for f, o in session.execute(
