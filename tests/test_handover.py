@@ -134,13 +134,22 @@ def test_scheduled_handover_switches_on_its_day(city, cli, monkeypatch):
 
     from sqlalchemy.orm import Session
 
+    from resv_cli.access import decide
     from resv_cli.facilities import facilities_managed_by
 
+    fm_staff = f.make_account(city, "fm-cosmos", "inzai-fm", role="operator")
+    city_staff = city.scalar("SELECT id FROM accounts WHERE login_id = 'city-staff'")
     with Session(bind=city.engine()) as s:
         fm = f.org_id(s, "inzai-fm")
         cosmos = {f.facility_id(s, "cosmos"), f.facility_id(s, "cosmos-hall")}
         assert cosmos.isdisjoint(facilities_managed_by(s, fm, D(2027, 3, 31)))
         assert cosmos <= set(facilities_managed_by(s, fm, D(2027, 4, 1)))
+        # the one access layer agrees: the manager's operator sees cosmos from the day
+        hall = f.facility_id(s, "cosmos-hall")
+        assert not decide(s, fm_staff, "view", "registrants", hall, D(2027, 3, 31)).allowed
+        assert decide(s, fm_staff, "view", "registrants", hall, D(2027, 4, 1)).allowed
+        assert decide(s, city_staff, "view", "registrants", hall, D(2027, 3, 31)).allowed
+        assert not decide(s, city_staff, "view", "registrants", hall, D(2027, 4, 1)).allowed
 
 
 def test_handover_conflicts_are_one_clear_line(city, cli):
