@@ -56,7 +56,7 @@ def _print_plan(plan: dict[str, Any], fmt: Format, *, title: str) -> None:
     if plan["roster"] is not None:
         roster = plan["roster"]
         typer.echo(f"\nAccounts from the roster (valid from {plan['on']}):")
-        for key in ("to_create", "to_disable", "unchanged"):
+        for key in ("to_create", "to_update", "to_enable", "to_disable", "unchanged"):
             items = roster.get(key, []) if isinstance(roster, dict) else []
             typer.echo(f"  {key}: {len(items)}")
             for item in items:

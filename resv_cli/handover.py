@@ -57,10 +57,13 @@ class HandoverPlan:
         return bool(self.periods_closed or self.periods_opened or self._roster_creates())
 
     def _roster_creates(self) -> int:
-        if self._roster_plan is None:
+        """How many account changes the roster plan makes (0 without a roster)."""
+        rp = self._roster_plan
+        if rp is None:
             return 0
-        return len(getattr(self._roster_plan, "to_create", []) or []) + len(
-            getattr(self._roster_plan, "to_disable", []) or []
+        return sum(
+            len(getattr(rp, name, None) or [])
+            for name in ("to_create", "to_update", "to_enable", "to_disable")
         )
 
     def as_dict(self) -> dict[str, Any]:

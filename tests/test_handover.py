@@ -216,6 +216,17 @@ def test_roster_accounts_are_planned_and_granted_from_the_handover_day(city, cli
                         "--credentials-out", str(creds), "-f", "json"))  # fmt: skip
     assert applied == plan
     assert creds.stat().st_mode & 0o077 == 0
+    lines = creds.read_text("utf-8").splitlines()
+    new_login = plan["access"]["accounts_from_roster"][0]
+    assert lines[0] == "login_id,one_time_password"
+    assert len(lines) == 2 and lines[1].startswith(new_login + ",")
+    assert len(lines[1].split(",")[1]) >= 20  # a real one-time password was written
+    # re-applying the same handover with the same roster changes nothing
+    again = cli("handover", "apply", *ARGS, "--roster", str(roster),
+                "--credentials-out", str(tmp_path / "creds2.csv"))  # fmt: skip
+    assert again.exit_code == 0, again
+    assert "Nothing changed: this handover was already applied." in again.stderr
+    assert not (tmp_path / "creds2.csv").exists()
     new = city.rows(
         "SELECT valid_from FROM accounts a JOIN organizations o ON o.id = a.organization_id "
         "WHERE o.code = 'inzai-fm' AND a.login_id <> 'fm-chuo'"
