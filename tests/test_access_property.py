@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 D0 = dt.date(2017, 4, 1)
-EXAMPLES = int(os.environ.get("RESV_PROPERTY_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("RESV_PROPERTY_EXAMPLES", "40"))
 CATEGORIES = [
     "senior_welfare_centre",
     "senior_rest_house",
