@@ -364,10 +364,20 @@ ALTER TABLE management_periods ADD CONSTRAINT ex_management_periods_no_overlap E
 
 CREATE FUNCTION resv_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'audit_events is append-only (% refused)', TG_OP;
+  IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_events'
+     AND current_setting('resv.audit_archive', true) = 'on' THEN
+    IF OLD.seq <= (SELECT max(last_seq) FROM audit_archives) THEN
+      RETURN OLD;
+    END IF;
+  END IF;
+  RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP;
 END;
 $$;
 
 CREATE TRIGGER tr_audit_events_no_update BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION resv_audit_append_only();
 
 CREATE TRIGGER tr_audit_events_no_truncate BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION resv_audit_append_only();
+
+CREATE TRIGGER tr_audit_archives_no_update BEFORE UPDATE OR DELETE ON audit_archives FOR EACH ROW EXECUTE FUNCTION resv_audit_append_only();
+
+CREATE TRIGGER tr_audit_archives_no_truncate BEFORE TRUNCATE ON audit_archives FOR EACH STATEMENT EXECUTE FUNCTION resv_audit_append_only();

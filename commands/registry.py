@@ -13,9 +13,13 @@ from typing import Any
 # (module under commands/, command name, help); each module defines `app`
 SUB_APPS: list[tuple[str, str, str]] = [
     ("db", "db", "Create, upgrade and check the database schema."),
+    ("facility", "facility", "Facilities, management periods, open-data import, demo city."),
+    ("handover", "handover", "Hand facilities to a designated manager on a day."),
     ("scope", "scope", "Scope rules: who may act on which facilities' data; explain, plan, apply."),
     ("registrant", "registrant", "Registrants (利用者) of your facilities: add, search, show."),
     ("booking", "booking", "Bookings (施設貸出) of your facilities: add, list, cancel."),
+    ("imports", "import", "Import legacy registrant files (dry-run, rejects, resumable)."),
+    ("report", "report", "Monthly monitoring report for the city's inspection."),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [

@@ -1,15 +1,33 @@
 """The audit history (利用履歴): append one event, in the caller's transaction.
 
-Canonical form (hashed, and rebuilt by ``resv audit verify``): the compact JSON
-array, UTF-8, no ASCII escaping, of
+Canonical form (version 1) -- what each event's ``hash`` is the SHA-256 of
+-------------------------------------------------------------------------
 
-    [seq, occurred_at, account_id, login_id, organization_code, action,
-     resource_type, resource_id, facility_code, outcome, detail, prev_hash]
+The twelve fields, in this fixed order::
 
-where ``occurred_at`` is ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC) and ``detail`` is
-the stored detail text itself (canonical JSON: sorted keys, compact).  ``hash`` is
-the SHA-256 hex digest of that form.  The first event's ``prev_hash`` is 64 zeros
-(or the last hash of the newest archive, when everything before was archived).
+    seq, occurred_at, account_id, login_id, organization_code, action,
+    resource_type, resource_id, facility_code, outcome, detail, prev_hash
+
+each encoded as ``~`` when NULL, otherwise as ``<n>:<text>`` where ``<text>``
+is the value as text and ``<n>`` its length in Unicode code points; the
+encoded fields are joined by U+001F (UNIT SEPARATOR) and the result is hashed
+as UTF-8.  ``hash`` is the lowercase hex SHA-256 digest.
+
+- ``occurred_at`` is ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC, always six
+  fractional digits); integers are plain decimal.
+- ``detail`` is the stored detail text itself (JSON with sorted keys and no
+  spaces, written once by ``record``); it is hashed as stored, never re-parsed.
+- The length prefix makes the encoding unambiguous (no value can imitate a
+  separator, NULL differs from the empty string) without escaping.
+- The first event's ``prev_hash`` is 64 zeros, or the last hash of the newest
+  archive once earlier events were archived (``resv audit archive``).
+
+Why this form: ``resv audit verify`` builds the same text *inside the
+database* (``canonical_sql``: string concatenation in SQLite or PostgreSQL),
+so the Python loop only hashes one string per row and compares; it never
+re-serialises JSON (about 5x slower on a million rows).  ``canonical_form``
+builds it in Python for ``record`` and for archive files; a test checks that
+both agree on every stored event, Japanese text included.
 
 Appends are serialised (PostgreSQL: a transaction-level advisory lock; SQLite:
 every write transaction is ``BEGIN IMMEDIATE``), so the chain never forks.
@@ -82,6 +100,35 @@ def canonical_detail(detail: dict[str, Any] | None) -> str:
     return out
 
 
+FIELDS = (
+    "seq",
+    "occurred_at",
+    "account_id",
+    "login_id",
+    "organization_code",
+    "action",
+    "resource_type",
+    "resource_id",
+    "facility_code",
+    "outcome",
+    "detail",
+    "prev_hash",
+)
+SEP = "\x1f"
+
+
+def _enc(value: object) -> str:
+    if value is None:
+        return "~"
+    text_value = str(value)
+    return f"{len(text_value)}:{text_value}"
+
+
+def canonical_text(values: tuple[Any, ...] | list[Any]) -> str:
+    """Return the canonical form (see module docstring) of the twelve field values."""
+    return SEP.join(_enc(v) for v in values)
+
+
 def canonical_form(
     seq: int,
     occurred_at: str,
@@ -96,8 +143,8 @@ def canonical_form(
     detail: str,
     prev_hash: str,
 ) -> bytes:
-    return json.dumps(
-        [
+    return canonical_text(
+        (
             seq,
             occurred_at,
             account_id,
@@ -110,10 +157,31 @@ def canonical_form(
             outcome,
             detail,
             prev_hash,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+        )
     ).encode("utf-8")
+
+
+def canonical_sql(dialect_name: str, table: str = "audit_events") -> str:
+    """Return a SQL expression building each row's canonical form in the database."""
+    if dialect_name == "postgresql":
+        sep = "chr(31)"
+        time_expr = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+        def as_text(col: str) -> str:
+            return f"({col})::text"
+    else:
+        sep = "char(31)"
+        time_expr = "replace(occurred_at, ' ', 'T') || 'Z'"
+
+        def as_text(col: str) -> str:
+            return f"CAST({col} AS TEXT)"
+
+    parts = []
+    for name in FIELDS:
+        expr = time_expr if name == "occurred_at" else name
+        t = as_text(expr)
+        parts.append(f"(CASE WHEN {name} IS NULL THEN '~' ELSE length({t}) || ':' || {t} END)")
+    return f" || {sep} || ".join(parts)
 
 
 def event_hash(canonical: bytes) -> str:
@@ -124,9 +192,7 @@ def _lock_and_head(session: Session) -> tuple[int, str]:
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-    row = conn.execute(
-        text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-    ).first()
+    row = conn.execute(text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")).first()
     if row is not None:
         return int(row[0]), str(row[1])
     arch = conn.execute(

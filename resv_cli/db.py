@@ -201,6 +201,8 @@ def _check_triggers(conn: Any) -> list[str]:
             "tr_management_periods_no_overlap_update",
             "tr_audit_events_no_update",
             "tr_audit_events_no_delete",
+            "tr_audit_archives_no_update",
+            "tr_audit_archives_no_delete",
         }
     else:
         names = {
@@ -213,6 +215,8 @@ def _check_triggers(conn: Any) -> list[str]:
         wanted = {
             "tr_audit_events_no_update",
             "tr_audit_events_no_truncate",
+            "tr_audit_archives_no_update",
+            "tr_audit_archives_no_truncate",
             "ex_management_periods_no_overlap",
         }
     return [f"missing trigger or constraint: {n}" for n in sorted(wanted - names)]

@@ -342,9 +342,7 @@ class ScopeRule(Base):
     actions: Mapped[str] = mapped_column(String(100))
     resource: Mapped[str] = mapped_column(String(16))
     facility_code: Mapped[str | None] = mapped_column(String(40))
-    facility_category: Mapped[str | None] = mapped_column(
-        ForeignKey("facility_categories.code")
-    )
+    facility_category: Mapped[str | None] = mapped_column(ForeignKey("facility_categories.code"))
     fields: Mapped[str | None] = mapped_column(String(400))
     purpose: Mapped[str | None] = mapped_column(String(200))
     valid_from: Mapped[dt.date | None] = mapped_column(Date)
@@ -388,9 +386,7 @@ class Registrant(Base):
     emergency_phone: Mapped[str | None] = mapped_column(String(40))
     # group registrants (団体登録): the group name is ``name``; its representative
     representative_name: Mapped[str | None] = mapped_column(String(200))
-    import_batch_id: Mapped[int | None] = mapped_column(
-        ForeignKey("import_batches.id"), index=True
-    )
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -537,15 +533,29 @@ EXTRA_DDL: dict[str, list[str]] = {
         "ALTER TABLE management_periods ADD CONSTRAINT ex_management_periods_no_overlap "
         "EXCLUDE USING gist (facility_id WITH =, "
         "daterange(valid_from, valid_until, '[]') WITH &&)",
-        # the audit history is append-only, even for the table owner
+        # The audit history is append-only, even for the table owner.  The one
+        # exception is `resv audit archive`: in a transaction that has set
+        # resv.audit_archive = 'on' (SET LOCAL), it may delete events already
+        # covered by a row of audit_archives (a prefix written to a file first).
+        # The runtime role has no DELETE privilege at all (grant-runtime-role).
         "CREATE FUNCTION resv_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
         "BEGIN\n"
-        "  RAISE EXCEPTION 'audit_events is append-only (% refused)', TG_OP;\n"
+        "  IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_events'\n"
+        "     AND current_setting('resv.audit_archive', true) = 'on' THEN\n"
+        "    IF OLD.seq <= (SELECT max(last_seq) FROM audit_archives) THEN\n"
+        "      RETURN OLD;\n"
+        "    END IF;\n"
+        "  END IF;\n"
+        "  RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP;\n"
         "END;\n"
         "$$",
         "CREATE TRIGGER tr_audit_events_no_update BEFORE UPDATE OR DELETE ON audit_events "
         "FOR EACH ROW EXECUTE FUNCTION resv_audit_append_only()",
         "CREATE TRIGGER tr_audit_events_no_truncate BEFORE TRUNCATE ON audit_events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION resv_audit_append_only()",
+        "CREATE TRIGGER tr_audit_archives_no_update BEFORE UPDATE OR DELETE ON audit_archives "
+        "FOR EACH ROW EXECUTE FUNCTION resv_audit_append_only()",
+        "CREATE TRIGGER tr_audit_archives_no_truncate BEFORE TRUNCATE ON audit_archives "
         "FOR EACH STATEMENT EXECUTE FUNCTION resv_audit_append_only()",
     ],
     "sqlite": [
@@ -564,7 +574,14 @@ EXTRA_DDL: dict[str, list[str]] = {
         "BEGIN SELECT RAISE(ABORT, 'management periods of a facility must not overlap'); END",
         "CREATE TRIGGER tr_audit_events_no_update BEFORE UPDATE ON audit_events\n"
         "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only (UPDATE refused)'); END",
+        # DELETE only of events already covered by an archive record (the prefix
+        # `resv audit archive` wrote to a file in the same transaction).
         "CREATE TRIGGER tr_audit_events_no_delete BEFORE DELETE ON audit_events\n"
+        "WHEN OLD.seq > COALESCE((SELECT max(last_seq) FROM audit_archives), 0)\n"
         "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only (DELETE refused)'); END",
+        "CREATE TRIGGER tr_audit_archives_no_update BEFORE UPDATE ON audit_archives\n"
+        "BEGIN SELECT RAISE(ABORT, 'audit_archives is append-only (UPDATE refused)'); END",
+        "CREATE TRIGGER tr_audit_archives_no_delete BEFORE DELETE ON audit_archives\n"
+        "BEGIN SELECT RAISE(ABORT, 'audit_archives is append-only (DELETE refused)'); END",
     ],
 }

@@ -1,0 +1,347 @@
+"""resv facility: facilities, their management periods, open-data import, demo city."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from resv_cli.commands._common import FormatOpt, echo_err, work
+
+from resv_cli.render import Format
+
+app = typer.Typer(no_args_is_help=True)
+
+OnOpt = Annotated[
+    str | None,
+    typer.Option("--on", help="The day to answer for (YYYY-MM-DD); default today (JST)."),
+]
+
+
+def _date(value: str | None, what: str):  # type: ignore[no-untyped-def]
+    from resv_cli.clock import parse_date
+
+    return parse_date(value, what=what) if value else None
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Short code, e.g. chuo-rojin.")],
+    name: Annotated[str, typer.Argument(help="The facility's name, e.g. 中央老人福祉センター.")],
+    category: Annotated[
+        str, typer.Option("--category", help="A category code (see `resv facility categories`).")
+    ],
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="Code of the complex or facility it is in.")
+    ] = None,
+    hours: Annotated[
+        str | None, typer.Option("--hours", help="Opening hours, e.g. 09:00-21:00.")
+    ] = None,
+    kana: Annotated[str | None, typer.Option("--kana", help="Reading in katakana.")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Postal address.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="Phone number.")] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Add a facility (city administrators).
+
+    Example: resv facility add kaigi-2 会議室2 --category room --parent chuo-rojin
+    """
+    from resv_cli.facilities import add_facility, show_facility
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        fac = add_facility(
+            w.session,
+            w.actor,
+            code,
+            name,
+            category=category,
+            parent=parent,
+            hours=hours,
+            kana=kana,
+            address=address,
+            phone=phone,
+        )
+        record = show_facility(w.session, fac.code)
+    render_record(record, fmt)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    category: Annotated[
+        str | None, typer.Option("--category", help="Only facilities of this category.")
+    ] = None,
+    org: Annotated[
+        str | None,
+        typer.Option("--org", help="Only facilities this organisation manages on --on."),
+    ] = None,
+    on: OnOpt = None,
+    include_retired: Annotated[
+        bool, typer.Option("--include-retired", help="Also list retired facilities.")
+    ] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List facilities with their parent and the organisation managing them on a day.
+
+    Example: resv facility list --org inzai-fm --on 2017-05-15
+    """
+    from resv_cli.facilities import list_facilities
+    from resv_cli.render import render
+
+    with work(ctx) as w:
+        rows = list_facilities(
+            w.session,
+            category=category,
+            org=org,
+            on=_date(on, "--on"),
+            include_retired=include_retired,
+        )
+    render(rows, fmt, columns=["code", "name", "category", "parent", "hours", "managed_by"])
+
+
+@app.command("categories")
+def categories(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """List the facility categories (施設分類) that scope rules can name.
+
+    Example: resv facility categories
+    """
+    from resv_cli.facilities import list_categories
+    from resv_cli.render import render
+
+    with work(ctx) as w:
+        rows = list_categories(w.session)
+    render(rows, fmt)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Facility code.")],
+    on: OnOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show one facility, its rooms and who manages it on a day.
+
+    Example: resv facility show chuo-rojin --on 2017-05-15
+    """
+    from resv_cli.facilities import show_facility
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        record = show_facility(w.session, code, _date(on, "--on"))
+    render_record(record, fmt)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Facility code.")],
+    name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
+    category: Annotated[str | None, typer.Option("--category", help="New category.")] = None,
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="New parent code ('' removes the parent).")
+    ] = None,
+    hours: Annotated[
+        str | None, typer.Option("--hours", help="New hours, e.g. 09:00-21:00 ('' clears).")
+    ] = None,
+    kana: Annotated[str | None, typer.Option("--kana", help="New reading.")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="New address.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="New phone number.")] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Change a facility's name, category, parent, hours, reading, address or phone.
+
+    Example: resv facility update cosmos --hours 09:00-22:00
+    """
+    from resv_cli.facilities import show_facility, update_facility
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        _, changed = update_facility(
+            w.session,
+            w.actor,
+            code,
+            name=name,
+            category=category,
+            parent=parent,
+            hours=hours,
+            kana=kana,
+            address=address,
+            phone=phone,
+        )
+        record = show_facility(w.session, code)
+    echo_err(f"Changed: {', '.join(changed)}." if changed else "Nothing changed.")
+    render_record(record, fmt)
+
+
+@app.command("retire")
+def retire(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Facility code.")],
+    on: Annotated[str, typer.Option("--on", help="First day it is no longer in use.")],
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Retire a facility and its rooms from a day; its open management period ends the day before.
+
+    Example: resv facility retire honme-rojin --on 2027-04-01
+    """
+    from resv_cli.clock import parse_date
+    from resv_cli.facilities import retire_facility
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        result = retire_facility(w.session, w.actor, code, parse_date(on, what="--on"))
+    result["retired"] = ", ".join(result["retired"])
+    render_record(result, fmt)
+
+
+@app.command("assign")
+def assign(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Facility code.")],
+    org: Annotated[str, typer.Option("--org", help="Code of the managing organisation.")],
+    from_: Annotated[str, typer.Option("--from", help="First day of management.")],
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Last day (inclusive); default open, or the term's end."),
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Record which organisation manages a facility from which day (periods never overlap).
+
+    Example: resv facility assign cosmos --org city --from 2000-04-01
+    """
+    from resv_cli.clock import parse_date
+    from resv_cli.facilities import assign_facility
+    from resv_cli.render import render_record
+
+    with work(ctx) as w:
+        result = assign_facility(
+            w.session,
+            w.actor,
+            code,
+            org,
+            parse_date(from_, what="--from"),
+            _date(until, "--until"),
+        )
+    render_record(result, fmt)
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Facility code.")],
+    on: Annotated[
+        str | None, typer.Option("--on", help="Only the period covering this day.")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show who managed a facility over which dates (with --on: on that day).
+
+    Example: resv facility history chuo-rojin --on 2017-05-15
+    """
+    from resv_cli.facilities import facility_history
+    from resv_cli.render import render
+
+    with work(ctx) as w:
+        rows = facility_history(w.session, code, _date(on, "--on"))
+    if on and not rows:
+        echo_err(f"Nobody managed {code} on {on}.")
+    render(
+        rows,
+        fmt,
+        columns=[
+            "facility",
+            "organization",
+            "organization_name",
+            "kind",
+            "valid_from",
+            "valid_until",
+            "via",
+        ],
+    )
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="A 公共施設一覧 CSV file."),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; write nothing.")
+    ] = False,
+    category: Annotated[
+        str | None,
+        typer.Option(
+            "--category",
+            help="Category of new facilities whose name does not suggest one (default other).",
+        ),
+    ] = None,
+    repair_shifted: Annotated[
+        bool,
+        typer.Option(
+            "--repair-shifted",
+            help="Load rows whose location code sits one column right (in 町字ID), moving it back.",
+        ),
+    ] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Import a 公共施設一覧 file of the 自治体標準オープンデータセット (older or current layout).
+
+    The encoding (UTF-8 with or without BOM, or cp932) is detected per file.
+    Re-importing updates facilities by (local-government code, ID), never duplicates.
+    Rejected rows are listed with file, row, column and reason, and are not loaded.
+
+    Example: resv facility import 131199_public_facilities.csv --dry-run
+    """
+    from resv_cli.opendata import import_facilities
+    from resv_cli.render import render, render_record
+
+    with work(ctx) as w:
+        report = import_facilities(
+            w.session,
+            w.actor,
+            file,
+            dry_run=dry_run,
+            default_category=category,
+            repair_shifted=repair_shifted,
+        )
+    for rej in report.rejects:
+        echo_err(f"{rej['file']}: row {rej['row']}, column {rej['column']}: {rej['reason']}")
+    if fmt is Format.json:
+        render_record(report.as_dict(), fmt)
+        return
+    render_record(report.summary(), fmt)
+    if report.rejects and fmt is Format.table:
+        typer.echo("")
+        render(report.rejects, fmt, columns=["row", "column", "kind", "reason"])
+    if dry_run:
+        echo_err("Dry run: nothing was written.")
+
+
+@app.command("seed-demo")
+def seed_demo(
+    ctx: typer.Context,
+    with_handover: Annotated[
+        bool,
+        typer.Option(
+            "--with-handover",
+            help="Also hand chuo-rojin and chiiki-fukushi to inzai-fm on 2017-04-01.",
+        ),
+    ] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Create the demo city's manager, facilities and management periods (idempotent).
+
+    Example: resv facility seed-demo
+    """
+    from resv_cli.render import render_record
+    from resv_cli.seed import seed_demo as do_seed
+
+    with work(ctx) as w:
+        result = do_seed(w.session, w.actor, with_handover=with_handover)
+    render_record(result, fmt)

@@ -1,0 +1,178 @@
+"""resv handover: hand facilities to a designated manager on a day, planned then applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from resv_cli.commands._common import FormatOpt, echo_err, work
+
+from resv_cli.render import Format
+
+app = typer.Typer(no_args_is_help=True)
+
+ToOpt = Annotated[str, typer.Option("--to", help="Code of the receiving organisation.")]
+FacilityOpt = Annotated[
+    list[str], typer.Option("--facility", help="Facility code (repeat for several).")
+]
+OnOpt = Annotated[str, typer.Option("--on", help="Handover day: the first day of management.")]
+RosterOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--roster",
+        exists=True,
+        dir_okay=False,
+        help="The manager's staff roster: accounts to grant, valid from the handover day.",
+    ),
+]
+
+
+def _print_plan(plan: dict[str, Any], fmt: Format, *, title: str) -> None:
+    import json
+
+    from resv_cli.render import render
+
+    if fmt is Format.json:
+        typer.echo(json.dumps(plan, ensure_ascii=False, indent=2))
+        return
+    if fmt is Format.csv:
+        rows = [{"change": "close", **c} for c in plan["periods_closed"]] + [
+            {"change": "open", **o} for o in plan["periods_opened"]
+        ]
+        render(rows, fmt)
+        return
+    typer.echo(f"{title}: {', '.join(plan['facilities'])} to {plan['to']} on {plan['on']}")
+    typer.echo("\nManagement periods closed:")
+    render(plan["periods_closed"], fmt)
+    typer.echo("\nManagement periods opened:")
+    render(plan["periods_opened"], fmt)
+    if plan["unchanged"]:
+        typer.echo(
+            f"\nAlready managed by {plan['to']} on {plan['on']}: {', '.join(plan['unchanged'])}"
+        )
+    if plan["roster"] is not None:
+        roster = plan["roster"]
+        typer.echo(f"\nAccounts from the roster (valid from {plan['on']}):")
+        for key in ("to_create", "to_disable", "unchanged"):
+            items = roster.get(key, []) if isinstance(roster, dict) else []
+            typer.echo(f"  {key}: {len(items)}")
+            for item in items:
+                label = item.get("login_id") if isinstance(item, dict) else item
+                typer.echo(f"    {label}")
+    typer.echo("\nAccess difference:")
+    for side, verb in (("gain", "gain"), ("lose", "lose")):
+        for entry in plan["access"].get(side, []):
+            accounts = entry["accounts"] + entry.get("accounts_from_roster", [])
+            typer.echo(
+                f"  {entry['organization']} accounts ({len(accounts)}: "
+                f"{', '.join(accounts) or 'none yet'}) {verb} {', '.join(entry['facilities'])}: "
+                f"{entry['registrants']} registrants and {entry['bookings']} bookings "
+                f"{'come into' if side == 'gain' else 'leave'} their view"
+            )
+    if not plan["access"].get("gain") and not plan["access"].get("lose"):
+        typer.echo("  none")
+
+
+@app.command("plan")
+def plan(
+    ctx: typer.Context,
+    to: ToOpt,
+    facility: FacilityOpt,
+    on: OnOpt,
+    roster: RosterOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show what a handover would change; writes nothing.
+
+    Lists the management periods closed and opened, the accounts the roster would
+    grant (valid from the handover day) and which accounts gain and lose which
+    facilities, with how many registrants and bookings come into or leave view.
+
+    Example: resv handover plan --to inzai-fm --facility chuo-rojin --on 2017-04-01
+    """
+    from resv_cli.clock import parse_date
+    from resv_cli.context import require_role
+    from resv_cli.handover import plan_handover
+
+    with work(ctx) as w:
+        require_role(w.actor, "admin", action="handover.plan")
+        result = plan_handover(w.session, to, facility, parse_date(on, what="--on"), roster)
+    _print_plan(result.as_dict(), fmt, title="Handover plan")
+
+
+@app.command("apply")
+def apply(
+    ctx: typer.Context,
+    to: ToOpt,
+    facility: FacilityOpt,
+    on: OnOpt,
+    roster: RosterOpt = None,
+    credentials_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials-out",
+            help="File (created 0600) for the one-time passwords of accounts the roster grants.",
+        ),
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Carry out a handover in one audited transaction; applying again changes nothing.
+
+    Run it with the same arguments as `resv handover plan`. It may be run before the
+    handover day: access switches on that day, with nothing to run at midnight.
+
+    Example: resv handover apply --to inzai-fm --facility chuo-rojin --on 2017-04-01
+    """
+    from resv_cli.clock import parse_date
+    from resv_cli.errors import InputError
+    from resv_cli.handover import apply_handover
+
+    if roster is not None and credentials_out is None:
+        raise InputError("--roster needs --credentials-out FILE for the one-time passwords")
+    if credentials_out is not None and credentials_out.exists():
+        raise InputError(f"{credentials_out} already exists; choose a new file")
+    try:
+        with work(ctx) as w:
+            result = apply_handover(
+                w.session, w.actor, to, facility, parse_date(on, what="--on"), roster
+            )
+            if result.credentials:
+                assert credentials_out is not None
+                # written before the commit; removed again if the commit fails
+                _write_credentials(credentials_out, result.credentials)
+    except BaseException:
+        if credentials_out is not None:
+            credentials_out.unlink(missing_ok=True)
+        raise
+    if result.credentials:
+        echo_err(f"{len(result.credentials)} one-time passwords written to {credentials_out}.")
+    _print_plan(result.plan, fmt, title="Handover applied" if result.applied else "Nothing to do")
+    if not result.applied:
+        echo_err("Nothing changed: this handover was already applied.")
+
+
+def _write_credentials(path: Path, credentials: list[Any]) -> None:
+    import csv
+    import io
+
+    from resv_cli.config import write_private
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["login_id", "one_time_password"])
+    for cred in credentials:
+        login = getattr(cred, "login_id", None)
+        password = next(
+            (
+                getattr(cred, name)
+                for name in ("one_time_password", "password", "otp", "temporary_password")
+                if getattr(cred, name, None)
+            ),
+            None,
+        )
+        if not login or not password:
+            # never write a half-useful credentials file; the transaction rolls back
+            raise RuntimeError("issued credential without login_id or one-time password")
+        writer.writerow([login, password])
+    write_private(path, buf.getvalue().encode("utf-8"))

@@ -1,0 +1,223 @@
+"""resv import: move legacy registrant files into the shared database, safely."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from resv_cli.commands._common import FormatOpt, echo_err, state, work
+
+app = typer.Typer(no_args_is_help=True)
+
+
+class Kind(str, Enum):
+    individual = "individual"
+    group = "group"
+
+
+class Encoding(str, Enum):
+    auto = "auto"
+    cp932 = "cp932"
+    utf8 = "utf-8"
+
+
+class OnConflict(str, Enum):
+    skip = "skip"
+    update = "update"
+    fail = "fail"
+
+
+def _progress() -> tuple[Any, Any]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None, None
+    bar = typer.progressbar(length=1, label="importing", file=sys.stderr)
+    bar.__enter__()
+    done = [0]
+
+    def update(pos: int, total: int) -> None:
+        bar.length = max(total, 1)
+        bar.update(pos - done[0])
+        done[0] = pos
+
+    return update, bar
+
+
+def _report(ctx: typer.Context, result: Any, rejects: Path | None, fmt: Any) -> None:
+    from resv_cli.importing.registrants import write_rejects_file
+    from resv_cli.render import render
+
+    c = result.counts
+    render(result.summary_rows(), fmt)
+    label = {"dry_run": "Dry run (nothing written)", "completed": "Imported"}.get(
+        result.status, result.status
+    )
+    resumed = f", resumed after record {result.resumed_from}" if result.resumed_from else ""
+    echo_err(
+        f"{label}: batch {result.batch_id}, {result.file_name} ({result.encoding or 'xlsx'}"
+        f"{resumed}). Reconciliation: {c.records_read} read = {c.imported} imported + "
+        f"{c.updated} updated + {c.unchanged} unchanged + {c.duplicates} duplicates + "
+        f"{c.rejected} rejected" + (" (ok)" if c.reconciled else " (does NOT add up)")
+    )
+    if result.unused_columns:
+        echo_err("Columns not imported: " + ", ".join(result.unused_columns))
+    if rejects is not None:
+        n = write_rejects_file(state(ctx).engine(), result.batch_id, rejects)
+        echo_err(
+            f"Wrote {n} reject line(s) to {rejects} (record, column, reason; no personal data)."
+        )
+
+
+@app.command("registrants")
+def registrants(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Legacy export: CSV (cp932 or UTF-8) or xlsx.")],
+    facility: Annotated[str, typer.Option("--facility", help="Facility code to import into.")],
+    kind: Annotated[
+        Kind | None,
+        typer.Option("--kind", help="Kind of every record when the file has no 区分 column."),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="TOML file mapping columns to fields.")
+    ] = None,
+    encoding: Annotated[
+        Encoding, typer.Option("--encoding", help="File encoding (CSV): auto, cp932, utf-8.")
+    ] = Encoding.auto,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Do everything but write registrants.")
+    ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Write rejects and duplicates here (.csv or .xlsx)."),
+    ] = None,
+    on_conflict: Annotated[
+        OnConflict,
+        typer.Option(
+            "--on-conflict",
+            help="A registration number already in the database with different data: "
+            "skip (report it), update (replace the stored record) or fail (abort).",
+        ),
+    ] = OnConflict.skip,
+    max_rejects: Annotated[
+        int | None,
+        typer.Option("--max-rejects", help="Abort (keeping nothing) beyond this many rejects."),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Records per committed checkpoint.", hidden=True)
+    ] = 10_000,
+    fmt: FormatOpt = "table",  # type: ignore[assignment]
+) -> None:
+    """Import legacy registrant records into a facility (idempotent, resumable).
+
+    Reads CSV (cp932 or UTF-8, detected) or xlsx, normalises Japanese names,
+    readings, dates of birth (和暦 included), phones, postal codes and addresses,
+    rejects bad records with their record number, column and reason, reports
+    duplicates, and commits in checkpoints: if interrupted, run it again or use
+    `resv import resume`. Prints a summary table and the reconciliation.
+
+    Example: resv import registrants old.csv --facility chuo-rojin --dry-run --rejects rej.csv
+    """
+    from resv_cli.importing.registrants import ImportOptions, import_registrants
+
+    with work(ctx) as w:
+        actor = w.actor
+        engine = w.engine
+        from resv_cli.context import require_role
+
+        require_role(actor, "admin", action="import.batch")
+    update, bar = _progress()
+    try:
+        result = import_registrants(
+            engine,
+            actor,
+            file,
+            facility,
+            ImportOptions(
+                kind=kind.value if kind else None,
+                mapping=str(mapping) if mapping else None,
+                encoding=encoding.value,
+                dry_run=dry_run,
+                on_conflict=on_conflict.value,
+                max_rejects=max_rejects,
+                chunk_size=chunk_size,
+            ),
+            progress=update,
+        )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    _report(ctx, result, rejects, fmt)
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    batch: Annotated[int, typer.Argument(help="Batch number (see `resv import list`).")],
+    file: Annotated[Path | None, typer.Argument(help="The batch's file, if it has moved.")] = None,
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Write all rejects of the batch here.")
+    ] = None,
+    fmt: FormatOpt = "table",  # type: ignore[assignment]
+) -> None:
+    """Finish an interrupted import batch from its last checkpoint.
+
+    Example: resv import resume 3 --rejects rejects.csv
+    """
+    from resv_cli.importing.registrants import resume_import
+
+    with work(ctx) as w:
+        actor, engine = w.actor, w.engine
+        from resv_cli.context import require_role
+
+        require_role(actor, "admin", action="import.batch")
+    update, bar = _progress()
+    try:
+        result = resume_import(engine, actor, batch, file, progress=update)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    _report(ctx, result, rejects, fmt)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, fmt: FormatOpt = "table") -> None:  # type: ignore[assignment]
+    """List import batches: file, who ran it, status and counts.
+
+    Example: resv import list --format json
+    """
+    from resv_cli.importing.registrants import list_batches
+    from resv_cli.render import render
+
+    with work(ctx) as w:
+        rows = list_batches(w.session, w.actor)
+    render(rows, fmt)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    batch: Annotated[int, typer.Argument(help="Batch number.")],
+    fmt: FormatOpt = "table",  # type: ignore[assignment]
+) -> None:
+    """Show one batch: SHA-256, counts, reconciliation, and its rejects.
+
+    Example: resv import show 3
+    """
+    from resv_cli.importing.registrants import show_batch
+    from resv_cli.render import render, render_record
+
+    with work(ctx) as w:
+        info, rejects = show_batch(w.session, w.actor, batch)
+    if fmt == "json":
+        import json
+
+        info["rejects"] = rejects
+        typer.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
+        return
+    render_record(info, fmt)
+    if rejects:
+        typer.echo("")
+        render(rejects, fmt)

@@ -1,0 +1,242 @@
+"""Japanese-aware normalisers for legacy registrant fields.
+
+Each function takes the raw text of one field and returns the stored form, or
+raises ``FieldError`` with a reason fit for the rejects file (never the value
+itself: the reason must not carry personal data).
+
+Choices (see docs/guide-migration.md):
+
+* names are stored as received (NFC, outer spaces trimmed); the search key is
+  ``resv_cli.normalize.name_key`` (width, spacing, kana form, variant kanji);
+* readings: ``jaconv`` (maintained, table-driven) turns half-width ｶﾅ into
+  full-width and hiragana into katakana; NFKC is *not* applied to stored values
+  because it also rewrites ㈱, ① and friends;
+* dates of birth: a small parser for the Japanese era forms, written here because
+  no maintained library both accepts the abbreviations exporters write (S15.3.2,
+  H1.1.8, era-code columns) and rejects a date outside its era with a reason;
+  the era boundaries are the official ones;
+* phones, postal codes, addresses: ``str.translate`` tables and precompiled
+  regular expressions; results of the normalisers that see repeated values
+  (dates, postal codes, names, readings) are cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from functools import lru_cache
+
+import jaconv
+
+from resv_cli.normalize import kana_key as _kana_key
+from resv_cli.normalize import name_key as _name_key
+
+
+class FieldError(ValueError):
+    """A field value that cannot be imported; the message is the reason."""
+
+
+# --- character tables ------------------------------------------------------------------
+
+_FW_DIGITS = {ord("０") + i: ord("0") + i for i in range(10)}
+# every dash a clerk or an exporter writes between digits
+DASHES = "-－ー‐−–—―‑ｰ─━"
+_DIGITS_AND_DASHES = str.maketrans({**_FW_DIGITS, **{ord(c): "-" for c in DASHES}})
+_FW_DIGITS_TABLE = str.maketrans(_FW_DIGITS)
+_SPACES = re.compile(r"[\s\u3000]+")
+
+
+def nfc(text: str) -> str:
+    """Stored form of a name: NFC, outer whitespace trimmed, nothing else changed."""
+    if text.isascii():
+        return text.strip()
+    return unicodedata.normalize("NFC", text).strip()
+
+
+name_key = lru_cache(maxsize=1 << 16)(_name_key)
+_kana_key_cached = lru_cache(maxsize=1 << 16)(_kana_key)
+
+# --- readings --------------------------------------------------------------------------
+
+_KANA_OK = re.compile(r"[\u30a0-\u30ff\u3000 ・]+")
+
+
+@lru_cache(maxsize=1 << 16)
+def reading(text: str) -> tuple[str, str]:
+    """Return (stored reading in full-width katakana, its search key)."""
+    text = jaconv.h2z(text.strip(), kana=True, ascii=False, digit=False)
+    text = jaconv.hira2kata(unicodedata.normalize("NFC", text))
+    text = _SPACES.sub(" ", text).replace(" ", "\u3000")
+    if not _KANA_OK.fullmatch(text):
+        raise FieldError("reading must be written in kana")
+    return text, _kana_key_cached(text)
+
+
+# --- dates of birth --------------------------------------------------------------------
+
+# (names, first day, last day) -- official boundaries
+ERAS: dict[str, tuple[dt.date, dt.date | None]] = {
+    "明治": (dt.date(1868, 10, 23), dt.date(1912, 7, 29)),
+    "大正": (dt.date(1912, 7, 30), dt.date(1926, 12, 24)),
+    "昭和": (dt.date(1926, 12, 25), dt.date(1989, 1, 7)),
+    "平成": (dt.date(1989, 1, 8), dt.date(2019, 4, 30)),
+    "令和": (dt.date(2019, 5, 1), None),
+}
+ERA_ALIASES = {
+    "明治": "明治", "明": "明治", "M": "明治", "1": "明治",
+    "大正": "大正", "大": "大正", "T": "大正", "2": "大正",
+    "昭和": "昭和", "昭": "昭和", "S": "昭和", "3": "昭和",
+    "平成": "平成", "平": "平成", "H": "平成", "4": "平成",
+    "令和": "令和", "令": "令和", "R": "令和", "5": "令和",
+    "㍾": "明治", "㍽": "大正", "㍼": "昭和", "㍻": "平成", "㋿": "令和",
+}  # fmt: skip
+_DATE_TABLE = str.maketrans(
+    {**_FW_DIGITS, ord("／"): "/", ord("．"): ".", ord("－"): "-", ord("ー"): "-", ord("−"): "-"}
+)
+_ERA_DATE = re.compile(
+    r"(明治|大正|昭和|平成|令和|[明大昭平令MTSHR㍾㍽㍼㍻㋿])\s*(元|\d{1,2})\s*"
+    r"(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?|[./-](\d{1,2})[./-](\d{1,2}))",
+    re.IGNORECASE,
+)
+_WESTERN = re.compile(r"(\d{4})(?:[/.-](\d{1,2})[/.-](\d{1,2})|年(\d{1,2})月(\d{1,2})日?)")
+_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_ISO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[ T]00:00(:00)?")
+
+
+def _make(year: int, month: int, day: int) -> dt.date:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        raise FieldError("impossible date (no such month or day)") from None
+
+
+@lru_cache(maxsize=1 << 17)
+def _parse_date(text: str) -> dt.date:
+    s = text.strip().translate(_DATE_TABLE).replace(" ", "").replace("\u3000", "")
+    m = _ISO_TIME.fullmatch(s)  # an xlsx date cell read back as text
+    if m:
+        s = m.group(1)
+    m = _WESTERN.fullmatch(s) or _COMPACT.fullmatch(s)
+    if m:
+        g = [x for x in m.groups() if x is not None]
+        return _make(int(g[0]), int(g[1]), int(g[2]))
+    m = _ERA_DATE.fullmatch(s)
+    if m:
+        era_text, year_text = m.group(1), m.group(2)
+        month, day = (m.group(3), m.group(4)) if m.group(3) else (m.group(5), m.group(6))
+        return era_date(era_text, year_text, month, day)
+    raise FieldError("date of birth is not in a recognised form")
+
+
+def era_date(era_text: str, year_text: str, month_text: str, day_text: str) -> dt.date:
+    """Build a date from era, year of the era (元 = 1), month and day; check the era."""
+    era = ERA_ALIASES.get(era_text.strip().upper())
+    if era is None:
+        raise FieldError("unknown era")
+    try:
+        year_text = year_text.strip().translate(_FW_DIGITS_TABLE)
+        year = 1 if year_text in ("元", "1") else int(year_text)
+        month = int(month_text.strip().translate(_FW_DIGITS_TABLE))
+        day = int(day_text.strip().translate(_FW_DIGITS_TABLE))
+    except ValueError:
+        raise FieldError("date of birth is not in a recognised form") from None
+    first, last = ERAS[era]
+    if year < 1:
+        raise FieldError(f"date outside its era ({era} has no year {year})")
+    value = _make(first.year + year - 1, month, day)
+    if value < first or (last is not None and value > last):
+        raise FieldError(
+            f"date outside its era ({era} runs from {first.isoformat()} to "
+            f"{last.isoformat() if last else 'today'})"
+        )
+    return value
+
+
+def date_of_birth(text: str, today: dt.date) -> dt.date:
+    """Parse a date of birth in any common form; reject impossible or future dates."""
+    value = _parse_date(text)
+    if value > today:
+        raise FieldError("date of birth is in the future")
+    if value.year < 1868:
+        raise FieldError("date of birth is before 1868")
+    return value
+
+
+# --- postal codes and phones -----------------------------------------------------------
+
+_POSTAL = re.compile(r"〒?\s*(\d{3})-?(\d{4})")
+
+
+@lru_cache(maxsize=1 << 16)
+def postal_code(text: str) -> str:
+    """Return ``NNN-NNNN`` from any width and dash form (〒 accepted)."""
+    m = _POSTAL.fullmatch(text.strip().translate(_DIGITS_AND_DASHES))
+    if not m:
+        raise FieldError("postal code must have 7 digits")
+    return f"{m.group(1)}-{m.group(2)}"
+
+
+_EXTENSION = re.compile(r"(?:内線|内|ext\.?|EXT\.?|x)\s*[:：]?\s*(\d{1,6})\s*$")
+_PHONE_CHARS = re.compile(r"[\d\-() ]+")
+_PHONE_PUNCT = str.maketrans({"（": "(", "）": ")", "\u3000": " "})
+
+
+def phone(text: str) -> tuple[str, str, str | None]:
+    """Return (phone as stored, its digits, extension) from any width and dash form."""
+    s = text.strip().translate(_DIGITS_AND_DASHES).translate(_PHONE_PUNCT)
+    ext = None
+    if not s.isdigit():
+        m = _EXTENSION.search(s)
+        if m:
+            ext = m.group(1)
+            s = s[: m.start()].rstrip(" ,(")
+        if not _PHONE_CHARS.fullmatch(s):
+            raise FieldError("phone number has characters other than digits and dashes")
+        digits = "".join(ch for ch in s if ch.isdigit())
+        if "-" in s or "(" in s or " " in s:
+            stored = "-".join(p for p in re.split(r"[-() ]+", s) if p)
+        else:
+            stored = digits
+    else:
+        digits = stored = s
+    if not (len(digits) in (10, 11) and digits[0] == "0"):
+        raise FieldError("phone number must have 10 or 11 digits starting with 0")
+    return stored, digits, ext
+
+
+# --- addresses -------------------------------------------------------------------------
+
+_ADDRESS_DASH = re.compile(rf"(?<=\d)\s*[{re.escape(DASHES)}]\s*(?=\d)")
+_HAS_DASH = re.compile(rf"[{re.escape(DASHES)}]")
+
+
+def address(text: str) -> str:
+    """Return the address: NFC, ASCII digits, ``-`` for any dash *between digits* only.
+
+    A dash next to a letter or kana (ハイツー, コーポ・サンシャイン) is part of a
+    building name and stays as written.
+    """
+    s = text.strip()
+    if "\n" in s or "\r" in s:
+        s = " ".join(part.strip() for part in s.splitlines() if part.strip())
+    if not s.isascii():
+        s = unicodedata.normalize("NFC", s).translate(_FW_DIGITS_TABLE)
+    if _HAS_DASH.search(s):
+        s = _ADDRESS_DASH.sub("-", s)
+    return s
+
+
+# --- kinds -----------------------------------------------------------------------------
+
+KIND_VALUES = {
+    "個人": "individual", "個": "individual", "individual": "individual", "1": "individual",
+    "団体": "group", "団": "group", "group": "group", "2": "group",
+}  # fmt: skip
+
+
+def kind(text: str) -> str:
+    value = KIND_VALUES.get(text.strip().lower())
+    if value is None:
+        raise FieldError("区分 must be 個人 or 団体")
+    return value

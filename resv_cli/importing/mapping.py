@@ -1,0 +1,230 @@
+"""Which column of a legacy file feeds which registrant field.
+
+Without a mapping file, the usual Japanese headings are recognised (区分,
+登録番号, 氏名 or 姓+名, フリガナ, 生年月日, 郵便番号, 住所, 電話番号, 緊急連絡先氏名,
+緊急連絡先電話番号, 団体名, 代表者氏名 and common variants).  A TOML mapping file
+handles anything else, including values split over several columns::
+
+    [columns]
+    legacy_no = "会員No"
+    name = ["姓漢字", "名漢字"]                            # joined with a space
+    phone = { join = ["市外局番", "局番", "番号"], sep = "-" }
+    postal_code = { join = ["〒上3桁", "〒下4桁"], sep = "-" }
+    date_of_birth = { era = "元号", year = "年", month = "月", day = "日" }
+
+    [values.kind]            # legacy codes of the 区分 column
+    "0" = "individual"
+    "9" = "group"
+
+    [options]
+    ignore = ["備考"]         # columns read but not imported, silently
+
+The compiled form is a list of getters over a record's list of strings; building
+it once keeps the per-record work to index lookups.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from resv_cli.errors import InputError
+
+FIELDS = (
+    "kind",
+    "legacy_no",
+    "name",
+    "kana",
+    "date_of_birth",
+    "postal_code",
+    "address",
+    "phone",
+    "emergency_name",
+    "emergency_phone",
+    "group_name",
+    "representative_name",
+)
+# Japanese labels for messages and the rejects file
+LABELS = {
+    "kind": "区分",
+    "legacy_no": "登録番号",
+    "name": "氏名",
+    "kana": "フリガナ",
+    "date_of_birth": "生年月日",
+    "postal_code": "郵便番号",
+    "address": "住所",
+    "phone": "電話番号",
+    "emergency_name": "緊急連絡先氏名",
+    "emergency_phone": "緊急連絡先電話番号",
+    "group_name": "団体名",
+    "representative_name": "代表者氏名",
+}
+
+_ALIASES: dict[str, list[str]] = {
+    "kind": ["区分", "登録区分", "種別", "個人団体", "個人団体区分", "個人/団体", "利用者区分"],
+    "legacy_no": [
+        "登録番号", "利用者番号", "会員番号", "利用者ID", "登録NO", "登録NO.", "利用者NO",
+        "ID", "番号", "登録者番号", "カード番号",
+    ],
+    "name": ["氏名", "名前", "利用者名", "利用者氏名", "氏名漢字", "漢字氏名", "登録者氏名"],
+    "surname": ["姓", "氏", "姓漢字"],
+    "given_name": ["名", "名漢字"],
+    "kana": [
+        "フリガナ", "ふりがな", "カナ", "カナ氏名", "氏名カナ", "氏名フリガナ", "ヨミ", "よみがな",
+        "シメイ", "フリガナ氏名",
+    ],
+    "kana_surname": ["セイ", "姓カナ", "姓フリガナ"],
+    "kana_given": ["メイ", "名カナ", "名フリガナ"],
+    "date_of_birth": ["生年月日", "誕生日", "生年月日和暦", "生年月日西暦"],
+    "postal_code": ["郵便番号", "〒", "郵便", "郵便番号7桁"],
+    "address": ["住所", "住所1", "所在地", "現住所"],
+    "address_2": ["住所2", "方書", "建物名", "住所2建物名"],
+    "phone": ["電話番号", "電話", "TEL", "自宅電話番号", "連絡先電話番号", "電話番号1", "連絡先"],
+    "emergency_name": ["緊急連絡先氏名", "緊急連絡先名", "緊急連絡先", "緊急連絡先氏名漢字"],
+    "emergency_phone": ["緊急連絡先電話番号", "緊急連絡先電話", "緊急連絡先TEL", "緊急電話番号"],
+    "group_name": ["団体名", "団体名称", "団体名漢字"],
+    "representative_name": ["代表者氏名", "代表者名", "代表者"],
+}  # fmt: skip
+_JOIN_SEP = {"name": " ", "kana": " ", "address": " ", "phone": "-", "postal_code": "-"}
+
+
+def heading_key(text: str) -> str:
+    """Fold a heading for matching: NFKC, no spaces or brackets, upper case."""
+    s = unicodedata.normalize("NFKC", text)
+    for ch in " \u3000()（）[]【】「」_・":
+        s = s.replace(ch, "")
+    return s.upper()
+
+
+_ALIAS_INDEX = {heading_key(a): f for f, names in _ALIASES.items() for a in names}
+
+Getter = Callable[[list[str]], Any]
+
+
+@dataclass
+class Mapping:
+    """The compiled mapping: a getter per field, plus what the summary reports."""
+
+    getters: dict[str, Getter] = field(default_factory=dict)
+    era_getter: Getter | None = None  # date of birth as (era, year, month, day)
+    sources: dict[str, str] = field(default_factory=dict)  # field -> column label(s)
+    kind_values: dict[str, str] = field(default_factory=dict)
+    unused: list[str] = field(default_factory=list)
+
+    def label(self, name: str) -> str:
+        return self.sources.get(name) or LABELS.get(name, name)
+
+
+def _joiner(indexes: list[int], sep: str) -> Getter:
+    def get(row: list[str]) -> str:
+        return sep.join(p for p in (row[i].strip() for i in indexes) if p)
+
+    return get
+
+
+def _index(header_index: dict[str, int], column: Any, where: str) -> int:
+    if not isinstance(column, str):
+        raise InputError(f"mapping: {where} must name a column")
+    i = header_index.get(column.strip())
+    if i is None:
+        i = header_index.get(heading_key(column))
+    if i is None:
+        raise InputError(f"mapping: {where}: no column {column!r} in the file")
+    return i
+
+
+def load_mapping_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such mapping file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name}: not a valid TOML mapping: {exc}") from None
+    unknown = set(data) - {"columns", "values", "options"}
+    if unknown:
+        raise InputError(f"{path.name}: unknown section(s): {', '.join(sorted(unknown))}")
+    return data
+
+
+def compile_mapping(header: list[str], spec: dict[str, Any] | None = None) -> Mapping:
+    """Match the header against the mapping file (if any) and the known headings."""
+    spec = spec or {}
+    header_index: dict[str, int] = {}
+    for i, h in enumerate(header):
+        header_index.setdefault(h, i)
+        header_index.setdefault(heading_key(h), i)
+    m = Mapping()
+    used: set[int] = set()
+    columns = spec.get("columns", {})
+    for name, value in columns.items():
+        if name not in FIELDS:
+            raise InputError(f"mapping: unknown field {name!r} (fields: {', '.join(FIELDS)})")
+        where = f"columns.{name}"
+        if isinstance(value, str):
+            i = _index(header_index, value, where)
+            used.add(i)
+            m.getters[name] = itemgetter(i)
+            m.sources[name] = header[i]
+        elif isinstance(value, list):
+            idx = [_index(header_index, c, where) for c in value]
+            used.update(idx)
+            m.getters[name] = _joiner(idx, _JOIN_SEP.get(name, ""))
+            m.sources[name] = "+".join(header[i] for i in idx)
+        elif isinstance(value, dict) and "join" in value:
+            idx = [_index(header_index, c, where) for c in value["join"]]
+            used.update(idx)
+            m.getters[name] = _joiner(idx, str(value.get("sep", _JOIN_SEP.get(name, ""))))
+            m.sources[name] = "+".join(header[i] for i in idx)
+        elif isinstance(value, dict) and name == "date_of_birth" and "era" in value:
+            parts = [_index(header_index, value.get(k), f"{where}.{k}") for k in
+                     ("era", "year", "month", "day")]  # fmt: skip
+            used.update(parts)
+            m.era_getter = itemgetter(*parts)
+            m.sources[name] = "+".join(header[i] for i in parts)
+        else:
+            raise InputError(
+                f"mapping: {where} must be a column name, a list of columns, "
+                '{ join = [...], sep = "-" } or { era, year, month, day }'
+            )
+    # headings recognised without a mapping file, for fields not mapped explicitly
+    found: dict[str, int] = {}
+    for i, h in enumerate(header):
+        f = _ALIAS_INDEX.get(heading_key(h))
+        if f is not None and f not in found and i not in used:
+            found[f] = i
+    mapped = set(m.getters) | ({"date_of_birth"} if m.era_getter else set())
+
+    def take(fname: str, parts: list[str]) -> None:
+        if fname in mapped or not all(p in found for p in parts):
+            return
+        idx = [found[p] for p in parts]
+        used.update(idx)
+        m.getters[fname] = (
+            itemgetter(idx[0]) if len(idx) == 1 else _joiner(idx, _JOIN_SEP.get(fname, ""))
+        )
+        m.sources[fname] = "+".join(header[i] for i in idx)
+        mapped.add(fname)
+
+    if "address" not in mapped and "address" in found and "address_2" in found:
+        take("address", ["address", "address_2"])
+    for fname in FIELDS:
+        take(fname, [fname])
+    take("name", ["surname", "given_name"])
+    take("kana", ["kana_surname", "kana_given"])
+    kind_values = spec.get("values", {}).get("kind", {})
+    for k, v in kind_values.items():
+        if v not in ("individual", "group"):
+            raise InputError(f"mapping: values.kind.{k} must be individual or group")
+    m.kind_values = {str(k).strip().lower(): v for k, v in kind_values.items()}
+    ignore = {heading_key(c) for c in spec.get("options", {}).get("ignore", [])}
+    m.unused = [h for i, h in enumerate(header) if i not in used and heading_key(h) not in ignore]
+    if "name" not in m.getters and "group_name" not in m.getters:
+        raise InputError(
+            "no name column: expected 氏名 (or 姓 and 名) or 団体名; map it with --mapping"
+        )
+    return m

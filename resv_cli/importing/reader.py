@@ -1,0 +1,217 @@
+"""Stream the records of a legacy export (CSV or xlsx) in constant memory.
+
+* CSV: the bytes are decoded incrementally (cp932, UTF-8 with or without BOM,
+  detected per file) and parsed by the stdlib ``csv`` module, which handles CRLF,
+  quoted fields and quoted newlines.  An undecodable byte is never silently
+  replaced: the decoder marks it (``surrogateescape``) and the record that holds
+  it is rejected with its number and column.
+* xlsx: openpyxl in read-only mode.  openpyxl parses through ``defusedxml`` when
+  it is installed (a dependency of resv); we refuse to open a workbook if that
+  protection is off, and refuse archives whose members inflate suspiciously
+  (zip bombs) before openpyxl sees them.
+
+Records are numbered from 1 (the first record after the header), counting
+records, not physical lines.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from resv_cli.errors import InputError
+
+SAMPLE_BYTES = 1 << 20
+# zip members: refuse inflation beyond this ratio (legitimate sheets compress ~5-15x)
+MAX_ZIP_RATIO = 100
+MAX_ZIP_MEMBER = 2 << 30
+csv.field_size_limit(1 << 20)
+
+ENCODINGS = {"cp932": "cp932", "utf-8": "utf-8", "utf8": "utf-8", "auto": "auto"}
+
+
+def detect_encoding(path: Path) -> str:
+    """Return ``utf-8-sig``, ``utf-8`` or ``cp932`` for a CSV file (never ``shift_jis``)."""
+    with path.open("rb") as f:
+        sample = f.read(SAMPLE_BYTES)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=len(sample) < SAMPLE_BYTES)
+    except UnicodeDecodeError:
+        return "cp932"
+    return "utf-8"
+
+
+def has_undecodable(value: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+class Source:
+    """The records of one file: ``header``, ``encoding``, iterate for rows of strings."""
+
+    kind: str
+    header: list[str]
+    encoding: str | None
+
+    def __iter__(self) -> Iterator[list[str]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def position(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+class CsvSource(Source):
+    kind = "csv"
+
+    def __init__(self, path: Path, encoding: str = "auto") -> None:
+        enc = ENCODINGS.get(encoding.lower())
+        if enc is None:
+            raise InputError(f"{path.name}: unknown encoding {encoding!r} (use auto, cp932, utf-8)")
+        if enc == "auto":
+            enc = detect_encoding(path)
+        elif enc == "utf-8":
+            with path.open("rb") as f:
+                if f.read(3) == codecs.BOM_UTF8:
+                    enc = "utf-8-sig"
+        self.encoding = enc
+        self.path = path
+        self._raw = path.open("rb")
+        self._text = io.TextIOWrapper(self._raw, encoding=enc, errors="surrogateescape", newline="")
+        self._reader = csv.reader(self._text, strict=True)
+        try:
+            header = next(self._reader)
+        except StopIteration:
+            raise InputError(f"{path.name}: the file is empty") from None
+        except csv.Error as exc:
+            raise InputError(f"{path.name}: header: {exc}") from None
+        while header and not header[-1].strip():
+            header.pop()  # the trailing comma many exporters write
+        if not header:
+            raise InputError(f"{path.name}: the first line holds no column names")
+        if any(has_undecodable(h) for h in header):
+            raise InputError(f"{path.name}: header: bytes that are not valid {enc}")
+        self.header = [h.strip() for h in header]
+
+    def __iter__(self) -> Iterator[list[str]]:
+        reader = self._reader
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # an unterminated quote etc.: the rest of the file cannot be trusted
+                raise InputError(
+                    f"{self.path.name}: near line {reader.line_num}: {exc}; nothing after "
+                    "this point was read"
+                ) from None
+            if row:
+                yield row
+
+    def position(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def check_zip(path: Path) -> None:
+    """Refuse an xlsx whose members would inflate like a zip bomb."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if info.file_size > MAX_ZIP_MEMBER or (
+                    info.file_size > (1 << 20)
+                    and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1)
+                ):
+                    raise InputError(
+                        f"{path.name}: refused: member {info.filename} inflates "
+                        f"{info.file_size // max(info.compress_size, 1)}x (possible zip bomb)"
+                    )
+    except zipfile.BadZipFile:
+        raise InputError(f"{path.name}: not a valid xlsx (zip) file") from None
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class XlsxSource(Source):
+    kind = "xlsx"
+    encoding = None
+
+    def __init__(self, path: Path) -> None:
+        import openpyxl
+
+        if not openpyxl.DEFUSEDXML:
+            raise InputError(
+                f"{path.name}: refused: openpyxl is not using defusedxml "
+                "(OPENPYXL_DEFUSEDXML is off or defusedxml is missing)"
+            )
+        check_zip(path)
+        self.path = path
+        try:
+            self._wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # defusedxml raises on entities, DTDs, bombs
+            raise InputError(f"{path.name}: refused: {type(exc).__name__}: {exc}") from None
+        self._rows = self._guard(self._wb.worksheets[0].iter_rows(values_only=True))
+        try:
+            first = next(self._rows)
+        except StopIteration:
+            raise InputError(f"{path.name}: the sheet is empty") from None
+        header = [_cell_text(v).strip() for v in first]
+        while header and not header[-1]:
+            header.pop()
+        if not header:
+            raise InputError(f"{path.name}: the first row holds no column names")
+        self.header = header
+
+    def _guard(self, rows: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from rows
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{self.path.name}: refused: {type(exc).__name__}: {exc}") from None
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for values in self._rows:
+            row = [_cell_text(v) for v in values]
+            if any(row):
+                yield row
+
+    def close(self) -> None:
+        self._wb.close()
+
+
+def open_source(path: Path, encoding: str = "auto") -> Source:
+    """Open a legacy export by its content (xlsx is a zip; anything else is CSV)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic == b"PK\x03\x04":
+        return XlsxSource(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        raise InputError(f"{path.name}: not a valid xlsx (zip) file")
+    return CsvSource(path, encoding)

@@ -1,0 +1,1059 @@
+"""Import legacy registrant records: read, normalise, validate, de-duplicate, insert.
+
+The pipeline streams the file in chunks of ``chunk_size`` records.  Each chunk is
+one transaction that inserts its registrants, records its rejects and moves the
+batch's ``checkpoint`` (the last record number committed): a killed import is
+finished by ``resume_import`` with nothing lost or doubled.
+
+Classification of a valid record, in this order (K = keys of earlier records of
+this file that were imported, updated or found unchanged; L = the legacy
+registration number; P = search key of the name + date of birth, or the group
+name):
+
+1. L in K                         -> duplicate within the file
+2. L already in the database      -> unchanged, or (different data) per --on-conflict
+3. P in K                         -> duplicate within the file
+4. P already in the database      -> duplicate of an existing registrant
+5. otherwise                      -> imported
+
+K lives in the database itself (rows of this batch) plus a TEMP table of the keys
+of records that matched rows of earlier batches; so memory stays flat whatever
+the file size, and a resumed run rebuilds exactly the same K by replaying the
+committed prefix of the file without writing.
+
+Hot path: no ORM.  SQLite gets ``executemany`` on the DBAPI cursor; PostgreSQL
+gets psycopg's ``COPY`` (no conflict handling is needed in SQL: every row has
+been classified against the database in the same transaction).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from resv_cli import audit, clock
+from resv_cli.errors import Conflict, InputError, NotFound, ResvError
+from resv_cli.importing import jpnorm
+from resv_cli.importing.mapping import LABELS, Mapping, compile_mapping, load_mapping_file
+from resv_cli.importing.reader import Source, has_undecodable, open_source
+
+DEFAULT_CHUNK = 10_000
+ON_CONFLICT = ("skip", "update", "fail")
+
+# R: the normalised record, in this order
+R_FIELDS = (
+    "kind", "legacy_no", "name", "name_key", "kana", "kana_key", "date_of_birth",
+    "postal_code", "address", "phone", "phone_digits", "phone_extension",
+    "emergency_name", "emergency_phone", "representative_name",
+)  # fmt: skip
+CONTENT_IDX = (0, 2, 4, 6, 7, 8, 9, 11, 12, 13, 14)
+CONTENT_COLS = tuple(R_FIELDS[i] for i in CONTENT_IDX)
+INSERT_COLS = (
+    ("facility_id",) + R_FIELDS + ("import_batch_id", "created_by", "created_at", "updated_at")
+)
+MAX_LEN = {"legacy_no": 64, "name": 200, "kana": 200, "address": 300, "emergency_name": 200,
+           "representative_name": 200}  # fmt: skip
+_DUP_L = "登録番号"
+_DUP_P = "氏名+生年月日"
+
+
+@dataclass
+class Counts:
+    records_read: int = 0
+    imported: int = 0
+    updated: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    unchanged: int = 0
+
+    def add(self, other: Counts) -> None:
+        for k in self.__dataclass_fields__:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @property
+    def reconciled(self) -> bool:
+        return self.records_read == (
+            self.imported + self.updated + self.rejected + self.duplicates + self.unchanged
+        )
+
+
+@dataclass
+class ImportOptions:
+    kind: str | None = None  # default kind when the file has no 区分 column
+    mapping: str | None = None
+    encoding: str = "auto"
+    dry_run: bool = False
+    on_conflict: str = "skip"
+    max_rejects: int | None = None
+    chunk_size: int = DEFAULT_CHUNK
+
+
+@dataclass
+class ImportResult:
+    batch_id: int
+    status: str
+    file_name: str
+    file_sha256: str
+    encoding: str | None
+    counts: Counts
+    resumed_from: int = 0
+    unused_columns: list[str] = field(default_factory=list)
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        c = self.counts
+        return [
+            {"item": "records read", "count": c.records_read},
+            {"item": "imported", "count": c.imported},
+            {"item": "updated", "count": c.updated},
+            {"item": "unchanged", "count": c.unchanged},
+            {"item": "duplicates", "count": c.duplicates},
+            {"item": "rejected", "count": c.rejected},
+        ]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --- normalisation of one record -----------------------------------------------------
+
+Reject = tuple[str, str]  # (column label, reason)
+
+
+def build_normaliser(
+    m: Mapping, header: list[str], default_kind: str | None, today: dt.date, sqlite: bool
+) -> Callable[[list[str]], tuple[tuple[Any, ...] | None, list[Reject], str | None]]:
+    """Compile the per-record function: raw strings -> (R or None, rejects)."""
+    g = m.getters
+    width = len(header)
+    get_kind = g.get("kind")
+    get_legacy = g.get("legacy_no")
+    get_name = g.get("name")
+    get_group = g.get("group_name")
+    get_kana = g.get("kana")
+    get_dob = g.get("date_of_birth")
+    get_era = m.era_getter
+    get_postal = g.get("postal_code")
+    get_address = g.get("address")
+    get_phone = g.get("phone")
+    get_em_name = g.get("emergency_name")
+    get_em_phone = g.get("emergency_phone")
+    get_rep = g.get("representative_name")
+    label = m.label
+    kind_values = {**jpnorm.KIND_VALUES, **m.kind_values}
+    nfc, name_key, reading = jpnorm.nfc, jpnorm.name_key, jpnorm.reading
+    postal_code, address, phone = jpnorm.postal_code, jpnorm.address, jpnorm.phone
+    FieldError = jpnorm.FieldError
+    dob_cache: dict[Any, Any] = {}
+
+    def dob_of(raw: Any) -> Any:
+        try:
+            return dob_cache[raw]
+        except KeyError:
+            pass
+        try:
+            d = jpnorm.era_date(*raw) if isinstance(raw, tuple) else jpnorm._parse_date(raw)
+            if d > today:
+                raise FieldError("date of birth is in the future")
+            if d.year < 1868:
+                raise FieldError("date of birth is before 1868")
+            value: Any = d.isoformat() if sqlite else d
+        except FieldError as exc:
+            value = exc
+        if len(dob_cache) < 200_000:
+            dob_cache[raw] = value
+        return value
+
+    def normalise(row: list[str]) -> tuple[tuple[Any, ...] | None, list[Reject], str | None]:
+        rejects: list[Reject] = []
+        if len(row) != width:
+            if len(row) > width and not any(v.strip() for v in row[width:]):
+                del row[width:]  # trailing comma(s)
+            else:
+                return None, [("", f"record has {len(row)} fields, the header has {width}")], None
+        # kind
+        if get_kind is not None and (raw := get_kind(row).strip()):
+            kind = kind_values.get(raw.lower())
+            if kind is None:
+                rejects.append((label("kind"), "区分 must be 個人 or 団体"))
+                kind = "individual"
+        elif default_kind is not None:
+            kind = default_kind
+        else:
+            kind = "group" if get_group is not None and get_name is None else "individual"
+        # legacy number (width folded; kept otherwise as written)
+        legacy = get_legacy(row).strip() if get_legacy is not None else ""
+        if legacy and not legacy.isascii():
+            legacy = unicodedata.normalize("NFKC", legacy).strip()
+        if len(legacy) > 64:
+            rejects.append((label("legacy_no"), "registration number longer than 64 characters"))
+        # names
+        person = get_name(row) if get_name is not None else ""
+        rep = nfc(get_rep(row)) if get_rep is not None else ""
+        if kind == "group":
+            group = get_group(row) if get_group is not None else ""
+            name = nfc(group) if group.strip() else nfc(person)
+            name_label = label("group_name") if group.strip() else label("name")
+            if not rep and group.strip() and person.strip():
+                rep = nfc(person)
+        else:
+            name = nfc(person)
+            name_label = label("name")
+        if not name:
+            rejects.append((name_label, "name is empty"))
+            nkey = ""
+        elif len(name) > 200:
+            rejects.append((name_label, "name longer than 200 characters"))
+            nkey = ""
+        else:
+            nkey = name_key(name)
+        kana = kkey = None
+        if get_kana is not None and (raw := get_kana(row).strip()):
+            try:
+                kana, kkey = reading(raw)
+            except FieldError as exc:
+                rejects.append((label("kana"), str(exc)))
+        # date of birth
+        dob = None
+        if get_era is not None:
+            parts = get_era(row)
+            if any(p.strip() for p in parts):
+                dob = dob_of(tuple(parts))
+        elif get_dob is not None and (raw := get_dob(row).strip()):
+            dob = dob_of(raw)
+        if isinstance(dob, FieldError):
+            rejects.append((label("date_of_birth"), str(dob)))
+            dob = None
+        # postal code, address, phones
+        postal = None
+        if get_postal is not None and (raw := get_postal(row).strip()):
+            try:
+                postal = postal_code(raw)
+            except FieldError as exc:
+                rejects.append((label("postal_code"), str(exc)))
+        addr = None
+        if get_address is not None and (raw := get_address(row).strip()):
+            addr = address(raw)
+            if len(addr) > 300:
+                rejects.append((label("address"), "address longer than 300 characters"))
+        tel = digits = ext = None
+        if get_phone is not None and (raw := get_phone(row).strip()):
+            try:
+                tel, digits, ext = phone(raw)
+            except FieldError as exc:
+                rejects.append((label("phone"), str(exc)))
+        em_name = em_tel = None
+        if get_em_name is not None and (raw := get_em_name(row).strip()):
+            em_name = nfc(raw)
+        if get_em_phone is not None and (raw := get_em_phone(row).strip()):
+            try:
+                em_tel = phone(raw)[0]
+            except FieldError as exc:
+                rejects.append(
+                    (label("emergency_phone"), str(exc).replace("phone", "emergency phone"))
+                )
+        if rejects:
+            return None, rejects, legacy or None
+        return (
+            kind, legacy or None, name, nkey, kana, kkey, dob, postal, addr, tel, digits, ext,
+            em_name, em_tel, rep or None,
+        ), rejects, None  # fmt: skip
+
+    return normalise
+
+
+def undecodable_rejects(row: list[str], header: list[str], encoding: str | None) -> list[Reject]:
+    out = []
+    for i, v in enumerate(row):
+        if has_undecodable(v):
+            col = header[i] if i < len(header) else f"column {i + 1}"
+            out.append((col, f"undecodable byte (not valid {encoding})"))
+    return out
+
+
+# --- database side -------------------------------------------------------------------
+
+
+class _Db:
+    """DBAPI-level operations of one import connection (SQLite or PostgreSQL)."""
+
+    def __init__(self, conn: Connection, facility_id: int, batch_id: int) -> None:
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.facility_id = facility_id
+        self.batch_id = batch_id
+        self.seen_count = 0
+        self.ph = "?" if self.sqlite else "%s"
+
+    @property
+    def raw(self) -> Any:
+        return self.conn.connection.dbapi_connection
+
+    def create_seen(self) -> None:
+        if self.sqlite:
+            self.conn.exec_driver_sql(
+                "CREATE TEMP TABLE IF NOT EXISTS resv_import_seen (k TEXT PRIMARY KEY)"
+            )
+            self.conn.exec_driver_sql("DELETE FROM resv_import_seen")
+        else:
+            self.conn.exec_driver_sql(
+                "CREATE TEMP TABLE IF NOT EXISTS resv_import_seen (k TEXT PRIMARY KEY)"
+            )
+            self.conn.exec_driver_sql("TRUNCATE resv_import_seen")
+        self.seen_count = 0
+
+    def _in(self, column: str, values: list[Any]) -> tuple[str, list[Any]]:
+        if self.sqlite:
+            return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(values)]
+        return f"{column} = ANY(%s)", [values]
+
+    def by_legacy(self, values: list[str]) -> dict[str, tuple[Any, ...]]:
+        if not values:
+            return {}
+        cond, params = self._in("legacy_no", values)
+        cur = self.raw.cursor()
+        cur.execute(
+            f"SELECT legacy_no, id, import_batch_id, {', '.join(CONTENT_COLS)} "
+            f"FROM registrants WHERE facility_id = {self.ph} AND {cond}",
+            [self.facility_id, *params],
+        )
+        return {r[0]: tuple(r[1:]) for r in cur.fetchall()}
+
+    def by_name_key(self, values: list[str]) -> list[tuple[Any, ...]]:
+        if not values:
+            return []
+        cond, params = self._in("name_key", values)
+        cur = self.raw.cursor()
+        cur.execute(
+            "SELECT name_key, date_of_birth, kind, id, import_batch_id FROM registrants "
+            f"WHERE facility_id = {self.ph} AND {cond}",
+            [self.facility_id, *params],
+        )
+        return list(cur.fetchall())
+
+    def seen_hits(self, keys: list[str]) -> set[str]:
+        if not self.seen_count or not keys:
+            return set()
+        cond, params = self._in("k", keys)
+        cur = self.raw.cursor()
+        cur.execute(f"SELECT k FROM resv_import_seen WHERE {cond}", params)
+        return {r[0] for r in cur.fetchall()}
+
+    def add_seen(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        cur = self.raw.cursor()
+        sql = f"INSERT INTO resv_import_seen (k) VALUES ({self.ph}) ON CONFLICT DO NOTHING"
+        cur.executemany(sql, [(k,) for k in keys])
+        self.seen_count += len(keys)
+
+    def insert(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        cur = self.raw.cursor()
+        if self.sqlite:
+            cols = ", ".join(INSERT_COLS)
+            marks = ", ".join("?" * len(INSERT_COLS))
+            cur.executemany(f"INSERT INTO registrants ({cols}) VALUES ({marks})", rows)
+        else:
+            with cur.copy(f"COPY registrants ({', '.join(INSERT_COLS)}) FROM STDIN") as cp:
+                write = cp.write_row
+                for r in rows:
+                    write(r)
+
+    def update(self, rows: list[tuple[Any, ...]]) -> None:
+        """rows: (R..., updated_at, id)"""
+        if not rows:
+            return
+        sets = ", ".join(f"{c} = {self.ph}" for c in R_FIELDS + ("updated_at",))
+        self.raw.cursor().executemany(f"UPDATE registrants SET {sets} WHERE id = {self.ph}", rows)
+
+    def add_rejects(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        ph = self.ph
+        self.raw.cursor().executemany(
+            "INSERT INTO import_rejects (batch_id, record_no, column_name, kind, reason, "
+            f"legacy_no) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
+            rows,
+        )
+
+
+def _lkey(legacy: str) -> str:
+    return "L\x1f" + legacy
+
+
+def _pkey(r: tuple[Any, ...]) -> str | None:
+    """Name key + date of birth for individuals; name key alone for groups."""
+    if r[0] == "group":
+        return f"G\x1f{r[3]}" if r[3] else None
+    if r[6] is None or not r[3]:
+        return None
+    return f"P\x1f{r[3]}\x1f{r[6]}"
+
+
+def _db_pkey(name_key: str, dob: Any, kind: str) -> str | None:
+    if kind == "group":
+        return f"G\x1f{name_key}"
+    if dob is None:
+        return None
+    return f"P\x1f{name_key}\x1f{dob}"
+
+
+@dataclass
+class _Chunk:
+    counts: Counts
+    inserts: list[tuple[Any, ...]]
+    updates: list[tuple[Any, ...]]
+    rejects: list[tuple[Any, ...]]
+    seen: list[str]
+    conflict_record: int | None = None
+
+
+def classify(
+    db: _Db,
+    records: list[tuple[int, tuple[Any, ...] | None, list[Reject], str | None]],
+    on_conflict: str,
+    actor_id: int | None,
+    now: Any,
+) -> _Chunk:
+    """Classify one chunk against K and the database (see the module docstring)."""
+    counts = Counts(records_read=len(records))
+    batch_id = db.batch_id
+    valid = [(no, r) for no, r, _, _ in records if r is not None]
+    legacies = list({r[1] for _, r in valid if r[1] is not None})
+    by_l = db.by_legacy(legacies)
+    db_p_this: set[str] = set()
+    db_p_other: dict[str, int] = {}
+    for name_key, dob, kind, rid, rbatch in db.by_name_key(list({r[3] for _, r in valid})):
+        pk = _db_pkey(name_key, dob, kind)
+        if pk is None:
+            continue
+        if rbatch == batch_id:
+            db_p_this.add(pk)
+        else:
+            db_p_other.setdefault(pk, rid)
+    seen = db.seen_hits(
+        [_lkey(r[1]) for _, r in valid if r[1] is not None]
+        + [k for _, r in valid if (k := _pkey(r)) is not None]
+    )
+    fid = db.facility_id
+    k_chunk: dict[str, int] = {}
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    rejects: list[tuple[Any, ...]] = []
+    to_seen: list[str] = []
+    conflict_record = None
+    tail = (batch_id, actor_id, now, now)
+    for no, r, errs, bad_legacy in records:
+        if r is None:
+            counts.rejected += 1
+            for col, reason in errs:
+                rejects.append((batch_id, no, col, "rejected", reason, bad_legacy))
+            continue
+        legacy = r[1]
+        lk = _lkey(legacy) if legacy is not None else None
+        pk = _pkey(r)
+        if lk is not None:
+            first = k_chunk.get(lk)
+            if (
+                first is not None
+                or lk in seen
+                or ((hit := by_l.get(legacy)) is not None and hit[1] == batch_id)
+            ):
+                counts.duplicates += 1
+                where = f" (record {first})" if first else ""
+                rejects.append((batch_id, no, _DUP_L, "duplicate",
+                                f"duplicate of an earlier record in this file{where}: "
+                                "same registration number", legacy))  # fmt: skip
+                continue
+            hit = by_l.get(legacy)
+            if hit is not None:
+                keys = [lk] + ([pk] if pk else [])
+                current = tuple(r[i] for i in CONTENT_IDX)
+                stored = tuple(hit[2:])
+                if stored == current:
+                    counts.unchanged += 1
+                elif on_conflict == "update":
+                    counts.updated += 1
+                    updates.append((*r, now, hit[0]))
+                elif on_conflict == "fail":
+                    conflict_record = no
+                    break
+                else:
+                    counts.duplicates += 1
+                    rejects.append((batch_id, no, _DUP_L, "duplicate",
+                                    f"registration number already in the database (registrant "
+                                    f"{hit[0]}) with different data; kept as it was "
+                                    "(--on-conflict update replaces it)", legacy))  # fmt: skip
+                for k in keys:
+                    k_chunk.setdefault(k, no)
+                to_seen.extend(keys)
+                continue
+        if pk is not None:
+            first = k_chunk.get(pk)
+            if first is not None or pk in seen or pk in db_p_this:
+                counts.duplicates += 1
+                where = f" (record {first})" if first else ""
+                what = "same group name" if r[0] == "group" else "same name and date of birth"
+                rejects.append((batch_id, no, _DUP_P, "duplicate",
+                                f"duplicate of an earlier record in this file{where}: {what}",
+                                legacy))  # fmt: skip
+                continue
+            other = db_p_other.get(pk)
+            if other is not None:
+                counts.duplicates += 1
+                what = "same group name" if r[0] == "group" else "same name and date of birth"
+                rejects.append((batch_id, no, _DUP_P, "duplicate",
+                                f"already in the database as registrant {other}: {what}",
+                                legacy))  # fmt: skip
+                continue
+        counts.imported += 1
+        inserts.append((fid, *r, *tail))
+        if lk is not None:
+            k_chunk[lk] = no
+        if pk is not None:
+            k_chunk[pk] = no
+    return _Chunk(counts, inserts, updates, rejects, to_seen, conflict_record)
+
+
+# --- the run -------------------------------------------------------------------------
+
+
+def _sanitize(value: Any) -> Any:
+    """Keep a spreadsheet from reading a cell as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+REJECT_COLUMNS = ("record_no", "column", "kind", "reason", "legacy_no")
+
+
+def write_rejects_file(engine: Engine, batch_id: int, path: Path) -> int:
+    """Write the batch's rejects (no personal data) as CSV (UTF-8 with BOM) or xlsx."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT record_no, column_name, kind, reason, legacy_no FROM import_rejects "
+                "WHERE batch_id = :b ORDER BY record_no, id"
+            ),
+            {"b": batch_id},
+        )
+        n = 0
+        if path.suffix.lower() == ".xlsx":
+            from openpyxl import Workbook
+
+            wb = Workbook(write_only=True)
+            ws = wb.create_sheet("rejects")
+            ws.append(["レコード番号", "列", "種別", "理由", "登録番号"])
+            for row in rows:
+                ws.append([_sanitize(v) for v in row])
+                n += 1
+            wb.save(path)
+        else:
+            with path.open("w", encoding="utf-8-sig", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(REJECT_COLUMNS)
+                for row in rows:
+                    w.writerow([_sanitize(v) for v in row])
+                    n += 1
+    return n
+
+
+def _records(
+    source: Source,
+    normalise: Callable[[list[str]], tuple[tuple[Any, ...] | None, list[Reject], str | None]],
+) -> Iterator[tuple[int, tuple[Any, ...] | None, list[Reject], str | None]]:
+    header, enc = source.header, source.encoding
+    check_bytes = source.kind == "csv"
+    no = 0
+    for row in source:
+        no += 1
+        if check_bytes and not row_is_clean(row):
+            yield no, None, undecodable_rejects(row, header, enc), None
+            continue
+        r, errs, legacy = normalise(row)
+        yield no, r, errs, legacy
+
+
+def row_is_clean(row: list[str]) -> bool:
+    # surrogate escapes only appear for undecodable bytes; the common case is ASCII
+    # or text whose UTF-8 re-encoding succeeds (surrogates cannot be encoded)
+    for v in row:
+        if not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
+class _Run:
+    def __init__(
+        self,
+        engine: Engine,
+        actor: Any,
+        path: Path,
+        facility_code: str,
+        opts: ImportOptions,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.engine = engine
+        self.actor = actor
+        self.path = path
+        self.facility_code = facility_code
+        self.opts = opts
+        self.progress = progress
+
+    def prepare(self) -> None:
+        opts = self.opts
+        if opts.on_conflict not in ON_CONFLICT:
+            raise InputError(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}")
+        if opts.kind not in (None, "individual", "group"):
+            raise InputError("--kind must be individual or group")
+        self.sha = file_sha256(self.path)
+        self.source = open_source(self.path, opts.encoding)
+        spec = load_mapping_file(Path(opts.mapping)) if opts.mapping else None
+        self.mapping = compile_mapping(self.source.header, spec)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT id FROM facilities WHERE code = :c"), {"c": self.facility_code}
+            ).first()
+        if row is None:
+            raise NotFound(f"no facility {self.facility_code!r}")
+        self.facility_id = int(row[0])
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        self.normalise = build_normaliser(
+            self.mapping, self.source.header, opts.kind, clock.today(), self.sqlite
+        )
+
+    def options_json(self) -> str:
+        o = self.opts
+        return json.dumps(
+            {
+                "path": str(self.path.resolve()),
+                "kind": o.kind,
+                "mapping": str(Path(o.mapping).resolve()) if o.mapping else None,
+                "mapping_sha256": file_sha256(Path(o.mapping)) if o.mapping else None,
+                "encoding": o.encoding,
+                "encoding_used": self.source.encoding,
+                "on_conflict": o.on_conflict,
+                "max_rejects": o.max_rejects,
+                "chunk_size": o.chunk_size,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+
+    def audit_detail(self, counts: Counts, status: str) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "file_sha256": self.sha,
+            "status": status,
+            "dry_run": self.opts.dry_run,
+            **counts.as_dict(),
+        }
+
+    def start(self, resume_batch: int | None = None) -> None:
+        from sqlalchemy.orm import Session
+
+        now = clock.now()
+        self.resumed_from = 0
+        self.counts = Counts()
+        with self.engine.begin() as conn:
+            if resume_batch is None and not self.opts.dry_run:
+                row = conn.execute(
+                    text(
+                        "SELECT id FROM import_batches WHERE kind = 'registrants' AND "
+                        "status = 'running' AND file_sha256 = :s AND facility_id = :f "
+                        "ORDER BY id DESC"
+                    ),
+                    {"s": self.sha, "f": self.facility_id},
+                ).first()
+                resume_batch = int(row[0]) if row else None
+            if resume_batch is not None:
+                b = conn.execute(
+                    text(
+                        "SELECT checkpoint, records_read, imported, updated, rejected, "
+                        "duplicates, unchanged FROM import_batches WHERE id = :i"
+                    ),
+                    {"i": resume_batch},
+                ).one()
+                self.batch_id = resume_batch
+                self.resumed_from = int(b[0])
+                self.counts = Counts(*[int(x) for x in b[1:]])
+                event = "resume"
+            else:
+                from resv_cli.models import ImportBatch
+
+                self.batch_id = int(
+                    conn.execute(
+                        ImportBatch.__table__.insert()
+                        .values(
+                            kind="registrants",
+                            file_name=self.path.name[:300],
+                            file_sha256=self.sha,
+                            facility_id=self.facility_id,
+                            organization_id=getattr(self.actor, "organization_id", None),
+                            account_id=getattr(self.actor, "account_id", None),
+                            status="dry_run" if self.opts.dry_run else "running",
+                            options=self.options_json(),
+                            records_read=0,
+                            imported=0,
+                            updated=0,
+                            rejected=0,
+                            duplicates=0,
+                            unchanged=0,
+                            checkpoint=0,
+                            started_at=now,
+                        )
+                        .returning(ImportBatch.__table__.c.id)
+                    ).scalar_one()
+                )
+                event = "start"
+            with Session(bind=conn) as s:
+                audit.record(
+                    s,
+                    self.actor,
+                    "import.batch",
+                    resource_type="import_batch",
+                    resource_id=self.batch_id,
+                    facility_code=self.facility_code,
+                    detail={"event": event, **self.audit_detail(self.counts, "running")},
+                )
+                s.flush()
+
+    def run(self) -> ImportResult:
+        opts = self.opts
+        now = clock.now()
+        now_v: Any = now.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else now
+        actor_id = getattr(self.actor, "account_id", None)
+        total = self.path.stat().st_size
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="") if opts.dry_run else None
+        conflict: int | None = None
+        aborted_reason: str | None = None
+        records = _records(self.source, self.normalise)
+        with self.engine.connect() as conn:
+            db = _Db(conn, self.facility_id, self.batch_id)
+            outer = conn.begin() if opts.dry_run else None
+            if outer is None:
+                with conn.begin():
+                    db.create_seen()
+            else:
+                db.create_seen()
+            # replay the committed prefix to rebuild K (nothing is written)
+            skip = self.resumed_from
+            while skip > 0:
+                part = _take(records, min(skip, opts.chunk_size))
+                skip -= len(part)
+                if not part:
+                    break
+                with conn.begin():
+                    c = classify(db, part, opts.on_conflict, actor_id, now_v)
+                    db.add_seen(c.seen)
+            checkpoint = self.resumed_from
+            while True:
+                part = _take(records, opts.chunk_size)
+                if not part:
+                    break
+                tx = conn.begin() if outer is None else conn.begin_nested()
+                c = classify(db, part, opts.on_conflict, actor_id, now_v)
+                if c.conflict_record is not None:
+                    tx.rollback()
+                    conflict = c.conflict_record
+                    aborted_reason = "conflict"
+                    break
+                new_counts = Counts(**self.counts.as_dict())
+                new_counts.add(c.counts)
+                if opts.max_rejects is not None and new_counts.rejected > opts.max_rejects:
+                    tx.rollback()
+                    aborted_reason = "max_rejects"
+                    self.counts = new_counts
+                    break
+                db.insert(c.inserts)
+                db.update(c.updates)
+                db.add_seen(c.seen)
+                checkpoint = part[-1][0]
+                if spool is not None:
+                    w = csv.writer(spool)
+                    w.writerows(c.rejects)
+                else:
+                    db.add_rejects(c.rejects)
+                    conn.execute(
+                        text(
+                            "UPDATE import_batches SET records_read = :r, imported = :i, "
+                            "updated = :u, rejected = :rj, duplicates = :d, unchanged = :un, "
+                            "checkpoint = :cp WHERE id = :b"
+                        ),
+                        {
+                            "r": new_counts.records_read,
+                            "i": new_counts.imported,
+                            "u": new_counts.updated,
+                            "rj": new_counts.rejected,
+                            "d": new_counts.duplicates,
+                            "un": new_counts.unchanged,
+                            "cp": checkpoint,
+                            "b": self.batch_id,
+                        },
+                    )
+                tx.commit()
+                self.counts = new_counts
+                if self.progress is not None:
+                    self.progress(self.source.position(), total)
+            if outer is not None:
+                outer.rollback()
+        self.source.close()
+        return self.finish(spool, conflict, aborted_reason)
+
+    def finish(self, spool: Any, conflict: int | None, aborted_reason: str | None) -> ImportResult:
+        from sqlalchemy.orm import Session
+
+        status = "dry_run" if self.opts.dry_run else "completed"
+        if aborted_reason:
+            status = "aborted" if not self.opts.dry_run else "dry_run"
+        c = self.counts
+        with self.engine.begin() as conn:
+            if aborted_reason and not self.opts.dry_run:
+                # inserted rows of this batch go; nothing half-imported remains
+                conn.execute(
+                    text("DELETE FROM registrants WHERE import_batch_id = :b"),
+                    {"b": self.batch_id},
+                )
+            if spool is not None:
+                spool.seek(0)
+                db = _Db(conn, self.facility_id, self.batch_id)
+                batch: list[tuple[Any, ...]] = []
+                for row in csv.reader(spool):
+                    batch.append((int(row[0]), int(row[1]), row[2], row[3], row[4], row[5] or None))
+                    if len(batch) >= 10_000:
+                        db.add_rejects(batch)
+                        batch = []
+                db.add_rejects(batch)
+                spool.close()
+            from resv_cli.models import ImportBatch
+
+            t = ImportBatch.__table__
+            conn.execute(
+                t.update()
+                .where(t.c.id == self.batch_id)
+                .values(
+                    status=status,
+                    records_read=c.records_read,
+                    imported=0 if aborted_reason else c.imported,
+                    updated=c.updated,
+                    rejected=c.rejected,
+                    duplicates=c.duplicates,
+                    unchanged=c.unchanged,
+                    finished_at=clock.now(),
+                )
+            )
+            with Session(bind=conn) as s:
+                detail = self.audit_detail(c, status)
+                detail["event"] = "finish"
+                if aborted_reason:
+                    detail["aborted"] = aborted_reason
+                audit.record(
+                    s,
+                    self.actor,
+                    "import.batch",
+                    resource_type="import_batch",
+                    resource_id=self.batch_id,
+                    facility_code=self.facility_code,
+                    outcome="failed" if aborted_reason else "allowed",
+                    detail=detail,
+                )
+                s.flush()
+        if aborted_reason == "conflict":
+            raise Conflict(
+                f"{self.path.name}: record {conflict}: registration number already in the "
+                f"database with different data (--on-conflict fail); batch {self.batch_id} "
+                "aborted, nothing of it was kept"
+            )
+        if aborted_reason == "max_rejects":
+            raise InputError(
+                f"{self.path.name}: more than {self.opts.max_rejects} rejected records "
+                f"(--max-rejects); batch {self.batch_id} aborted, nothing of it was kept; "
+                f"see `resv import show {self.batch_id}`"
+            )
+        return ImportResult(
+            batch_id=self.batch_id,
+            status=status,
+            file_name=self.path.name,
+            file_sha256=self.sha,
+            encoding=self.source.encoding,
+            counts=c,
+            resumed_from=self.resumed_from,
+            unused_columns=self.mapping.unused,
+        )
+
+
+def _take(it: Iterator[Any], n: int) -> list[Any]:
+    out = []
+    for item in it:
+        out.append(item)
+        if len(out) >= n:
+            break
+    return out
+
+
+def _require(actor: Any) -> None:
+    from resv_cli.context import require_role
+
+    require_role(actor, "admin", action="import.batch")
+
+
+def import_registrants(
+    engine: Engine,
+    actor: Any,
+    path: Path,
+    facility_code: str,
+    opts: ImportOptions | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """Import (or, with ``dry_run``, check) a legacy registrant file into a facility.
+
+    Re-running the same file resumes an unfinished batch of it, or (when the last
+    one completed) runs a new batch that finds every record unchanged.
+    """
+    _require(actor)
+    opts = opts or ImportOptions()
+    if opts.chunk_size < 1:
+        raise InputError("chunk size must be positive")
+    run = _Run(engine, actor, path, facility_code, opts, progress)
+    run.prepare()
+    run.start()
+    return run.run()
+
+
+def resume_import(
+    engine: Engine,
+    actor: Any,
+    batch_id: int,
+    path: Path | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """Finish an interrupted batch from its checkpoint (same file, same options)."""
+    _require(actor)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT b.status, b.file_sha256, b.options, f.code FROM import_batches b "
+                "JOIN facilities f ON f.id = b.facility_id WHERE b.id = :i AND b.kind = "
+                "'registrants'"
+            ),
+            {"i": batch_id},
+        ).first()
+    if row is None:
+        raise NotFound(f"no registrant import batch {batch_id}")
+    status, sha, options_text, facility_code = row
+    if status != "running":
+        raise Conflict(f"batch {batch_id} is {status}; only a running batch can be resumed")
+    o = json.loads(options_text)
+    path = path or Path(o["path"])
+    if not path.is_file():
+        raise InputError(
+            f"{path}: no such file (give the file: resv import resume {batch_id} FILE)"
+        )
+    if file_sha256(path) != sha:
+        raise InputError(f"{path.name}: this is not the file of batch {batch_id} (SHA-256 differs)")
+    if o.get("mapping") and file_sha256(Path(o["mapping"])) != o.get("mapping_sha256"):
+        raise InputError(f"batch {batch_id}: the mapping file changed since the batch started")
+    opts = ImportOptions(
+        kind=o["kind"],
+        mapping=o["mapping"],
+        encoding=o["encoding_used"] or o["encoding"],
+        on_conflict=o["on_conflict"],
+        max_rejects=o["max_rejects"],
+        chunk_size=int(o["chunk_size"]),
+    )
+    if opts.encoding == "utf-8-sig":
+        opts.encoding = "utf-8"
+    run = _Run(engine, actor, path, facility_code, opts, progress)
+    run.prepare()
+    run.start(resume_batch=batch_id)
+    return run.run()
+
+
+def list_batches(session: Any, actor: Any) -> list[dict[str, Any]]:
+    """Every import batch, oldest first (admin only)."""
+    _require(actor)
+    if True:
+        conn = session
+        rows = conn.execute(
+            text(
+                "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.status, b.records_read, "
+                "b.imported, b.updated, b.unchanged, b.duplicates, b.rejected, b.started_at, "
+                "a.login_id AS run_by FROM import_batches b LEFT JOIN facilities f ON "
+                "f.id = b.facility_id LEFT JOIN accounts a ON a.id = b.account_id ORDER BY b.id"
+            )
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+def show_batch(
+    session: Any, actor: Any, batch_id: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One batch with its reconciliation line and its rejects (admin only)."""
+    _require(actor)
+    if True:
+        conn = session
+        row = conn.execute(
+            text(
+                "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.file_sha256, b.status, "
+                "a.login_id AS run_by, b.started_at, b.finished_at, b.records_read, b.imported, "
+                "b.updated, b.unchanged, b.duplicates, b.rejected, b.checkpoint, b.options "
+                "FROM import_batches b LEFT JOIN facilities f ON f.id = b.facility_id "
+                "LEFT JOIN accounts a ON a.id = b.account_id WHERE b.id = :i"
+            ),
+            {"i": batch_id},
+        ).first()
+        if row is None:
+            raise NotFound(f"no import batch {batch_id}")
+        rejects = conn.execute(
+            text(
+                "SELECT record_no, column_name AS column, kind, reason, legacy_no FROM "
+                "import_rejects WHERE batch_id = :i ORDER BY record_no, id"
+            ),
+            {"i": batch_id},
+        )
+        info = dict(row._mapping)
+        c = Counts(*(int(info[k]) for k in Counts.__dataclass_fields__))
+        info["reconciliation"] = (
+            f"{c.records_read} read = {c.imported} imported + {c.updated} updated + "
+            f"{c.unchanged} unchanged + {c.duplicates} duplicates + {c.rejected} rejected"
+            + ("" if c.reconciled else " (does NOT add up)")
+        )
+        return info, [dict(r._mapping) for r in rejects]
+
+
+__all__ = [
+    "ImportOptions",
+    "ImportResult",
+    "import_registrants",
+    "resume_import",
+    "list_batches",
+    "show_batch",
+    "write_rejects_file",
+    "LABELS",
+    "ResvError",
+]
