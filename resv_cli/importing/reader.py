@@ -49,6 +49,20 @@ def detect_encoding(path: Path) -> str:
     return "utf-8"
 
 
+# Undecodable bytes become lone surrogates (as with ``surrogateescape``) and are
+# counted, so the per-record check runs only once a file has shown one.
+_escape = codecs.lookup_error("surrogateescape")
+DECODE_ERRORS = [0]
+
+
+def _mark(exc: UnicodeError) -> tuple[str, int]:
+    DECODE_ERRORS[0] += 1
+    return _escape(exc)  # type: ignore[arg-type]
+
+
+codecs.register_error("resv-mark", _mark)
+
+
 def has_undecodable(value: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in value)
 
@@ -86,7 +100,7 @@ class CsvSource(Source):
         self.encoding = enc
         self.path = path
         self._raw = path.open("rb")
-        self._text = io.TextIOWrapper(self._raw, encoding=enc, errors="surrogateescape", newline="")
+        self._text = io.TextIOWrapper(self._raw, encoding=enc, errors="resv-mark", newline="")
         self._reader = csv.reader(self._text, strict=True)
         try:
             header = next(self._reader)
