@@ -125,7 +125,7 @@ _ERA_DATE = re.compile(
 )
 _WESTERN = re.compile(r"(\d{4})(?:[/.-](\d{1,2})[/.-](\d{1,2})|年(\d{1,2})月(\d{1,2})日?)")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_ISO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[ T]00:00(:00)?")
+_ISO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[ T]?00:00(:00)?")
 
 
 def _make(year: int, month: int, day: int) -> dt.date:
@@ -205,7 +205,7 @@ def postal_code(text: str) -> str:
     return f"{m.group(1)}-{m.group(2)}"
 
 
-_EXTENSION = re.compile(r"(?:内線|内|ext\.?|EXT\.?|x)\s*[:：]?\s*(\d{1,6})\s*$")
+_EXTENSION = re.compile(r"(?:内線|内|ext\.?|EXT\.?|x)\s*[:：]?\s*(\d{1,6})\s*\)?\s*$")
 _PHONE_CHARS = re.compile(r"[\d\-() ]+")
 _PHONE_SEPS = re.compile(r"[-() ]+")
 _NON_DIGITS = re.compile(r"\D+")
