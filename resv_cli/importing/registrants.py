@@ -187,7 +187,14 @@ def build_normaliser(
             if len(row) > width and not any(v.strip() for v in row[width:]):
                 del row[width:]  # trailing comma(s)
             else:
-                return None, [("", f"record has {len(row)} fields, the header has {width}")], None
+                n = len(row)
+                while n > width and not row[n - 1].strip():
+                    n -= 1
+                try:
+                    legacy_no = (get_legacy(row).strip() or None) if get_legacy else None
+                except IndexError:
+                    legacy_no = None
+                return None, [("", f"record has {n} fields, the header has {width}")], legacy_no
         # kind
         if get_kind is not None and (raw := get_kind(row).strip()):
             kind = kind_values.get(raw.lower())
@@ -276,6 +283,14 @@ def build_normaliser(
             em_name, em_tel, rep or None,
         ), rejects, None  # fmt: skip
 
+    def legacy_of(row: list[str]) -> str | None:
+        try:
+            value = get_legacy(row).strip() if get_legacy is not None else ""
+        except IndexError:
+            return None
+        return value if value and not has_undecodable(value) else None
+
+    normalise.legacy_of = legacy_of  # type: ignore[attr-defined]
     return normalise
 
 
@@ -604,12 +619,13 @@ def _records(
     header, enc = source.header, source.encoding
     from resv_cli.importing.reader import DECODE_ERRORS
 
-    errors_before = DECODE_ERRORS[0]
+    errors_before = source.errors_at_open
     no = 0
     for row in source:
         no += 1
         if DECODE_ERRORS[0] != errors_before and not row_is_clean(row):
-            yield no, None, undecodable_rejects(row, header, enc), None
+            legacy = normalise.legacy_of(row)  # type: ignore[attr-defined]
+            yield no, None, undecodable_rejects(row, header, enc), legacy
             continue
         r, errs, legacy = normalise(row)
         yield no, r, errs, legacy
@@ -650,6 +666,8 @@ class _Run:
             raise InputError(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}")
         if opts.kind not in (None, "individual", "group"):
             raise InputError("--kind must be individual or group")
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: no such file")
         self.sha = file_sha256(self.path)
         self.source = open_source(self.path, opts.encoding)
         spec = load_mapping_file(Path(opts.mapping)) if opts.mapping else None
