@@ -13,6 +13,7 @@ from typing import Any
 # (module under commands/, command name, help); each module defines `app`
 SUB_APPS: list[tuple[str, str, str]] = [
     ("db", "db", "Create, upgrade and check the database schema."),
+    ("audit", "audit", "Read, verify, anchor and archive the tamper-evident audit history."),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [

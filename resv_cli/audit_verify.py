@@ -45,6 +45,7 @@ class VerifyResult:
     message: str = ""
     events_checked: int = 0
     archived_unchecked: tuple[int, int] | None = None  # (first_seq, last_seq)
+    incomplete: bool = False  # could not be decided without more archive files
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,10 +60,11 @@ class VerifyResult:
 
 
 class _Broken(Exception):
-    def __init__(self, seq: int | None, message: str) -> None:
+    def __init__(self, seq: int | None, message: str, *, incomplete: bool = False) -> None:
         super().__init__(message)
         self.seq = seq
         self.message = message
+        self.incomplete = incomplete
 
 
 def parse_anchor(text_value: str) -> tuple[int, str]:
@@ -336,6 +338,7 @@ def verify_chain(
                     raise _Broken(
                         None,
                         f"anchor event {a_seq} is archived: give its archive file with --archive",
+                        incomplete=True,
                     )
                 if a_seq >= 1 and anchor_seen != a_hash:
                     raise _Broken(a_seq, f"event {a_seq} differs from the anchor")
@@ -343,6 +346,7 @@ def verify_chain(
             result.ok = False
             result.first_bad_seq = exc.seq
             result.message = exc.message
+            result.incomplete = exc.incomplete
         result.head_seq = walker.seq
         result.head_hash = walker.hash
         result.events_checked = walker.count
