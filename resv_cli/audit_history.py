@@ -268,7 +268,7 @@ def archive_events(
             )
             for row in stream:
                 event = dict(row._mapping)
-                event["occurred_at"] = audit.format_time(event["occurred_at"])
+                event["occurred_at"] = audit.canonical_time(event["occurred_at"])
                 fh.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
                 count += 1
         with partial.open("rb") as raw:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resv_cli.audit import FIELDS, GENESIS, canonical_sql, canonical_text
+from resv_cli.audit import FIELDS, GENESIS, NULL_TEXT, SEP, verify_select_sql
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -163,21 +163,15 @@ def read_archive_header(path: Path) -> ArchiveFile:
     )
 
 
-def _archive_rows(path: Path) -> Iterator[tuple[int, str, str, str]]:
-    """Yield (seq, prev_hash, hash, canonical text) from an archive file's event lines."""
+def _archive_rows(path: Path) -> Iterator[tuple[Any, ...]]:
+    """Yield event rows (the twelve fields, then hash) from an archive file."""
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         fh.readline()  # header
         for lineno, line in enumerate(fh, start=2):
             try:
                 event = json.loads(line)
-                values = [event[name] for name in FIELDS]
-                yield (
-                    int(event["seq"]),
-                    str(event["prev_hash"]),
-                    str(event["hash"]),
-                    (canonical_text(values)),
-                )
-            except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+                yield (*(event[name] for name in FIELDS), event["hash"])
+            except (KeyError, TypeError, ValueError):
                 raise _Broken(None, f"{path}: line {lineno} is not an audit event") from None
 
 
@@ -192,23 +186,33 @@ class _Walker:
         self.hash = digest
         self.count = 0
 
-    def walk(self, rows: Iterable[tuple[Any, Any, Any, Any]], where: str) -> None:
+    def walk(self, rows: Iterable[tuple[Any, ...]], where: str) -> None:
         sha = hashlib.sha256
+        join = SEP.join
         expect_seq = self.seq + 1
         last = self.hash
         count = 0
-        for seq, prev_hash, digest, canon in rows:
+        for row in rows:
+            seq = row[0]
             if seq != expect_seq:
-                if seq > expect_seq:
-                    msg = f"event {expect_seq} is missing{where} (next is {seq})"
-                    self.seq, self.hash, self.count = expect_seq - 1, last, self.count + count
-                    raise _Broken(expect_seq, msg)
+                self.seq, self.hash, self.count = expect_seq - 1, last, self.count + count
+                if isinstance(seq, int) and seq > expect_seq:
+                    raise _Broken(
+                        expect_seq, f"event {expect_seq} is missing{where} (next is {seq})"
+                    )
                 raise _Broken(seq, f"event {seq} is out of order{where}")
-            if prev_hash != last:
+            if row[11] != last:
                 raise _Broken(seq, f"event {seq} does not link to event {seq - 1}{where}")
-            if canon is None or sha(canon.encode("utf-8")).hexdigest() != digest:
+            fields = row[:12]
+            canon = join(map(str, fields))
+            # well_formed() inlined: this loop runs a million times
+            if (
+                sha(canon.encode("utf-8")).hexdigest() != row[12]
+                or canon.count(SEP) != 11
+                or NULL_TEXT in fields
+            ):
                 raise _Broken(seq, f"event {seq} was altered (hash mismatch){where}")
-            last = digest
+            last = row[12]
             expect_seq += 1
             count += 1
         self.seq = expect_seq - 1
@@ -217,10 +221,7 @@ class _Walker:
 
 
 def _live_rows(conn: Connection) -> Iterator[tuple[Any, Any, Any, Any]]:
-    sql = (
-        f"SELECT seq, prev_hash, hash, {canonical_sql(conn.dialect.name)} "
-        "FROM audit_events ORDER BY seq"
-    )
+    sql = verify_select_sql(conn.dialect.name)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         # a server-side cursor streams a million rows in constant memory
@@ -369,6 +370,6 @@ def _hash_in_archive(path: Path, seq: int) -> str | None:
         fh.readline()
         for line in fh:
             event = json.loads(line)
-            if int(event["seq"]) == seq:
+            if event.get("seq") == seq:
                 return str(event["hash"])
     return None

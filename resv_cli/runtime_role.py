@@ -63,9 +63,7 @@ def grant_runtime_role(
             "with file permissions (see docs/physical-controls.md)"
         )
     if not ROLE_NAME.match(role):
-        raise InputError(
-            f"role name {role!r} must be lowercase letters, digits and _ (at most 63)"
-        )
+        raise InputError(f"role name {role!r} must be lowercase letters, digits and _ (at most 63)")
     from psycopg import sql
 
     owner = conn.execute(
@@ -107,9 +105,7 @@ def grant_runtime_role(
         sql.SQL("REVOKE UPDATE, DELETE ON {}, {} FROM {}").format(
             sql.Identifier(schema, "audit_events"), sql.Identifier(schema, "audit_archives"), r
         ),
-        sql.SQL("REVOKE INSERT ON {} FROM {}").format(
-            sql.Identifier(schema, "audit_archives"), r
-        ),
+        sql.SQL("REVOKE INSERT ON {} FROM {}").format(sql.Identifier(schema, "audit_archives"), r),
         sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, r),
     ]
     if conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar():

@@ -73,6 +73,8 @@ def _changed_value(rnd: random.Random, col: str, old, head: int):
         return rnd.choice([o for o in ("allowed", "denied", "failed") if o != old])
     if col in NULLABLE and old is not None and rnd.random() < 0.3:
         return None
+    if col in NULLABLE and col != "account_id" and old is None and rnd.random() < 0.3:
+        return "None"  # the same text as NULL in the canonical form: must still be caught
     if col == "account_id":
         return (old or 0) + rnd.randint(1, 5)
     if col in ("hash", "prev_hash"):
@@ -117,7 +119,7 @@ def _mutate(conn, rnd: random.Random, head: int) -> tuple[str, int, bool]:
         )
         _move(conn, pos + 1, 1)
         when = dt.datetime.now(dt.UTC)
-        fields = (pos + 1, audit.format_time(when), 9, "forger", "city", "registrant.view",
+        fields = (pos + 1, audit.canonical_time(when), 9, "forger", "city", "registrant.view",
                   None, None, None, "allowed", "{}", prev)  # fmt: skip
         digest = audit.event_hash(audit.canonical_form(*fields))
         row = dict(zip(audit.FIELDS, fields, strict=True))
@@ -179,21 +181,25 @@ def test_verify_catches_every_single_change(installation, tmp_path):
     assert after.head_seq == head
 
 
-field_values = st.one_of(st.none(), st.text(max_size=6), st.integers(-5, 5))
+plain_text = st.text(st.characters(min_codepoint=32, blacklist_characters="\x7f"), max_size=6)
+field_values = st.one_of(st.none(), plain_text.filter(lambda v: v != "None"), st.integers(-5, 5))
+twelve = st.lists(field_values, min_size=12, max_size=12)
 
 
-@given(
-    st.lists(field_values, min_size=12, max_size=12),
-    st.lists(field_values, min_size=12, max_size=12),
-)
-def test_canonical_form_is_injective(a, b):
-    # str() of ints and their text twins legitimately coincide (the column types fix them)
+@given(twelve, twelve)
+def test_canonical_form_is_injective_on_well_formed_values(a, b):
+    # an int and its decimal text coincide; the column types keep them apart
     norm_a = [None if v is None else str(v) for v in a]
     norm_b = [None if v is None else str(v) for v in b]
-    if norm_a != norm_b:
-        assert audit.canonical_text(a) != audit.canonical_text(b)
-    else:
-        assert audit.canonical_text(a) == audit.canonical_text(b)
+    ca, cb = audit.canonical_text(a), audit.canonical_text(b)
+    assert audit.well_formed(a, ca) and audit.well_formed(b, cb)
+    assert (ca == cb) == (norm_a == norm_b)
+
+
+@given(twelve, st.integers(0, 11), st.sampled_from(["None", "x\x1fy", "\x1f"]))
+def test_values_that_blur_the_encoding_are_flagged(values, i, bad):
+    values[i] = bad
+    assert not audit.well_formed(values, audit.canonical_text(values))
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

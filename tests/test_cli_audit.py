@@ -185,7 +185,7 @@ def test_archive_round_trip(installation, cli, tmp_path, monkeypatch):
         lines = [json.loads(x) for x in fh]
     assert lines[0]["format"] == "resv-audit-archive" and lines[0]["first_seq"] == 3
     assert [e["seq"] for e in lines[1:]] == [3, 4]
-    assert lines[2]["occurred_at"] == audit.format_time(real_now)
+    assert lines[2]["occurred_at"] == audit.canonical_time(real_now)
     # both archives and the live table check as one chain; order of files does not matter
     r = cli("audit", "verify", "--archive", str(a2), "--archive", "a1.jsonl.gz")
     assert r.exit_code == 0, r
