@@ -323,6 +323,10 @@ def verify_chain(
             checked_from = walker.seq + 1
             # 4. the live table
             walker.walk(_live_rows(conn), "")
+            # 5. the newest archive record must be backed by its audit.archive event
+            #    (a forged record could otherwise license deleting a prefix)
+            if records:
+                _check_newest_archive_event(conn, records[-1])
             if anchor is not None:
                 a_seq, a_hash = anchor
                 if a_seq > walker.seq:
@@ -363,6 +367,31 @@ def verify_chain(
     finally:
         if opened:
             conn.close()
+
+
+def _check_newest_archive_event(conn: Connection, record: tuple[int, int, str, str]) -> None:
+    from sqlalchemy import text
+
+    first, last, _last_hash, file_sha = record
+    rows = conn.execute(
+        text("SELECT seq, detail FROM audit_events WHERE action = 'audit.archive' AND seq > :s"),
+        {"s": last},
+    )
+    for _seq, detail in rows:
+        try:
+            d = json.loads(detail)
+        except ValueError:
+            continue
+        if (d.get("first_seq"), d.get("last_seq"), d.get("file_sha256")) == (
+            first,
+            last,
+            file_sha,
+        ):
+            return
+    raise _Broken(
+        first,
+        f"archive record of events {first}..{last} has no matching audit.archive event",
+    )
 
 
 def _hash_in_archive(path: Path, seq: int) -> str | None:

@@ -251,3 +251,25 @@ def test_archive_deletion_only_through_the_archive_path(installation):
             conn.exec_driver_sql("SET LOCAL resv.audit_archive = 'on'")
         conn.execute(text("DELETE FROM audit_events WHERE seq = 1"))
     assert installation.scalar("SELECT min(seq) FROM audit_events") == 2
+
+
+def test_forged_archive_record_is_caught(installation, cli):
+    """On SQLite a file owner could add an archive record to delete a prefix: verify sees it."""
+    cli("audit", "anchor")
+    head = installation.scalar("SELECT max(seq) FROM audit_events")
+    last_hash = installation.scalar("SELECT hash FROM audit_events WHERE seq = 2")
+    with installation.engine().begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_archives (first_seq, last_seq, last_hash, file_name, "
+                "file_sha256, created_at) VALUES (1, 2, :h, 'gone.jsonl.gz', :z, :t)"
+            ),
+            {"h": last_hash, "z": "0" * 64, "t": dt.datetime.now(dt.UTC).replace(tzinfo=None)},
+        )
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL resv.audit_archive = 'on'")
+        conn.execute(text("DELETE FROM audit_events WHERE seq <= 2"))
+    r = cli("audit", "verify")
+    assert r.exit_code == 8
+    assert "archive record of events 1..2 has no matching audit.archive event" in r.stderr
+    assert installation.scalar("SELECT max(seq) FROM audit_events") == head + 1
