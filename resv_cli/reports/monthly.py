@@ -934,9 +934,9 @@ class _ReportWriter:
 
         L = self.L
         styles = self.styles
-        for col, width in zip("ABCDEF", (44, 16, 12, 12, 12, 30), strict=True):
+        for col, width in zip("ABCDEF", (38, 20, 12, 12, 12, 3), strict=True):
             ws.column_dimensions[col].width = width
-        setup_print(ws, title_rows=None)
+        setup_print(ws, title_rows=None, grid=False)
         clean = CellSanitiser(ws)
         row_no = 0
 
@@ -976,7 +976,9 @@ class _ReportWriter:
         put(L("signoff"), None)
         put()
         put(L("counts"), style="bold")
-        put(L("action"), L("allowed"), L("denied"), L("failed"), L("total"), style="header")
+        counts_row = put(
+            L("action"), L("allowed"), L("denied"), L("failed"), L("total"), style="header"
+        )
         actions = sorted({a for a, _ in self.agg.by_action})
         grand = Counter[str]()
         for action in actions:
@@ -1006,14 +1008,15 @@ class _ReportWriter:
         chart.title = L("chart_title")
         chart.y_axis.title = L("count")
         chart.x_axis.title = L("date")
-        chart.x_axis.number_format = "mm-dd"
+        chart.x_axis.number_format = "d"
         data = Reference(ws, min_col=2, max_col=3, min_row=header_row, max_row=last_row)
         cats = Reference(ws, min_col=1, min_row=header_row + 1, max_row=last_row)
         chart.add_data(data, titles_from_data=True)
         chart.set_categories(cats)
-        chart.height = 9
-        chart.width = 22
-        ws.add_chart(chart, "H3")
+        chart.height = 7
+        chart.width = 15
+        # beside the counts table: on the first printed page, and one page wide
+        ws.add_chart(chart, f"G{counts_row}")
 
 
 FLAG_KINDS = (

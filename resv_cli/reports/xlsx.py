@@ -112,14 +112,14 @@ def make_styles(wb: Workbook) -> dict[str, NamedStyle]:
     return styles
 
 
-def setup_print(ws: Any, *, title_rows: str | None) -> None:
+def setup_print(ws: Any, *, title_rows: str | None, grid: bool = True) -> None:
     """Landscape A4, fitted to one page wide, header rows on every page."""
     ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = "9"  # A4 (Worksheet.PAPERSIZE_A4)
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
-    ws.print_options.gridLines = True
+    ws.print_options.gridLines = grid
     ws.oddFooter.center.text = "&A  &P / &N"
     if title_rows:
         ws.print_title_rows = title_rows
