@@ -732,3 +732,18 @@ def test_libreoffice_converts_the_report_to_pdf(
         ).stdout
         assert "月次モニタリング報告" in text and "staff1" in text
         assert SECRET_ADDRESS not in text and SECRET_PHONE not in text
+
+
+def test_monitor_guide_shows_every_sheet() -> None:
+    from resv_cli.reports.labels import Labels
+
+    root = Path(__file__).resolve().parents[1]
+    guide = (root / "docs" / "guide-monitor-report.md").read_text("utf-8")
+    pictures = re.findall(r"!\[[^\]]*\]\((img/[^)]+\.png)\)", guide)
+    assert len(pictures) == 7  # one per sheet
+    for pic in pictures:
+        data = (root / "docs" / pic).read_bytes()
+        assert data.startswith(b"\x89PNG"), pic
+    ja = Labels("ja")
+    for key in ("cover", "accounts", "activity", "refused", "duplicate", "imports", "flags"):
+        assert re.search(r"^### \d\. " + re.escape(ja(f"sheet.{key}")), guide, re.M), key
