@@ -747,3 +747,19 @@ def test_monitor_guide_shows_every_sheet() -> None:
     ja = Labels("ja")
     for key in ("cover", "accounts", "activity", "refused", "duplicate", "imports", "flags"):
         assert re.search(r"^### \d\. " + re.escape(ja(f"sheet.{key}")), guide, re.M), key
+
+
+def test_unwritable_directory_is_a_clear_error(installation: Any, cli: Any, tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        # root ignores permission bits; /proc accepts no new files, even from root
+        out = Path("/proc/report.xlsx")
+        reason = "No such file or directory"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        out = ro / "r.xlsx"
+        reason = "Permission denied"
+    result = cli("report", "monthly", "--month", MONTH, "-o", str(out))
+    assert result.exit_code == 1
+    assert f"cannot write '{out}': {reason}" in result.stderr

@@ -225,9 +225,19 @@ def write_monthly_report(
     if output.is_dir():
         raise InputError(f"--output: {str(output)!r} is a directory")
     scope = _resolve_scope(session, actor, options, first, nxt)
-    chain = chain_status(session)
-    writer = _ReportWriter(session, actor, options, scope, first, nxt, chain)
-    return writer.run(output)
+    from resv_cli.reports.xlsx import reserve_private
+
+    try:
+        temp = reserve_private(output)
+    except OSError as exc:
+        raise InputError(f"cannot write {str(output)!r}: {exc.strerror or exc}") from None
+    try:
+        chain = chain_status(session)
+        writer = _ReportWriter(session, actor, options, scope, first, nxt, chain)
+        return writer.run(output, temp)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def _resolve_scope(
@@ -384,7 +394,7 @@ class _ReportWriter:
 
     # -- the run -------------------------------------------------------------------
 
-    def run(self, output: Path) -> MonthlyReport:
+    def run(self, output: Path, temp: Path) -> MonthlyReport:
         from openpyxl import Workbook
 
         from resv_cli.reports.xlsx import make_styles, save_private
@@ -428,30 +438,26 @@ class _ReportWriter:
             *imports.sheets,
             *flags.sheets,
         ]
-        temp, digest = save_private(wb, output)
-        try:
-            seq = audit.record(
-                self.s,
-                self.actor,
-                ACTION,
-                resource_type="report",
-                resource_id=self.o.month,
-                detail={
-                    "month": self.o.month,
-                    "org": self.scope.org.code if self.scope.org else None,
-                    "facilities": list(self.o.facility_codes),
-                    "lang": self.o.lang,
-                    "file": output.name,
-                    "sha256": digest,
-                    "rows": rows,
-                    "flags": flag_counts,
-                    "chain_head_seq": self.chain.head_seq,
-                    "chain_ok": self.chain.ok,
-                },
-            )
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        digest = save_private(wb, temp)
+        seq = audit.record(
+            self.s,
+            self.actor,
+            ACTION,
+            resource_type="report",
+            resource_id=self.o.month,
+            detail={
+                "month": self.o.month,
+                "org": self.scope.org.code if self.scope.org else None,
+                "facilities": list(self.o.facility_codes),
+                "lang": self.o.lang,
+                "file": output.name,
+                "sha256": digest,
+                "rows": rows,
+                "flags": flag_counts,
+                "chain_head_seq": self.chain.head_seq,
+                "chain_ok": self.chain.ok,
+            },
+        )
         return MonthlyReport(output, temp, digest, rows, flag_counts, self.chain, seq)
 
     def _table(self, wb: Any, key: str, cols: Any, split: bool = False) -> TableSheet:
