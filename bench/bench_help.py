@@ -24,8 +24,10 @@ def main() -> None:
     helps = [timed([RESV, "--help"]) for _ in range(RUNS)]
     mb, mh = statistics.median(bare), statistics.median(helps)
     print(f"python -c pass     median {mb * 1000:7.1f} ms  ({RUNS} runs)")
-    print(f"resv --help        median {mh * 1000:7.1f} ms  p90 "
-          f"{sorted(helps)[int(RUNS * 0.9) - 1] * 1000:.1f} ms  ratio {mh / mb:.1f}x bare python")
+    print(
+        f"resv --help        median {mh * 1000:7.1f} ms  p90 "
+        f"{sorted(helps)[int(RUNS * 0.9) - 1] * 1000:.1f} ms  ratio {mh / mb:.1f}x bare python"
+    )
     print(f"goal: well under 500 ms -> {'met' if mh < 0.5 else 'NOT met'}")
 
 

@@ -13,6 +13,7 @@ from resv_cli.commands._common import (
     prompt_new_password,
     read_stdin_lines,
     state,
+    work,
 )
 
 app = typer.Typer(no_args_is_help=True)
@@ -134,3 +135,36 @@ def schema(
     from resv_cli.db import schema_ddl
 
     sys.stdout.write(schema_ddl(dialect.value))
+
+
+@app.command("grant-runtime-role")
+def grant_runtime_role(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Argument(help="PostgreSQL role the staff PCs connect as.")],
+    password_stdin: PasswordStdinOpt = False,
+) -> None:
+    """Set up a non-owner PostgreSQL role that can add audit events but never change them.
+
+    Creates ROLE (LOGIN) if it does not exist, grants it read and write on the
+    application tables, and only SELECT and INSERT on audit_events (no UPDATE,
+    DELETE or TRUNCATE; audit_archives read-only). With --password-stdin the
+    first line of standard input becomes its password (sent as a SCRAM verifier,
+    never as text). Run it as the table owner, logged in as an administrator;
+    run it again after `resv db upgrade`.
+
+    Example: printf '%s\\n' "$RUNTIME_PW" | resv db grant-runtime-role resv_app --password-stdin
+    """
+    from resv_cli.errors import InputError
+    from resv_cli.render import render
+    from resv_cli.runtime_role import grant_runtime_role as do_grant
+
+    password = None
+    if password_stdin:
+        lines = read_stdin_lines(1)
+        if not lines or not lines[0]:
+            raise InputError("--password-stdin: standard input has no password line")
+        password = lines[0]
+    with work(ctx) as w:
+        info = do_grant(w.session, w.actor, role, password=password)
+    echo_err(f"{'Created' if info['created'] else 'Updated'} runtime role {info['role']}.")
+    render(info["grants"])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
 
 from resv_cli.render import Format
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -18,7 +21,7 @@ OnOpt = Annotated[
 ]
 
 
-def _date(value: str | None, what: str):  # type: ignore[no-untyped-def]
+def _date(value: str | None, what: str) -> dt.date | None:
     from resv_cli.clock import parse_date
 
     return parse_date(value, what=what) if value else None
@@ -299,7 +302,7 @@ def import_(
     Example: resv facility import 131199_public_facilities.csv --dry-run
     """
     from resv_cli.opendata import import_facilities
-    from resv_cli.render import render, render_record
+    from resv_cli.render import render_record
 
     with work(ctx) as w:
         report = import_facilities(
@@ -315,10 +318,8 @@ def import_(
     if fmt is Format.json:
         render_record(report.as_dict(), fmt)
         return
+    # the rejected rows went to stderr above; --format json has them as data
     render_record(report.summary(), fmt)
-    if report.rejects and fmt is Format.table:
-        typer.echo("")
-        render(report.rejects, fmt, columns=["row", "column", "kind", "reason"])
     if dry_run:
         echo_err("Dry run: nothing was written.")
 

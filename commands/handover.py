@@ -51,26 +51,33 @@ def _print_plan(plan: dict[str, Any], fmt: Format, *, title: str) -> None:
         typer.echo(
             f"\nAlready managed by {plan['to']} on {plan['on']}: {', '.join(plan['unchanged'])}"
         )
+    for note in plan.get("notes", []):
+        typer.echo(f"\nNote: {note}")
     if plan["roster"] is not None:
         roster = plan["roster"]
         typer.echo(f"\nAccounts from the roster (valid from {plan['on']}):")
-        for key in ("to_create", "to_disable", "unchanged"):
+        for key in ("to_create", "to_update", "to_enable", "to_disable", "unchanged"):
             items = roster.get(key, []) if isinstance(roster, dict) else []
             typer.echo(f"  {key}: {len(items)}")
             for item in items:
                 label = item.get("login_id") if isinstance(item, dict) else item
                 typer.echo(f"    {label}")
-    typer.echo("\nAccess difference:")
-    for side, verb in (("gain", "gain"), ("lose", "lose")):
-        for entry in plan["access"].get(side, []):
-            accounts = entry["accounts"] + entry.get("accounts_from_roster", [])
+    access = plan["access"]
+    typer.echo(f"\nAccess difference on {plan['on']} (what each account may view):")
+    for side, verb, moves in (("gain", "gain", "come into"), ("lose", "lose", "leave")):
+        for entry in access.get(side, []):
+            accounts = entry["accounts"]
             typer.echo(
-                f"  {entry['organization']} accounts ({len(accounts)}: "
-                f"{', '.join(accounts) or 'none yet'}) {verb} {', '.join(entry['facilities'])}: "
-                f"{entry['registrants']} registrants and {entry['bookings']} bookings "
-                f"{'come into' if side == 'gain' else 'leave'} their view"
+                f"  {entry['organization']} accounts ({len(accounts)}: {', '.join(accounts)}) "
+                f"{verb} {', '.join(entry['facilities'])}: {entry['registrants']} registrants "
+                f"and {entry['bookings']} bookings {moves} their view"
             )
-    if not plan["access"].get("gain") and not plan["access"].get("lose"):
+    if access.get("accounts_from_roster"):
+        new = access["accounts_from_roster"]
+        typer.echo(
+            f"  accounts from the roster ({len(new)}: {', '.join(new)}) start from {plan['on']}"
+        )
+    if not access.get("gain") and not access.get("lose") and not access.get("accounts_from_roster"):
         typer.echo("  none")
 
 

@@ -23,6 +23,7 @@ SUB_APPS: list[tuple[str, str, str]] = [
     ("org", "org", "Organisations: the city and designated managers with their term."),
     ("account", "account", "Per-person accounts: grant, roster import, passwords, lockout."),
     ("training", "training", "Training records (研修記録) of the staff."),
+    ("audit", "audit", "Read, verify, anchor and archive the tamper-evident audit history."),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [

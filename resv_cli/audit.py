@@ -8,26 +8,29 @@ The twelve fields, in this fixed order::
     seq, occurred_at, account_id, login_id, organization_code, action,
     resource_type, resource_id, facility_code, outcome, detail, prev_hash
 
-each encoded as ``~`` when NULL, otherwise as ``<n>:<text>`` where ``<text>``
-is the value as text and ``<n>`` its length in Unicode code points; the
-encoded fields are joined by U+001F (UNIT SEPARATOR) and the result is hashed
-as UTF-8.  ``hash`` is the lowercase hex SHA-256 digest.
+each written as text and joined by U+001F (UNIT SEPARATOR); the result is
+hashed as UTF-8 and ``hash`` is the lowercase hex SHA-256 digest.
 
-- ``occurred_at`` is ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC, always six
-  fractional digits); integers are plain decimal.
+- integers are plain decimal; NULL is written as the four letters ``None``;
+- ``occurred_at`` is ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC (always six
+  fractional digits, no zone suffix);
 - ``detail`` is the stored detail text itself (JSON with sorted keys and no
-  spaces, written once by ``record``); it is hashed as stored, never re-parsed.
-- The length prefix makes the encoding unambiguous (no value can imitate a
-  separator, NULL differs from the empty string) without escaping.
-- The first event's ``prev_hash`` is 64 zeros, or the last hash of the newest
+  spaces, written once by ``record``); it is hashed as stored, never re-parsed;
+- the first event's ``prev_hash`` is 64 zeros, or the last hash of the newest
   archive once earlier events were archived (``resv audit archive``).
 
-Why this form: ``resv audit verify`` builds the same text *inside the
-database* (``canonical_sql``: string concatenation in SQLite or PostgreSQL),
-so the Python loop only hashes one string per row and compares; it never
-re-serialises JSON (about 5x slower on a million rows).  ``canonical_form``
-builds it in Python for ``record`` and for archive files; a test checks that
-both agree on every stored event, Japanese text included.
+To keep the encoding unambiguous without escaping, no field value may contain
+U+001F or any other control character, and no text field may be exactly
+``None``: ``record`` refuses such values (JSON escapes control characters in
+``detail``), and ``verify`` reports a stored event that breaks either rule as
+altered.  So different events always have different canonical forms.
+
+Why this form: ``resv audit verify`` reads each row as the driver returns it
+(only the timestamp is formatted in SQL on PostgreSQL) and builds the form
+with one C-level ``str.join(map(str, row))``, then hashes and compares.  It
+never re-serialises JSON, which costs about 5x more on a million rows; on
+this machine verify stays within about 1.5x of a bare read-and-hash loop over
+the same rows (``bench/bench_audit.py``).
 
 Appends are serialised (PostgreSQL: a transaction-level advisory lock; SQLite:
 every write transaction is ``BEGIN IMMEDIATE``), so the chain never forks.
@@ -115,18 +118,32 @@ FIELDS = (
     "prev_hash",
 )
 SEP = "\x1f"
+NULL_TEXT = "None"  # str(None): how NULL appears in the canonical form
+CANONICAL_TIME = "%Y-%m-%d %H:%M:%S.%f"
+_CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
 
 
-def _enc(value: object) -> str:
-    if value is None:
-        return "~"
-    text_value = str(value)
-    return f"{len(text_value)}:{text_value}"
+def canonical_time(value: dt.datetime) -> str:
+    """``occurred_at`` as it appears in the canonical form (UTC, microseconds)."""
+    return value.astimezone(dt.UTC).strftime(CANONICAL_TIME)
 
 
 def canonical_text(values: tuple[Any, ...] | list[Any]) -> str:
     """Return the canonical form (see module docstring) of the twelve field values."""
-    return SEP.join(_enc(v) for v in values)
+    return SEP.join(map(str, values))
+
+
+def well_formed(values: tuple[Any, ...] | list[Any], canon: str) -> bool:
+    """True unless a value could blur the encoding (a separator inside, or text 'None')."""
+    return canon.count(SEP) == len(FIELDS) - 1 and NULL_TEXT not in values
+
+
+def check_field_text(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    if value == NULL_TEXT or any(c in _CONTROL for c in value):
+        # a programming error, never user input reaching here unchecked
+        raise ValueError(f"audit field {name} may not be {NULL_TEXT!r} or hold control characters")
 
 
 def canonical_form(
@@ -161,27 +178,14 @@ def canonical_form(
     ).encode("utf-8")
 
 
-def canonical_sql(dialect_name: str, table: str = "audit_events") -> str:
-    """Return a SQL expression building each row's canonical form in the database."""
+def verify_select_sql(dialect_name: str, table: str = "audit_events") -> str:
+    """The SELECT verify streams: the twelve fields as canonical text parts, then ``hash``."""
     if dialect_name == "postgresql":
-        sep = "chr(31)"
-        time_expr = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
-        def as_text(col: str) -> str:
-            return f"({col})::text"
+        time_expr = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
     else:
-        sep = "char(31)"
-        time_expr = "replace(occurred_at, ' ', 'T') || 'Z'"
-
-        def as_text(col: str) -> str:
-            return f"CAST({col} AS TEXT)"
-
-    parts = []
-    for name in FIELDS:
-        expr = time_expr if name == "occurred_at" else name
-        t = as_text(expr)
-        parts.append(f"(CASE WHEN {name} IS NULL THEN '~' ELSE length({t}) || ':' || {t} END)")
-    return f" || {sep} || ".join(parts)
+        time_expr = "occurred_at"  # stored by SQLAlchemy as exactly this text
+    cols = [time_expr if f == "occurred_at" else f for f in FIELDS]
+    return f"SELECT {', '.join(cols)}, hash FROM {table} ORDER BY seq"
 
 
 def event_hash(canonical: bytes) -> str:
@@ -226,12 +230,21 @@ def record(
         raise ValueError(f"bad outcome {outcome!r}")
     detail_text = canonical_detail(detail)
     occurred = clock.now()
-    occurred_text = format_time(occurred)
+    occurred_text = canonical_time(occurred)
     if actor is not None:
         account_id = actor.account_id
         login_id = actor.login_id
         organization_code = actor.organization_code
     rid = None if resource_id is None else str(resource_id)
+    for name, value in (
+        ("login_id", login_id),
+        ("organization_code", organization_code),
+        ("action", action),
+        ("resource_type", resource_type),
+        ("resource_id", rid),
+        ("facility_code", facility_code),
+    ):
+        check_field_text(name, value)
     last_seq, prev = _lock_and_head(session)
     seq = last_seq + 1
     digest = event_hash(

@@ -1,10 +1,12 @@
 """Facilities (施設), their tree (complex > facility > room) and management periods (管理期間).
 
 Who manages a facility on a day is answered from ``management_periods`` by date, so
-access switches on the day a period starts with nothing run at midnight.  A facility
-that has never had a management period of its own (a room, typically) is managed by
-whoever manages its parent on that day; a facility that has periods of its own is
-managed only through them (a gap means nobody: default deny).
+access switches on the day a period starts with nothing run at midnight.  The rule is
+the access layer's (``resv_cli.access.managing_period``): a facility's own period
+covering the day wins; without one, its parent's decides (a room), then its
+grandparent's (a room of a centre inside a complex), and so on up the tree.  So
+handing one centre of a complex to a designated manager moves exactly that centre
+and its rooms.
 
 Cross-area API (used by scope, registrants, handover, reports):
 ``facilities_managed_by``, ``managing_organization``, ``get_facility``.
@@ -20,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from resv_cli import audit, clock
@@ -68,14 +70,17 @@ def _covers(on: dt.date) -> Any:
     )
 
 
-def _tree(session: Session) -> tuple[dict[int, int | None], set[int]]:
-    """(facility id -> parent id) and the ids of facilities that have periods of their own."""
+def _tree(session: Session, on: dt.date) -> tuple[dict[int, int | None], set[int]]:
+    """(facility id -> parent id) and the ids of facilities with a period covering ``on``."""
     parents = {
         int(fid): (int(pid) if pid is not None else None)
         for fid, pid in session.execute(select(Facility.id, Facility.parent_id))
     }
     with_periods = {
-        int(fid) for (fid,) in session.execute(select(ManagementPeriod.facility_id).distinct())
+        int(fid)
+        for (fid,) in session.execute(
+            select(ManagementPeriod.facility_id).where(_covers(on)).distinct()
+        )
     }
     return parents, with_periods
 
@@ -83,6 +88,7 @@ def _tree(session: Session) -> tuple[dict[int, int | None], set[int]]:
 def _inheriting_descendants(
     roots: Iterable[int], parents: dict[int, int | None], with_periods: set[int]
 ) -> set[int]:
+    """Descendants of ``roots`` reached without passing a facility in ``with_periods``."""
     children: dict[int, list[int]] = defaultdict(list)
     for fid, pid in parents.items():
         if pid is not None:
@@ -102,7 +108,8 @@ def facilities_managed_by(session: Session, organization_id: int, on: dt.date) -
     """Facility ids managed by ``organization_id`` on ``on``, with their inheriting rooms.
 
     A facility counts when one of its management periods by the organisation covers
-    ``on``; its children (and their children) without periods of their own count too.
+    ``on``; so do its children (and their children) that have no period of their own
+    covering ``on``.
     """
     own = {
         int(fid)
@@ -114,12 +121,15 @@ def facilities_managed_by(session: Session, organization_id: int, on: dt.date) -
     }
     if not own:
         return []
-    parents, with_periods = _tree(session)
+    parents, with_periods = _tree(session, on)
     return sorted(own | _inheriting_descendants(own, parents, with_periods))
 
 
 def managing_organization(session: Session, facility_id: int, on: dt.date) -> int | None:
-    """The organisation id managing ``facility_id`` on ``on`` (None: nobody)."""
+    """The organisation id managing ``facility_id`` on ``on`` (None: nobody).
+
+    The facility's own period covering ``on``, else the nearest ancestor's.
+    """
     seen: set[int] = set()
     current: int | None = facility_id
     while current is not None and current not in seen:
@@ -131,11 +141,6 @@ def managing_organization(session: Session, facility_id: int, on: dt.date) -> in
         ).scalar_one_or_none()
         if org is not None:
             return int(org)
-        has_own = session.execute(
-            select(exists().where(ManagementPeriod.facility_id == current))
-        ).scalar()
-        if has_own:
-            return None
         current = session.execute(
             select(Facility.parent_id).where(Facility.id == current)
         ).scalar_one_or_none()
@@ -144,7 +149,8 @@ def managing_organization(session: Session, facility_id: int, on: dt.date) -> in
 
 # --- hours -------------------------------------------------------------------------
 
-_TIME = r"(\d{1,2})\s*[:時]\s*(\d{2})?\s*分?"
+# 9:00 / 9時 / 9時5分 / 午後5時30分 (groups: 午前|午後, hour, minute after ':', minute before 分)
+_TIME = r"(午前|午後)?\s*(\d{1,2})\s*(?::\s*(\d{2})|時\s*(?:(\d{1,2})\s*分)?)"
 _RANGE_RE = re.compile(_TIME + r"\s*(?:[-~〜～－ー―‐]|から)\s*" + _TIME)
 
 
@@ -157,7 +163,8 @@ def parse_hours(text: str | None) -> tuple[str, str] | None:
     """Find the first 'H:MM-H:MM' range in ``text``; return ('HH:MM', 'HH:MM') or None.
 
     Accepts the forms real files use: ``9:00～17:00``, ``8：30～１7:15``,
-    ``9時～17時``, ``09:00-21:00``, ``午前9時30分から``... (the first range wins).
+    ``9時～17時``, ``09:00-21:00``, ``午前9時30分から午後5時``... (the first range
+    wins).
     Raises InputError for a range that is not a valid time of day or ends before it
     starts.
     """
@@ -166,8 +173,9 @@ def parse_hours(text: str | None) -> tuple[str, str] | None:
     m = _RANGE_RE.search(_fold(text))
     if not m:
         return None
-    h1, m1, h2, m2 = m.group(1), m.group(2) or "00", m.group(3), m.group(4) or "00"
-    start, end = _hhmm(h1, m1), _hhmm(h2, m2)
+    g = m.groups()
+    start = _hhmm(g[0], g[1], g[2] or g[3] or "0")
+    end = _hhmm(g[4], g[5], g[6] or g[7] or "0")
     if start is None or end is None:
         raise InputError(f"opening hours {text.strip()!r}: not a time of day")
     if end <= start:
@@ -175,8 +183,12 @@ def parse_hours(text: str | None) -> tuple[str, str] | None:
     return start, end
 
 
-def _hhmm(h: str, m: str) -> str | None:
+def _hhmm(half: str | None, h: str, m: str) -> str | None:
     hour, minute = int(h), int(m)
+    if half and hour > 12:
+        return None  # 午後15時 is not a time
+    if half == "午後" and hour < 12:
+        hour += 12
     if hour > 24 or minute > 59 or (hour == 24 and minute):
         return None
     return f"{hour:02d}:{minute:02d}"
@@ -359,7 +371,7 @@ def retire_facility(
 
     require_role(actor, "admin", action="facility.retire")
     fac = get_facility(session, code)
-    parents, _ = _tree(session)
+    parents, _ = _tree(session, on)
     ids = {fac.id} | _inheriting_descendants([fac.id], parents, set())
     later = session.execute(
         select(ManagementPeriod.id).where(
@@ -443,7 +455,7 @@ def list_facilities(
 
 def _managers_on(session: Session, on: dt.date) -> dict[int, int]:
     """facility id -> managing organisation id on ``on``, for every managed facility."""
-    parents, with_periods = _tree(session)
+    parents, with_periods = _tree(session, on)
     direct = {
         int(f): int(o)
         for f, o in session.execute(

@@ -22,8 +22,6 @@ from sqlalchemy import func, or_, select
 from resv_cli import audit
 from resv_cli.errors import Conflict, InputError
 from resv_cli.facilities import (
-    _inheriting_descendants,
-    _tree,
     get_facility,
     get_organization,
     insert_period,
@@ -46,6 +44,7 @@ class HandoverPlan:
     periods_closed: list[dict[str, Any]] = field(default_factory=list)
     periods_opened: list[dict[str, Any]] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     roster: dict[str, Any] | None = None
     access: dict[str, Any] = field(default_factory=dict)
     # not printed: what apply needs to act
@@ -58,10 +57,13 @@ class HandoverPlan:
         return bool(self.periods_closed or self.periods_opened or self._roster_creates())
 
     def _roster_creates(self) -> int:
-        if self._roster_plan is None:
+        """How many account changes the roster plan makes (0 without a roster)."""
+        rp = self._roster_plan
+        if rp is None:
             return 0
-        return len(getattr(self._roster_plan, "to_create", []) or []) + len(
-            getattr(self._roster_plan, "to_disable", []) or []
+        return sum(
+            len(getattr(rp, name, None) or [])
+            for name in ("to_create", "to_update", "to_enable", "to_disable")
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,6 +74,7 @@ class HandoverPlan:
             "periods_closed": self.periods_closed,
             "periods_opened": self.periods_opened,
             "unchanged": list(self.unchanged),
+            "notes": list(self.notes),
             "roster": self.roster,
             "access": self.access,
         }
@@ -166,6 +169,32 @@ def plan_handover(
         plan._open.append((fac.id, org.id, on, until))
         moved.append(fac)
 
+    # facilities inside a handed-over one that keep their own manager: say so, since
+    # a complex's handover is easily taken to include the facilities it houses
+    with_own = {
+        int(fid)
+        for (fid,) in session.execute(
+            select(ManagementPeriod.facility_id)
+            .where(
+                ManagementPeriod.valid_from <= on,
+                or_(ManagementPeriod.valid_until.is_(None), ManagementPeriod.valid_until >= on),
+            )
+            .distinct()
+        )
+    }
+    for fac in moved:
+        kept = session.execute(
+            select(Facility.code)
+            .where(Facility.parent_id == fac.id, Facility.id.in_(with_own))
+            .order_by(Facility.code)
+        ).scalars()
+        for child in kept:
+            if child not in codes:
+                plan.notes.append(
+                    f"{child} is inside {fac.code} but has a management period of its own "
+                    f"on {on}: it is not handed over (name it with --facility to include it)"
+                )
+
     if roster is not None:
         plan._roster_plan = _plan_roster(session, org.code, roster, on)
         plan.roster = plan._roster_plan.as_dict()
@@ -189,32 +218,25 @@ def _plan_roster(session: Session, org_code: str, path: Path, on: dt.date) -> An
     return roster_mod.plan_roster(session, org_code, rows, valid_from=on)
 
 
-def _active_accounts(session: Session, org_id: int, on: dt.date) -> list[str]:
-    q = (
-        select(Account.login_id)
-        .where(
-            Account.organization_id == org_id,
-            Account.status == "active",
-            or_(Account.valid_from.is_(None), Account.valid_from <= on),
-            or_(Account.valid_until.is_(None), Account.valid_until >= on),
-        )
-        .order_by(Account.login_id)
-    )
-    return [r for (r,) in session.execute(q)]
-
-
-def _counts(session: Session, facility_ids: set[int]) -> tuple[int, int]:
+def _count(session: Session, model: Any, facility_ids: set[int]) -> int:
     if not facility_ids:
-        return 0, 0
-    regs = session.execute(
-        select(func.count()).select_from(Registrant).where(Registrant.facility_id.in_(facility_ids))
-    ).scalar_one()
-    books = session.execute(
-        select(func.count())
-        .select_from(Booking)
-        .where(Booking.facility_id.in_(facility_ids), Booking.status == "booked")
-    ).scalar_one()
-    return int(regs), int(books)
+        return 0
+    q = select(func.count()).select_from(model).where(model.facility_id.in_(facility_ids))
+    if model is Booking:
+        q = q.where(Booking.status == "booked")
+    return int(session.execute(q).scalar_one())
+
+
+def _carry_out_periods(session: Session, plan: HandoverPlan, org: Organization) -> None:
+    for period_id, new_until in plan._close_ids:
+        period = session.get(ManagementPeriod, period_id)
+        assert period is not None
+        period.valid_until = new_until
+    session.flush()
+    for fac_id, _org_id, start, until in plan._open:
+        fac = session.get(Facility, fac_id)
+        assert fac is not None
+        insert_period(session, fac, org, start, until)
 
 
 def _access_difference(
@@ -227,20 +249,13 @@ def _access_difference(
 ) -> dict[str, Any]:
     """Which accounts gain and lose which facilities on ``on``, and how much data moves.
 
-    Computed from management periods: the receiving organisation's accounts gain the
-    handed-over facilities and their inheriting rooms; each previous manager's
-    accounts lose the ones it managed the day before.
+    Asks the one access layer (``resv_cli.access.effective_access``) what each active
+    account of the receiving and the previous managers may *view* on the handover
+    day, before and after the period changes (made inside a savepoint that is rolled
+    back), so the difference is exactly what access will do on that day.
     """
-    parents, with_periods = _tree(session)
-    with_periods = with_periods | {f.id for f in moved}
-    codes = {int(i): c for i, c in session.execute(select(Facility.id, Facility.code))}
+    from resv_cli.access import effective_access
 
-    def expand(facs: list[Facility]) -> set[int]:
-        roots = {f.id for f in facs}
-        return roots | _inheriting_descendants(roots, parents, with_periods)
-
-    gained = expand(moved)
-    regs, books = _counts(session, gained)
     roster_logins: list[str] = []
     if plan._roster_plan is not None:
         for entry in getattr(plan._roster_plan, "to_create", []) or []:
@@ -248,28 +263,64 @@ def _access_difference(
             if login is None and isinstance(entry, dict):
                 login = entry.get("login_id")
             roster_logins.append(str(login) if login else "(new account)")
-    gain = {
-        "organization": org.code,
-        "accounts": _active_accounts(session, org.id, on),
-        "accounts_from_roster": roster_logins,
-        "facilities": sorted(codes[i] for i in gained),
-        "registrants": regs,
-        "bookings": books,
-    }
-    lose = []
-    for org_id, facs in sorted(losing.items()):
-        ids = expand(facs)
-        r, b = _counts(session, ids)
-        lose.append(
+    result: dict[str, Any] = {"gain": [], "lose": [], "accounts_from_roster": roster_logins}
+    if not moved:
+        return result
+    org_codes = {int(i): c for i, c in session.execute(select(Organization.id, Organization.code))}
+    accounts = session.execute(
+        select(Account.id, Account.login_id, Account.organization_id)
+        .where(
+            Account.organization_id.in_({org.id, *losing}),
+            Account.status == "active",
+        )
+        .order_by(Account.login_id)
+    ).all()
+
+    def views() -> dict[int, dict[str, set[int]]]:
+        out: dict[int, dict[str, set[int]]] = {}
+        for acc_id, _login, _org in accounts:
+            seen: dict[str, set[int]] = {"registrants": set(), "bookings": set()}
+            for fid, action, resource in effective_access(session, acc_id, on):
+                if action == "view" and resource in seen:
+                    seen[resource].add(fid)
+            out[acc_id] = seen
+        return out
+
+    before = views()
+    savepoint = session.begin_nested()
+    try:
+        _carry_out_periods(session, plan, org)
+        after = views()
+    finally:
+        savepoint.rollback()
+
+    codes = {int(i): c for i, c in session.execute(select(Facility.id, Facility.code))}
+    groups: dict[tuple[str, str, tuple[str, ...], int, int], list[str]] = {}
+    for acc_id, login, org_id in accounts:
+        for side, new, old in (("gain", after, before), ("lose", before, after)):
+            regs = new[acc_id]["registrants"] - old[acc_id]["registrants"]
+            books = new[acc_id]["bookings"] - old[acc_id]["bookings"]
+            if not regs and not books:
+                continue
+            key = (
+                side,
+                org_codes[org_id],
+                tuple(sorted(codes[i] for i in regs | books)),
+                _count(session, Registrant, regs),
+                _count(session, Booking, books),
+            )
+            groups.setdefault(key, []).append(login)
+    for (side, org_code, facs, n_regs, n_books), logins in sorted(groups.items()):
+        result[side].append(
             {
-                "organization": session.get(Organization, org_id).code,  # type: ignore[union-attr]
-                "accounts": _active_accounts(session, org_id, on),
-                "facilities": sorted(codes[i] for i in ids),
-                "registrants": r,
-                "bookings": b,
+                "organization": org_code,
+                "accounts": logins,
+                "facilities": list(facs),
+                "registrants": n_regs,
+                "bookings": n_books,
             }
         )
-    return {"gain": [gain] if gained else [], "lose": lose}
+    return result
 
 
 @dataclass
@@ -292,16 +343,7 @@ def apply_handover(
 
     require_role(actor, "admin", action="handover.apply")
     plan = plan_handover(session, to, facility_codes, on, roster)
-    for period_id, new_until in plan._close_ids:
-        period = session.get(ManagementPeriod, period_id)
-        assert period is not None
-        period.valid_until = new_until
-    session.flush()
-    org = get_organization(session, to)
-    for fac_id, _org_id, start, until in plan._open:
-        fac = session.get(Facility, fac_id)
-        assert fac is not None
-        insert_period(session, fac, org, start, until)
+    _carry_out_periods(session, plan, get_organization(session, to))
     credentials: list[Any] = []
     if plan._roster_plan is not None and plan._roster_creates():
         import importlib

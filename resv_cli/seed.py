@@ -2,8 +2,9 @@
 
 The city organisation (code ``city``) exists from ``resv db init``.  This adds the
 designated manager ``inzai-fm`` and facilities across categories, including the complex
-総合福祉センター with 中央老人福祉センター and 地域福祉センター inside it and other senior
-welfare centres elsewhere; the city manages all of them from 2000-04-01.  The handover
+総合福祉センター with 中央老人福祉センター, 地域福祉センター and 子どもふれあい館 inside it,
+and other senior welfare centres elsewhere; the city manages all of them from
+2000-04-01.  The handover
 of ``chuo-rojin`` and ``chiiki-fukushi`` to ``inzai-fm`` on 2017-04-01 is done by
 ``resv handover apply`` (or ``seed-demo --with-handover``).  Running it again adds
 only what is missing.
@@ -72,7 +73,7 @@ FACILITIES: tuple[tuple[str, str, str | None, str, str | None, tuple[str, str] |
         "子どもふれあい館",
         "コドモフレアイカン",
         "children_centre",
-        None,
+        "sogo-fukushi",
         ("09:00", "18:00"),
     ),
     (

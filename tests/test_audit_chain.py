@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from sqlalchemy import literal_column, select, text
+from sqlalchemy import select, text
 
 from resv_cli import audit
 from resv_cli.audit_verify import chain_head, parse_anchor, verify_chain
@@ -25,26 +25,38 @@ def _add_events(engine, n: int) -> None:
                 resource_id=i if i % 3 else None,
                 facility_code="中央-rojin" if i % 4 == 0 else "",
                 outcome=("allowed", "denied", "failed")[i % 3],
-                detail={"n": i, "note": "日本語\x1f:~5:", "empty": ""},
-                login_id="it-\x1fweird" if i == 3 else None,
+                detail={"n": i, "note": "日本語\x1f:None", "empty": "", "none": None},
+                login_id="職員 一" if i == 3 else None,
+                account_id=i if i % 2 else None,
             )
 
 
-def test_sql_canonical_form_equals_python_and_hash(installation):
+def test_driver_rows_give_the_same_canonical_form_as_record(installation):
+    """What verify builds from raw driver rows equals what record() hashed."""
     engine = installation.engine()
     _add_events(engine, 12)
     with engine.connect() as conn:
         t = AuditEvent.__table__
-        canon = literal_column(audit.canonical_sql(conn.dialect.name)).label("canon")
-        cols = [t.c[name] for name in audit.FIELDS]
-        rows = list(conn.execute(select(*cols, t.c.hash, canon).order_by(t.c.seq)))
-    assert len(rows) >= 14  # db.init, login, 12 test events
-    for r in rows:
-        values = list(r[: len(audit.FIELDS)])
-        values[1] = audit.format_time(values[1])
-        py = audit.canonical_text(values)
-        assert r.canon == py
-        assert hashlib.sha256(py.encode()).hexdigest() == r.hash
+        typed = list(conn.execute(select(t).order_by(t.c.seq)))
+        raw_cur = conn.connection.driver_connection.cursor()
+        raw_cur.execute(audit.verify_select_sql(conn.dialect.name))
+        raw = raw_cur.fetchall()
+    assert len(typed) == len(raw) >= 14  # db.init, login, 12 test events
+    for ev, row in zip(typed, raw, strict=True):
+        values = [getattr(ev, f) for f in audit.FIELDS]
+        values[1] = audit.canonical_time(values[1])
+        expected = audit.canonical_form(*values)
+        got = audit.canonical_text(row[:12])
+        assert got.encode() == expected
+        assert audit.well_formed(row[:12], got)
+        assert hashlib.sha256(expected).hexdigest() == row[12] == ev.hash
+
+
+@pytest.mark.parametrize("bad", ["None", "a\x1fb", "tab\there", "\x7f"])
+def test_record_refuses_values_that_would_blur_the_encoding(installation, bad):
+    with pytest.raises(ValueError, match="may not be 'None' or hold control characters"):
+        with transaction(installation.engine()) as s:
+            audit.record(s, None, "test.event", resource_id=bad)
 
 
 def test_verify_passes_then_detects_an_edit(installation):
@@ -126,7 +138,7 @@ def test_archive_table_is_append_only(installation):
                 "INSERT INTO audit_archives (first_seq, last_seq, last_hash, file_name, "
                 "file_sha256, created_at) VALUES (1, 1, :h, 'f', :h, :t)"
             ),
-            {"h": "0" * 64, "t": audit.format_time(__import__("resv_cli.clock").clock.now())},
+            {"h": "0" * 64, "t": audit.canonical_time(__import__("resv_cli.clock").clock.now())},
         )
     for stmt in ("UPDATE audit_archives SET last_seq = 2", "DELETE FROM audit_archives"):
         with pytest.raises(DatabaseError, match="append-only"):

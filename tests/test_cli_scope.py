@@ -302,3 +302,20 @@ def test_bad_policy_file_names_file_and_rule(city, cli, tmp_path):
         f"Error: {bad}: rule 1 (x): unknown key(s) colour",
     )
     assert inst.scalar("SELECT count(*) FROM scope_rules") == 0
+
+
+def test_the_policy_example_in_the_scope_guide_plans_and_applies(city, cli, tmp_path):
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide-scope.md").read_text("utf-8")
+    (example,) = re.findall(r"```toml\n(.*?)```", guide, re.S)
+    policy = tmp_path / "scope.toml"
+    policy.write_text(example, "utf-8")
+    r = cli("scope", "plan", str(policy), "--on", "2017-04-01", "-f", "json")
+    assert r.exit_code == 0, r
+    assert json.loads(r.stdout)["add"] == ["monitor-senior-names", "suzuki-kodomo"]
+    r = cli("scope", "apply", str(policy))
+    assert r.exit_code == 0, r
+    out = _explain(cli, "fm-suzuki", "search", "kodomo-fureai", "--on", "2017-04-01")
+    assert (out["decision"], out["decided_by"]) == ("allow", "rule suzuki-kodomo")

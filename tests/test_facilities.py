@@ -82,7 +82,8 @@ def test_database_rejects_overlap_even_without_python_checks(tree):
         ("9:00～17:00", ("09:00", "17:00")),
         ("8：30～１7:15", ("08:30", "17:15")),
         ("【開館時間】8:30～21:00 【休館日】月曜日", ("08:30", "21:00")),
-        ("午前9時～午後5時", None),
+        ("午前9時～午後5時", ("09:00", "17:00")),
+        ("午前8時30分から午後9時まで", ("08:30", "21:00")),
         ("9時～17時", ("09:00", "17:00")),
         ("9時30分から16時まで", ("09:30", "16:00")),
         ("09:00-21:00", ("09:00", "21:00")),
@@ -165,5 +166,37 @@ def test_overlap_rule_and_manager_lookup_agree_with_a_model(installation):
                     got = managing_organization(s, facs[fac].id, day)
                     assert got == (orgs[want].id if want else None)
             s.rollback()
+
+    check()
+
+
+def test_parse_hours_reads_any_written_form_of_a_valid_range():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from resv_cli.facilities import parse_hours
+
+    full = str.maketrans("0123456789:", "０１２３４５６７８９：")
+
+    @given(
+        st.integers(0, 23 * 60 + 58),
+        st.integers(1, 600),
+        st.sampled_from(["～", "〜", "-", "－", "~", "から"]),
+        st.sampled_from(["colon", "kanji"]),
+        st.booleans(),
+        st.sampled_from(["", "【開館時間】", "平日："]),
+    )
+    def check(start_min, length, sep, style, wide, prefix):
+        end_min = min(start_min + length, 24 * 60)
+        s_h, s_m = divmod(start_min, 60)
+        e_h, e_m = divmod(end_min, 60)
+
+        def fmt(h, m):
+            return f"{h}:{m:02d}" if style == "colon" else f"{h}時{m}分"
+
+        text = f"{prefix}{fmt(s_h, s_m)}{sep}{fmt(e_h, e_m)} 【休館日】月曜日"
+        if wide:
+            text = text.translate(full)
+        assert parse_hours(text) == (f"{s_h:02d}:{s_m:02d}", f"{e_h:02d}:{e_m:02d}")
 
     check()

@@ -64,14 +64,17 @@ def test_plan_writes_nothing_and_shows_the_changes(city, cli):
     gain, lose = plan["access"]["gain"], plan["access"]["lose"]
     moved = ["chiiki-fukushi", "chiiki-fukushi-tamokuteki", "chuo-rojin", "chuo-rojin-kaigi",
              "chuo-rojin-washitsu"]  # fmt: skip
+    # admins and monitors get nothing from management (the access layer's rule): only
+    # the operators of the two organisations change
     assert gain == [
-        {"organization": "inzai-fm", "accounts": ["fm-chuo"], "accounts_from_roster": [],
-         "facilities": moved, "registrants": 2, "bookings": 2}
-    ]  # fmt: skip
-    assert lose == [
-        {"organization": "city", "accounts": ["city-staff", "it-admin"], "facilities": moved,
+        {"organization": "inzai-fm", "accounts": ["fm-chuo"], "facilities": moved,
          "registrants": 2, "bookings": 2}
     ]  # fmt: skip
+    assert lose == [
+        {"organization": "city", "accounts": ["city-staff"], "facilities": moved,
+         "registrants": 2, "bookings": 2}
+    ]  # fmt: skip
+    assert plan["access"]["accounts_from_roster"] == []
     table = cli("handover", "plan", *ARGS)
     assert table.exit_code == 0, table
     assert "inzai-fm accounts (1: fm-chuo) gain chiiki-fukushi" in table.stdout
@@ -131,13 +134,22 @@ def test_scheduled_handover_switches_on_its_day(city, cli, monkeypatch):
 
     from sqlalchemy.orm import Session
 
+    from resv_cli.access import decide
     from resv_cli.facilities import facilities_managed_by
 
+    fm_staff = f.make_account(city, "fm-cosmos", "inzai-fm", role="operator")
+    city_staff = city.scalar("SELECT id FROM accounts WHERE login_id = 'city-staff'")
     with Session(bind=city.engine()) as s:
         fm = f.org_id(s, "inzai-fm")
         cosmos = {f.facility_id(s, "cosmos"), f.facility_id(s, "cosmos-hall")}
         assert cosmos.isdisjoint(facilities_managed_by(s, fm, D(2027, 3, 31)))
         assert cosmos <= set(facilities_managed_by(s, fm, D(2027, 4, 1)))
+        # the one access layer agrees: the manager's operator sees cosmos from the day
+        hall = f.facility_id(s, "cosmos-hall")
+        assert not decide(s, fm_staff, "view", "registrants", hall, D(2027, 3, 31)).allowed
+        assert decide(s, fm_staff, "view", "registrants", hall, D(2027, 4, 1)).allowed
+        assert decide(s, city_staff, "view", "registrants", hall, D(2027, 3, 31)).allowed
+        assert not decide(s, city_staff, "view", "registrants", hall, D(2027, 4, 1)).allowed
 
 
 def test_handover_conflicts_are_one_clear_line(city, cli):
@@ -198,14 +210,60 @@ def test_roster_accounts_are_planned_and_granted_from_the_handover_day(city, cli
     )
     plan = _json(cli("handover", "plan", *ARGS, "--roster", str(roster), "-f", "json"))
     assert len(plan["roster"]["to_create"]) == 1
-    assert len(plan["access"]["gain"][0]["accounts_from_roster"]) == 1
+    assert len(plan["access"]["accounts_from_roster"]) == 1
     creds = tmp_path / "creds.csv"
     applied = _json(cli("handover", "apply", *ARGS, "--roster", str(roster),
                         "--credentials-out", str(creds), "-f", "json"))  # fmt: skip
     assert applied == plan
     assert creds.stat().st_mode & 0o077 == 0
+    lines = creds.read_text("utf-8").splitlines()
+    new_login = plan["access"]["accounts_from_roster"][0]
+    assert lines[0] == "login_id,one_time_password"
+    assert len(lines) == 2 and lines[1].startswith(new_login + ",")
+    assert len(lines[1].split(",")[1]) >= 20  # a real one-time password was written
+    # re-applying the same handover with the same roster changes nothing
+    again = cli("handover", "apply", *ARGS, "--roster", str(roster),
+                "--credentials-out", str(tmp_path / "creds2.csv"))  # fmt: skip
+    assert again.exit_code == 0, again
+    assert "Nothing changed: this handover was already applied." in again.stderr
+    assert not (tmp_path / "creds2.csv").exists()
     new = city.rows(
         "SELECT valid_from FROM accounts a JOIN organizations o ON o.id = a.organization_id "
         "WHERE o.code = 'inzai-fm' AND a.login_id <> 'fm-chuo'"
     )
     assert [str(r[0]) for r in new] == ["2017-04-01"]
+
+
+def test_complex_handover_notes_the_facilities_that_keep_their_manager(city, cli):
+    plan = _json(cli("handover", "plan", "--to", "inzai-fm", "--facility", "sogo-fukushi",
+                     "--on", "2018-04-01", "-f", "json"))  # fmt: skip
+    assert [o["facility"] for o in plan["periods_opened"]] == ["sogo-fukushi"]
+    assert plan["notes"] == [
+        "chiiki-fukushi is inside sogo-fukushi but has a management period of its own on "
+        "2018-04-01: it is not handed over (name it with --facility to include it)",
+        "chuo-rojin is inside sogo-fukushi but has a management period of its own on "
+        "2018-04-01: it is not handed over (name it with --facility to include it)",
+        "kodomo-fureai is inside sogo-fukushi but has a management period of its own on "
+        "2018-04-01: it is not handed over (name it with --facility to include it)",
+    ]
+    assert plan["access"]["gain"][0]["facilities"] == ["sogo-fukushi"]
+
+
+def test_early_return_to_the_city(city, cli):
+    assert cli("handover", "apply", *ARGS).exit_code == 0
+    back = _json(cli("handover", "apply", "--to", "city", "--facility", "chuo-rojin",
+                     "--on", "2025-04-01", "-f", "json"))  # fmt: skip
+    assert back["periods_closed"] == [
+        {"facility": "chuo-rojin", "organization": "inzai-fm", "valid_from": "2017-04-01",
+         "valid_until_before": "2032-03-31", "valid_until_after": "2025-03-31"}
+    ]  # fmt: skip
+    assert back["periods_opened"] == [
+        {"facility": "chuo-rojin", "organization": "city", "valid_from": "2025-04-01",
+         "valid_until": None}
+    ]  # fmt: skip
+    history = _json(cli("facility", "history", "chuo-rojin", "-f", "json"))
+    assert [(r["organization"], r["valid_from"], r["valid_until"]) for r in history] == [
+        ("city", "2000-04-01", "2017-03-31"),
+        ("inzai-fm", "2017-04-01", "2025-03-31"),
+        ("city", "2025-04-01", None),
+    ]

@@ -15,6 +15,7 @@ OPENDATA = ROOT / "tests" / "data" / "opendata"
 YAIZU = OPENDATA / "yaizu_222127_public_facility.csv"
 ITABASHI = OPENDATA / "itabashi_131199_public_facilities.csv"
 
+
 def _rows(path: Path) -> list[list[str]]:
     text = path.read_bytes().decode("utf-8-sig")
     return list(csv.reader(io.StringIO(text, newline="")))
@@ -233,3 +234,43 @@ def test_file_level_errors_write_nothing(installation, cli, tmp_path):
     assert "Error: no_name.csv: row 1: missing column 名称" in result.stderr
     assert installation.scalar("SELECT count(*) FROM facilities") == 0
     assert installation.scalar("SELECT count(*) FROM import_batches") == 0
+
+
+def test_any_cell_content_is_loaded_or_rejected_with_row_and_column():
+    """Whatever a cell holds, a row is either parsed or reported; nothing crashes."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from resv_cli.opendata import ImportReport, _parse
+
+    rows = _rows(YAIZU)[:4]
+    header = rows[0]
+    cells = st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(["", "９：００", "25:00", "8:30～", "222128", "１３１１９９", "0", "-"]),
+    )
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.tuples(st.integers(1, 3), st.integers(0, len(header) - 1), cells),
+                    max_size=6))  # fmt: skip
+    def check(edits):
+        data = [list(r) for r in rows]
+        for r, c, value in edits:
+            data[r][c] = value
+        buf = io.StringIO()
+        # CRLF: the csv module then quotes a cell holding a bare CR or LF (with "\n" as
+        # terminator it would write a bare CR unquoted: a line break in any reader)
+        csv.writer(buf, lineterminator="\r\n").writerows(data)
+        report = ImportReport(file="f.csv", encoding="utf-8", layout="", dry_run=True)
+        parsed = _parse(buf.getvalue(), "f.csv", "other", False, report)
+        rejected = {x["row"] for x in report.rejects if x["kind"] != "repaired"}
+        assert {p.row_no for p in parsed}.isdisjoint(rejected)
+        assert {p.row_no for p in parsed} | rejected == {2, 3, 4}
+        for x in report.rejects:
+            assert x["file"] == "f.csv" and x["row"] in (2, 3, 4) and x["reason"]
+        for p in parsed:
+            assert p.values["name"]
+            if p.values["opens_at"]:
+                assert p.values["opens_at"] < p.values["closes_at"]
+
+    check()

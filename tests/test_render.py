@@ -38,3 +38,13 @@ def test_factories_build_a_managed_facility(installation) -> None:  # type: igno
     result = installation.login("acme-0001", f.DEFAULT_PASSWORD)
     assert result.exit_code == 0, result
     assert "acme-0001" in result.stderr
+
+
+def test_table_aligns_full_width_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from wcwidth import wcswidth
+
+    render([{"name": "中央老人福祉センター", "x": "a"}, {"name": "ab", "x": "b"}], Format.table)
+    lines = capsys.readouterr().out.splitlines()
+    # the second column starts at the same display column on every row
+    starts = {wcswidth(line[: line.rindex(" ") + 1]) for line in lines[2:]}
+    assert len(starts) == 1, lines

@@ -732,3 +732,34 @@ def test_libreoffice_converts_the_report_to_pdf(
         ).stdout
         assert "月次モニタリング報告" in text and "staff1" in text
         assert SECRET_ADDRESS not in text and SECRET_PHONE not in text
+
+
+def test_monitor_guide_shows_every_sheet() -> None:
+    from resv_cli.reports.labels import Labels
+
+    root = Path(__file__).resolve().parents[1]
+    guide = (root / "docs" / "guide-monitor-report.md").read_text("utf-8")
+    pictures = re.findall(r"!\[[^\]]*\]\((img/[^)]+\.png)\)", guide)
+    assert len(pictures) == 7  # one per sheet
+    for pic in pictures:
+        data = (root / "docs" / pic).read_bytes()
+        assert data.startswith(b"\x89PNG"), pic
+    ja = Labels("ja")
+    for key in ("cover", "accounts", "activity", "refused", "duplicate", "imports", "flags"):
+        assert re.search(r"^### \d\. " + re.escape(ja(f"sheet.{key}")), guide, re.M), key
+
+
+def test_unwritable_directory_is_a_clear_error(installation: Any, cli: Any, tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        # root ignores permission bits; /proc accepts no new files, even from root
+        out = Path("/proc/report.xlsx")
+        reason = "No such file or directory"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        out = ro / "r.xlsx"
+        reason = "Permission denied"
+    result = cli("report", "monthly", "--month", MONTH, "-o", str(out))
+    assert result.exit_code == 1
+    assert f"cannot write '{out}': {reason}" in result.stderr

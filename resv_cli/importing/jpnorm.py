@@ -29,8 +29,7 @@ from functools import lru_cache
 
 import jaconv
 
-from resv_cli.normalize import kana_key as _kana_key
-from resv_cli.normalize import name_key as _name_key
+from resv_cli.normalize import _SEPARATORS, VARIANT_KANJI
 
 
 class FieldError(ValueError):
@@ -54,23 +53,48 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
 
-name_key = lru_cache(maxsize=1 << 16)(_name_key)
-_kana_key_cached = lru_cache(maxsize=1 << 16)(_kana_key)
+# The same folding as resv_cli.normalize.name_key/kana_key (a test compares them on
+# random text), with translate tables instead of a per-character loop.
+_HIRA_TO_KATA = str.maketrans(
+    {**{c: c + 0x60 for c in range(0x3041, 0x3097)}, 0x309D: 0x30FD, 0x309E: 0x30FE}
+)
+_VARIANTS = str.maketrans(VARIANT_KANJI)
+
+
+@lru_cache(maxsize=1 << 16)
+def name_key(name: str) -> str:
+    """Search key of a name (same result as ``resv_cli.normalize.name_key``)."""
+    text = unicodedata.normalize("NFKC", name).translate(_VARIANTS)
+    return _SEPARATORS.sub("", text).translate(_HIRA_TO_KATA).casefold()
+
+
+def kana_key(kana: str) -> str:
+    """Search key of a reading (same result as ``resv_cli.normalize.kana_key``)."""
+    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", kana)).translate(_HIRA_TO_KATA)
+
 
 # --- readings --------------------------------------------------------------------------
 
 _KANA_OK = re.compile(r"[\u30a0-\u30ff\u3000 ・]+")
 
 
+_HALF_KANA = re.compile(r"[\uff61-\uff9f]")
+
+
 @lru_cache(maxsize=1 << 16)
 def reading(text: str) -> tuple[str, str]:
-    """Return (stored reading in full-width katakana, its search key)."""
-    text = jaconv.h2z(text.strip(), kana=True, ascii=False, digit=False)
-    text = jaconv.hira2kata(unicodedata.normalize("NFC", text))
-    text = _SPACES.sub(" ", text).replace(" ", "\u3000")
+    """Return (stored reading in full-width katakana, its search key).
+
+    jaconv converts half-width ｶﾅ (joining ｶﾞ into ガ); hiragana becomes katakana.
+    """
+    text = text.strip()
+    if _HALF_KANA.search(text):
+        text = jaconv.h2z(text, kana=True, ascii=False, digit=False)
+    text = unicodedata.normalize("NFC", text).translate(_HIRA_TO_KATA)
+    text = _SPACES.sub("\u3000", text)
     if not _KANA_OK.fullmatch(text):
         raise FieldError("reading must be written in kana")
-    return text, _kana_key_cached(text)
+    return text, kana_key(text)
 
 
 # --- dates of birth --------------------------------------------------------------------
@@ -101,7 +125,7 @@ _ERA_DATE = re.compile(
 )
 _WESTERN = re.compile(r"(\d{4})(?:[/.-](\d{1,2})[/.-](\d{1,2})|年(\d{1,2})月(\d{1,2})日?)")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_ISO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[ T]00:00(:00)?")
+_ISO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[ T]?00:00(:00)?")
 
 
 def _make(year: int, month: int, day: int) -> dt.date:
@@ -113,7 +137,10 @@ def _make(year: int, month: int, day: int) -> dt.date:
 
 @lru_cache(maxsize=1 << 17)
 def _parse_date(text: str) -> dt.date:
-    s = text.strip().translate(_DATE_TABLE).replace(" ", "").replace("\u3000", "")
+    s = text.strip()
+    if not s.isascii():
+        s = s.translate(_DATE_TABLE).replace("\u3000", "")
+    s = s.replace(" ", "")
     m = _ISO_TIME.fullmatch(s)  # an xlsx date cell read back as text
     if m:
         s = m.group(1)
@@ -171,35 +198,42 @@ _POSTAL = re.compile(r"〒?\s*(\d{3})-?(\d{4})")
 @lru_cache(maxsize=1 << 16)
 def postal_code(text: str) -> str:
     """Return ``NNN-NNNN`` from any width and dash form (〒 accepted)."""
-    m = _POSTAL.fullmatch(text.strip().translate(_DIGITS_AND_DASHES))
+    s = text.strip()
+    m = _POSTAL.fullmatch(s if s.isascii() else s.translate(_DIGITS_AND_DASHES))
     if not m:
         raise FieldError("postal code must have 7 digits")
     return f"{m.group(1)}-{m.group(2)}"
 
 
-_EXTENSION = re.compile(r"(?:内線|内|ext\.?|EXT\.?|x)\s*[:：]?\s*(\d{1,6})\s*$")
+_EXTENSION = re.compile(r"(?:内線|内|ext\.?|EXT\.?|x)\s*[:：]?\s*(\d{1,6})\s*\)?\s*$")
 _PHONE_CHARS = re.compile(r"[\d\-() ]+")
+_PHONE_SEPS = re.compile(r"[-() ]+")
+_NON_DIGITS = re.compile(r"\D+")
+_PHONE_SIMPLE = re.compile(r"0\d{0,4}-\d{1,4}-\d{3,4}")
 _PHONE_PUNCT = str.maketrans({"（": "(", "）": ")", "\u3000": " "})
+_PHONE_TABLE = str.maketrans({**_FW_DIGITS, **{ord(c): "-" for c in DASHES}, ord("（"): "(",
+                              ord("）"): ")", 0x3000: " "})  # fmt: skip
 
 
 def phone(text: str) -> tuple[str, str, str | None]:
     """Return (phone as stored, its digits, extension) from any width and dash form."""
-    s = text.strip().translate(_DIGITS_AND_DASHES).translate(_PHONE_PUNCT)
+    s = text.strip()
+    if not s.isascii():
+        s = s.translate(_PHONE_TABLE)
     ext = None
-    if not s.isdigit():
+    if s.isdigit():
+        digits = stored = s
+    elif _PHONE_SIMPLE.fullmatch(s):
+        stored, digits = s, s.replace("-", "")
+    else:
         m = _EXTENSION.search(s)
         if m:
             ext = m.group(1)
             s = s[: m.start()].rstrip(" ,(")
         if not _PHONE_CHARS.fullmatch(s):
             raise FieldError("phone number has characters other than digits and dashes")
-        digits = "".join(ch for ch in s if ch.isdigit())
-        if "-" in s or "(" in s or " " in s:
-            stored = "-".join(p for p in re.split(r"[-() ]+", s) if p)
-        else:
-            stored = digits
-    else:
-        digits = stored = s
+        digits = _NON_DIGITS.sub("", s)
+        stored = "-".join(p for p in _PHONE_SEPS.split(s) if p)
     if not (len(digits) in (10, 11) and digits[0] == "0"):
         raise FieldError("phone number must have 10 or 11 digits starting with 0")
     return stored, digits, ext

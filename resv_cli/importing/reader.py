@@ -49,6 +49,20 @@ def detect_encoding(path: Path) -> str:
     return "utf-8"
 
 
+# Undecodable bytes become lone surrogates (as with ``surrogateescape``) and are
+# counted, so the per-record check runs only once a file has shown one.
+_escape = codecs.lookup_error("surrogateescape")
+DECODE_ERRORS = [0]
+
+
+def _mark(exc: UnicodeError) -> tuple[str, int]:
+    DECODE_ERRORS[0] += 1
+    return _escape(exc)  # type: ignore[arg-type]
+
+
+codecs.register_error("resv-mark", _mark)
+
+
 def has_undecodable(value: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in value)
 
@@ -59,6 +73,7 @@ class Source:
     kind: str
     header: list[str]
     encoding: str | None
+    errors_at_open: int = 0
 
     def __iter__(self) -> Iterator[list[str]]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -85,8 +100,9 @@ class CsvSource(Source):
                     enc = "utf-8-sig"
         self.encoding = enc
         self.path = path
+        self.errors_at_open = DECODE_ERRORS[0]
         self._raw = path.open("rb")
-        self._text = io.TextIOWrapper(self._raw, encoding=enc, errors="surrogateescape", newline="")
+        self._text = io.TextIOWrapper(self._raw, encoding=enc, errors="resv-mark", newline="")
         self._reader = csv.reader(self._text, strict=True)
         try:
             header = next(self._reader)
@@ -142,6 +158,14 @@ def check_zip(path: Path) -> None:
         raise InputError(f"{path.name}: not a valid xlsx (zip) file") from None
 
 
+def _root_cause(exc: BaseException) -> str:
+    """The innermost exception, on one line (defusedxml's reason, not openpyxl's wrapper)."""
+    while exc.__cause__ or exc.__context__:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
@@ -163,6 +187,7 @@ class XlsxSource(Source):
     def __init__(self, path: Path) -> None:
         import openpyxl
 
+        self.errors_at_open = DECODE_ERRORS[0]
         if not openpyxl.DEFUSEDXML:
             raise InputError(
                 f"{path.name}: refused: openpyxl is not using defusedxml "
@@ -173,7 +198,7 @@ class XlsxSource(Source):
         try:
             self._wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # defusedxml raises on entities, DTDs, bombs
-            raise InputError(f"{path.name}: refused: {type(exc).__name__}: {exc}") from None
+            raise InputError(f"{path.name}: refused: {_root_cause(exc)}") from None
         self._rows = self._guard(self._wb.worksheets[0].iter_rows(values_only=True))
         try:
             first = next(self._rows)
@@ -192,7 +217,7 @@ class XlsxSource(Source):
         except InputError:
             raise
         except Exception as exc:
-            raise InputError(f"{self.path.name}: refused: {type(exc).__name__}: {exc}") from None
+            raise InputError(f"{self.path.name}: refused: {_root_cause(exc)}") from None
 
     def __iter__(self) -> Iterator[list[str]]:
         for values in self._rows:

@@ -187,7 +187,14 @@ def build_normaliser(
             if len(row) > width and not any(v.strip() for v in row[width:]):
                 del row[width:]  # trailing comma(s)
             else:
-                return None, [("", f"record has {len(row)} fields, the header has {width}")], None
+                n = len(row)
+                while n > width and not row[n - 1].strip():
+                    n -= 1
+                try:
+                    legacy_no = (get_legacy(row).strip() or None) if get_legacy else None
+                except IndexError:
+                    legacy_no = None
+                return None, [("", f"record has {n} fields, the header has {width}")], legacy_no
         # kind
         if get_kind is not None and (raw := get_kind(row).strip()):
             kind = kind_values.get(raw.lower())
@@ -276,6 +283,14 @@ def build_normaliser(
             em_name, em_tel, rep or None,
         ), rejects, None  # fmt: skip
 
+    def legacy_of(row: list[str]) -> str | None:
+        try:
+            value = get_legacy(row).strip() if get_legacy is not None else ""
+        except IndexError:
+            return None
+        return value if value and not has_undecodable(value) else None
+
+    normalise.legacy_of = legacy_of  # type: ignore[attr-defined]
     return normalise
 
 
@@ -308,6 +323,8 @@ class _Db:
 
     def create_seen(self) -> None:
         if self.sqlite:
+            # a larger page cache for this connection: seven indexes grow at once
+            self.conn.exec_driver_sql("PRAGMA cache_size = -65536")
             self.conn.exec_driver_sql(
                 "CREATE TEMP TABLE IF NOT EXISTS resv_import_seen (k TEXT PRIMARY KEY)"
             )
@@ -336,16 +353,28 @@ class _Db:
         )
         return {r[0]: tuple(r[1:]) for r in cur.fetchall()}
 
-    def by_name_key(self, values: list[str]) -> list[tuple[Any, ...]]:
-        if not values:
+    def by_person(self, pairs: list[tuple[str, Any]]) -> list[tuple[Any, ...]]:
+        """Rows matching (name key, date of birth) pairs; a None date matches groups."""
+        if not pairs:
             return []
-        cond, params = self._in("name_key", values)
         cur = self.raw.cursor()
-        cur.execute(
-            "SELECT name_key, date_of_birth, kind, id, import_batch_id FROM registrants "
-            f"WHERE facility_id = {self.ph} AND {cond}",
-            [self.facility_id, *params],
-        )
+        if self.sqlite:
+            cur.execute(
+                "SELECT r.name_key, r.date_of_birth, r.kind, r.id, r.import_batch_id "
+                "FROM json_each(?) j CROSS JOIN registrants r WHERE r.facility_id = ? "
+                "AND r.name_key = json_extract(j.value, '$[0]') AND "
+                "(r.date_of_birth = json_extract(j.value, '$[1]') OR "
+                "(json_extract(j.value, '$[1]') IS NULL AND r.kind = 'group'))",
+                [json.dumps(pairs), self.facility_id],
+            )
+        else:
+            cur.execute(
+                "SELECT r.name_key, r.date_of_birth, r.kind, r.id, r.import_batch_id "
+                "FROM unnest(%s::text[], %s::date[]) AS j(k, d) JOIN registrants r ON "
+                "r.facility_id = %s AND r.name_key = j.k AND (r.date_of_birth = j.d OR "
+                "(j.d IS NULL AND r.kind = 'group'))",
+                [[p[0] for p in pairs], [p[1] for p in pairs], self.facility_id],
+            )
         return list(cur.fetchall())
 
     def seen_hits(self, keys: list[str]) -> set[str]:
@@ -442,7 +471,12 @@ def classify(
     by_l = db.by_legacy(legacies)
     db_p_this: set[str] = set()
     db_p_other: dict[str, int] = {}
-    for name_key, dob, kind, rid, rbatch in db.by_name_key(list({r[3] for _, r in valid})):
+    pairs = {
+        (r[3], None if r[0] == "group" else r[6])
+        for _, r in valid
+        if r[3] and (r[0] == "group" or r[6] is not None)
+    }
+    for name_key, dob, kind, rid, rbatch in db.by_person(list(pairs)):
         pk = _db_pkey(name_key, dob, kind)
         if pk is None:
             continue
@@ -583,12 +617,15 @@ def _records(
     normalise: Callable[[list[str]], tuple[tuple[Any, ...] | None, list[Reject], str | None]],
 ) -> Iterator[tuple[int, tuple[Any, ...] | None, list[Reject], str | None]]:
     header, enc = source.header, source.encoding
-    check_bytes = source.kind == "csv"
+    from resv_cli.importing.reader import DECODE_ERRORS
+
+    errors_before = source.errors_at_open
     no = 0
     for row in source:
         no += 1
-        if check_bytes and not row_is_clean(row):
-            yield no, None, undecodable_rejects(row, header, enc), None
+        if DECODE_ERRORS[0] != errors_before and not row_is_clean(row):
+            legacy = normalise.legacy_of(row)  # type: ignore[attr-defined]
+            yield no, None, undecodable_rejects(row, header, enc), legacy
             continue
         r, errs, legacy = normalise(row)
         yield no, r, errs, legacy
@@ -629,6 +666,8 @@ class _Run:
             raise InputError(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}")
         if opts.kind not in (None, "individual", "group"):
             raise InputError("--kind must be individual or group")
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: no such file")
         self.sha = file_sha256(self.path)
         self.source = open_source(self.path, opts.encoding)
         spec = load_mapping_file(Path(opts.mapping)) if opts.mapping else None

@@ -225,9 +225,19 @@ def write_monthly_report(
     if output.is_dir():
         raise InputError(f"--output: {str(output)!r} is a directory")
     scope = _resolve_scope(session, actor, options, first, nxt)
-    chain = chain_status(session)
-    writer = _ReportWriter(session, actor, options, scope, first, nxt, chain)
-    return writer.run(output)
+    from resv_cli.reports.xlsx import reserve_private
+
+    try:
+        temp = reserve_private(output)
+    except OSError as exc:
+        raise InputError(f"cannot write {str(output)!r}: {exc.strerror or exc}") from None
+    try:
+        chain = chain_status(session)
+        writer = _ReportWriter(session, actor, options, scope, first, nxt, chain)
+        return writer.run(output, temp)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def _resolve_scope(
@@ -384,7 +394,7 @@ class _ReportWriter:
 
     # -- the run -------------------------------------------------------------------
 
-    def run(self, output: Path) -> MonthlyReport:
+    def run(self, output: Path, temp: Path) -> MonthlyReport:
         from openpyxl import Workbook
 
         from resv_cli.reports.xlsx import make_styles, save_private
@@ -428,30 +438,26 @@ class _ReportWriter:
             *imports.sheets,
             *flags.sheets,
         ]
-        temp, digest = save_private(wb, output)
-        try:
-            seq = audit.record(
-                self.s,
-                self.actor,
-                ACTION,
-                resource_type="report",
-                resource_id=self.o.month,
-                detail={
-                    "month": self.o.month,
-                    "org": self.scope.org.code if self.scope.org else None,
-                    "facilities": list(self.o.facility_codes),
-                    "lang": self.o.lang,
-                    "file": output.name,
-                    "sha256": digest,
-                    "rows": rows,
-                    "flags": flag_counts,
-                    "chain_head_seq": self.chain.head_seq,
-                    "chain_ok": self.chain.ok,
-                },
-            )
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        digest = save_private(wb, temp)
+        seq = audit.record(
+            self.s,
+            self.actor,
+            ACTION,
+            resource_type="report",
+            resource_id=self.o.month,
+            detail={
+                "month": self.o.month,
+                "org": self.scope.org.code if self.scope.org else None,
+                "facilities": list(self.o.facility_codes),
+                "lang": self.o.lang,
+                "file": output.name,
+                "sha256": digest,
+                "rows": rows,
+                "flags": flag_counts,
+                "chain_head_seq": self.chain.head_seq,
+                "chain_ok": self.chain.ok,
+            },
+        )
         return MonthlyReport(output, temp, digest, rows, flag_counts, self.chain, seq)
 
     def _table(self, wb: Any, key: str, cols: Any, split: bool = False) -> TableSheet:
@@ -934,9 +940,9 @@ class _ReportWriter:
 
         L = self.L
         styles = self.styles
-        for col, width in zip("ABCDEF", (44, 16, 12, 12, 12, 30), strict=True):
+        for col, width in zip("ABCDEF", (38, 20, 12, 12, 12, 3), strict=True):
             ws.column_dimensions[col].width = width
-        setup_print(ws, title_rows=None)
+        setup_print(ws, title_rows=None, grid=False)
         clean = CellSanitiser(ws)
         row_no = 0
 
@@ -976,7 +982,9 @@ class _ReportWriter:
         put(L("signoff"), None)
         put()
         put(L("counts"), style="bold")
-        put(L("action"), L("allowed"), L("denied"), L("failed"), L("total"), style="header")
+        counts_row = put(
+            L("action"), L("allowed"), L("denied"), L("failed"), L("total"), style="header"
+        )
         actions = sorted({a for a, _ in self.agg.by_action})
         grand = Counter[str]()
         for action in actions:
@@ -1006,14 +1014,15 @@ class _ReportWriter:
         chart.title = L("chart_title")
         chart.y_axis.title = L("count")
         chart.x_axis.title = L("date")
-        chart.x_axis.number_format = "mm-dd"
+        chart.x_axis.number_format = "d"
         data = Reference(ws, min_col=2, max_col=3, min_row=header_row, max_row=last_row)
         cats = Reference(ws, min_col=1, min_row=header_row + 1, max_row=last_row)
         chart.add_data(data, titles_from_data=True)
         chart.set_categories(cats)
-        chart.height = 9
-        chart.width = 22
-        ws.add_chart(chart, "H3")
+        chart.height = 7
+        chart.width = 15
+        # beside the counts table: on the first printed page, and one page wide
+        ws.add_chart(chart, f"G{counts_row}")
 
 
 FLAG_KINDS = (

@@ -112,14 +112,14 @@ def make_styles(wb: Workbook) -> dict[str, NamedStyle]:
     return styles
 
 
-def setup_print(ws: Any, *, title_rows: str | None) -> None:
+def setup_print(ws: Any, *, title_rows: str | None, grid: bool = True) -> None:
     """Landscape A4, fitted to one page wide, header rows on every page."""
     ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = "9"  # A4 (Worksheet.PAPERSIZE_A4)
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
-    ws.print_options.gridLines = True
+    ws.print_options.gridLines = grid
     ws.oddFooter.center.text = "&A  &P / &N"
     if title_rows:
         ws.print_title_rows = title_rows
@@ -193,22 +193,24 @@ class TableSheet:
         self._finish_sheet()
 
 
-def save_private(wb: Workbook, target: Path) -> tuple[Path, str]:
-    """Save ``wb`` to a 0600 temporary file beside ``target`` and return its SHA-256.
+def reserve_private(target: Path) -> Path:
+    """Create the 0600 temporary file beside ``target`` that the workbook goes into.
 
-    The caller renames it into place (``os.replace``) once the audit event is
-    committed, or removes it.
+    Done before any work, so an unwritable directory fails at once; the caller
+    renames it into place (``os.replace``) once the audit event is committed, or
+    removes it.
     """
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)  # mkstemp created it with mode 0600; openpyxl reopens it by name
-    try:
-        wb.save(tmp)
-        digest = hashlib.sha256()
-        with open(tmp, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-            os.fsync(fh.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp), digest.hexdigest()
+    os.close(fd)  # created with mode 0600; openpyxl reopens it by name, keeping the mode
+    return Path(tmp)
+
+
+def save_private(wb: Workbook, tmp: Path) -> str:
+    """Save ``wb`` into the reserved file, flush it to disk, return its SHA-256."""
+    wb.save(tmp)
+    digest = hashlib.sha256()
+    with open(tmp, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+        os.fsync(fh.fileno())
+    return digest.hexdigest()

@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# Scope: the access layer seen by an operator, explain, and a policy file.
+# Sourced by scripts/demo.sh after 10-facilities (demo city, handover of chuo-rojin
+# and chiiki-fukushi to inzai-fm on 2017-04-01) and 20-accounts.
+
+OP_PW="Demo-operator-passphrase-2026-a"
+CITY_PW="Demo-city-operator-passphrase-b"
+
+# grant LOGIN ORG FACILITY NEW_PASSWORD: grant an operator, log in once to set the password
+grant_operator() {
+  local otp
+  otp="$(resv account grant "$1" --name "デモ 職員 $1" --org "$2" --role operator \
+    --facility "$3" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["one_time_password"])')"
+  printf '%s\n%s\n' "$otp" "$4" | resv login "$1" --password-stdin
+}
+
+if ! resv account --help >/dev/null 2>&1; then
+  step "Scope: skipped (needs \`resv account grant\` from the accounts capability)"
+else
+  step "Scope: two operators - one of the city at 本埜老人福祉センター, one of inzai-fm at 中央老人福祉センター"
+  grant_operator city-honme-demo city honme-rojin "$CITY_PW"
+  printf '%s\n' "$ADMIN_PW" | resv login it-admin --password-stdin
+  grant_operator fm-chuo-demo inzai-fm chuo-rojin "$OP_PW"
+
+  step "Scope: the city operator registers 高橋 花子 at honme-rojin and issues her certificate"
+  printf '%s\n' "$CITY_PW" | resv login city-honme-demo --password-stdin
+  HONME_ID="$(resv registrant add --facility honme-rojin --name "高橋 花子" --kana "たかはし はなこ" \
+    --dob 1948-05-03 --phone 0476-33-3333 --address "印西市本埜1" --format json \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+  resv registrant issue-certificate "$HONME_ID"
+
+  step "Scope: the inzai-fm operator registers at chuo-rojin; honme-rojin is refused (exit 6)"
+  printf '%s\n' "$OP_PW" | resv login fm-chuo-demo --password-stdin
+  CHUO_ID="$(resv registrant add --facility chuo-rojin --name "髙橋 花子" --kana "ﾀｶﾊｼ ﾊﾅｺ" \
+    --dob 1948-05-03 --phone 0476-11-1111 --format json \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+  resv registrant add --facility honme-rojin --name "試し 登録" || echo "(refused, exit $?)" >&2
+
+  step "Scope: the operator's search finds only chuo-rojin's 髙橋 (高橋 = 髙橋, width and kana fold)"
+  resv registrant search --name 高橋
+  resv registrant search --kana "たかはし はなこ" --count
+
+  step "Scope: honme-rojin's record by number answers exactly like a missing one"
+  resv registrant show "$HONME_ID" || echo "(exit $?)" >&2
+  resv registrant show 999999 || echo "(exit $?)" >&2
+
+  step "Scope: the duplicate check across senior centres (match, facility, certificate only)"
+  resv registrant check-duplicate --name "髙橋花子" --kana "タカハシ ハナコ" --dob 1948-05-03 \
+    --reason "申請 2026-0001"
+  resv registrant issue-certificate "$CHUO_ID" || echo "(refused, exit $?)" >&2
+  resv registrant issue-certificate "$CHUO_ID" --override-reason "本人確認の結果 別人（同姓同名）"
+
+  step "Scope: explain - the same question before and after the handover"
+  printf '%s\n' "$ADMIN_PW" | resv login it-admin --password-stdin
+  resv scope explain --account fm-chuo-demo --action search --facility chuo-rojin --on 2017-03-31
+  resv scope explain --account fm-chuo-demo --action search --facility chuo-rojin-kaigi --on 2017-04-01
+  resv scope explain --account fm-chuo-demo --action view --facility kodomo-fureai
+  resv scope explain --account fm-chuo-demo --action check_duplicate --facility inba-rojin
+
+  step "Scope: a policy file - plan (writes nothing), apply, apply again (no changes)"
+  cat >"$OUT/scope-policy.toml" <<'TOML'
+version = 1
+
+[[rule]]
+name = "fm-chuo-kodomo-event"
+subject = "account:fm-chuo-demo"
+actions = ["view", "search"]
+resource = "registrants"
+facility = "kodomo-fureai"
+valid_until = 2026-12-31
+purpose = "合同行事の参加者確認"
+TOML
+  resv scope plan "$OUT/scope-policy.toml"
+  resv scope apply "$OUT/scope-policy.toml"
+  resv scope apply "$OUT/scope-policy.toml"
+  resv scope list
+  resv scope explain --account fm-chuo-demo --action view --facility kodomo-fureai
+fi

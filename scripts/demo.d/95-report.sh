@@ -1,0 +1,19 @@
+# shellcheck shell=bash
+# Monitoring report: the month's workbook for the city's inspection (月次モニタリング).
+# Sourced by scripts/demo.sh; works with whatever events the earlier steps recorded.
+# The demo's actions happen now, so the demo month is the current month in Japan.
+
+REPORT_MONTH="$(TZ=Asia/Tokyo date +%Y-%m)"
+REPORT_ORG=()
+if resv facility list --org inzai-fm >/dev/null 2>&1; then
+  REPORT_ORG=(--org inzai-fm)
+fi
+
+step "Report: monthly monitoring workbook for $REPORT_MONTH ${REPORT_ORG[*]:-(city-wide)}"
+resv report monthly --month "$REPORT_MONTH" "${REPORT_ORG[@]}" \
+  --output "$OUT/monitoring-$REPORT_MONTH.xlsx" | tee "$OUT/monitoring-$REPORT_MONTH.sha256"
+(cd / && sha256sum -c "$OUT/monitoring-$REPORT_MONTH.sha256" >&2)
+ls -l "$OUT/monitoring-$REPORT_MONTH.xlsx" >&2
+
+step "Report: the same month city-wide, English headings"
+resv report monthly --month "$REPORT_MONTH" --lang en --output "$OUT/monitoring-$REPORT_MONTH-en.xlsx"
