@@ -553,7 +553,9 @@ def _duplicate_matches(
 ) -> list[dict[str, Any]]:
     """Registrants of senior facilities with the same keys; only minimal columns."""
     q = (
-        select(Facility.code, Facility.name, Certificate.number, Certificate.issued_on)
+        select(
+            Facility.code, Facility.name, Certificate.number, Certificate.issued_on, Registrant.id
+        )
         .select_from(Registrant)
         .join(Facility, Facility.id == Registrant.facility_id)
         .outerjoin(
@@ -581,8 +583,9 @@ def _duplicate_matches(
             "facility_name": fname,
             "certificate_number": number,
             "issued_on": issued,
+            "_registrant_id": int(rid),
         }
-        for code, fname, number, issued in session.execute(q)
+        for code, fname, number, issued, rid in session.execute(q)
     ]
 
 
@@ -650,8 +653,14 @@ def check_duplicate(
         actor,
         "registrant.check_duplicate",
         resource_type="registrant",
-        detail={"terms_hmac": terms_hmac, "reason": reason[:200], "matches": len(rows)},
+        detail={
+            "terms_hmac": terms_hmac,
+            "reason": reason[:200],
+            "matches": len(rows),
+            # numbers only, so the monthly report can show which records matched
+            "registrant_ids": sorted({r["_registrant_id"] for r in rows}),
+        },
     )
     if not rows:
         return [dict.fromkeys(DUPLICATE_COLUMNS) | {"match": "no"}]
-    return rows
+    return [{k: r[k] for k in DUPLICATE_COLUMNS} for r in rows]
