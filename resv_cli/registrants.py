@@ -119,7 +119,6 @@ def load_in_scope(
     """
     reg = session.get(Registrant, registrant_id)
     if reg is None:
-        access.CONSULTED["decide"] += 1  # the layer answered: nothing to decide on
         raise NotFound(
             not_found_message(registrant_id),
             action=audit_action,
