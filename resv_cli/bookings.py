@@ -179,7 +179,6 @@ def cancel_booking(session: Session, actor: Actor | None, booking_id: int) -> di
         "resource_id": str(booking_id),
     }
     if b is None:
-        access.CONSULTED["decide"] += 1
         raise NotFound(
             not_found_message(booking_id),
             **fields,

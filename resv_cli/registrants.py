@@ -119,7 +119,6 @@ def load_in_scope(
     """
     reg = session.get(Registrant, registrant_id)
     if reg is None:
-        access.CONSULTED["decide"] += 1  # the layer answered: nothing to decide on
         raise NotFound(
             not_found_message(registrant_id),
             action=audit_action,
@@ -371,8 +370,9 @@ def search_registrants(
     if c.empty():
         raise InputError("give at least one of --name, --kana, --dob, --phone, --facility")
     on = clock.today()
+    subj = access.subject_of(session, actor)  # once: the filter and the field check share it
     if count_only:
-        base = search_query(session, actor, c, on).with_only_columns(func.count())
+        base = search_query(session, subj, c, on).with_only_columns(func.count())
         n = int(session.execute(base).scalar_one())
         audit.record(
             session,
@@ -383,13 +383,11 @@ def search_registrants(
         )
         return n
     rows = session.execute(
-        search_query(session, actor, c, on)
-        .order_by(Registrant.name_key, Registrant.id)
-        .limit(limit)
+        search_query(session, subj, c, on).order_by(Registrant.name_key, Registrant.id).limit(limit)
     ).all()
     decisions: dict[int, frozenset[str] | None] = {}
     # rows come from permitted facilities: without narrow rules every field shows
-    narrow = access.has_narrow_rules(session, actor, "search", "registrants", on)
+    narrow = access.has_narrow_rules(session, subj, "search", "registrants", on)
     out = []
     for reg, code in rows:
         if narrow and reg.facility_id not in decisions:
@@ -553,7 +551,9 @@ def _duplicate_matches(
 ) -> list[dict[str, Any]]:
     """Registrants of senior facilities with the same keys; only minimal columns."""
     q = (
-        select(Facility.code, Facility.name, Certificate.number, Certificate.issued_on)
+        select(
+            Facility.code, Facility.name, Certificate.number, Certificate.issued_on, Registrant.id
+        )
         .select_from(Registrant)
         .join(Facility, Facility.id == Registrant.facility_id)
         .outerjoin(
@@ -581,8 +581,9 @@ def _duplicate_matches(
             "facility_name": fname,
             "certificate_number": number,
             "issued_on": issued,
+            "_registrant_id": int(rid),
         }
-        for code, fname, number, issued in session.execute(q)
+        for code, fname, number, issued, rid in session.execute(q)
     ]
 
 
@@ -650,8 +651,14 @@ def check_duplicate(
         actor,
         "registrant.check_duplicate",
         resource_type="registrant",
-        detail={"terms_hmac": terms_hmac, "reason": reason[:200], "matches": len(rows)},
+        detail={
+            "terms_hmac": terms_hmac,
+            "reason": reason[:200],
+            "matches": len(rows),
+            # numbers only, so the monthly report can show which records matched
+            "registrant_ids": sorted({r["_registrant_id"] for r in rows}),
+        },
     )
     if not rows:
         return [dict.fromkeys(DUPLICATE_COLUMNS) | {"match": "no"}]
-    return rows
+    return [{k: r[k] for k in DUPLICATE_COLUMNS} for r in rows]

@@ -432,7 +432,7 @@ class Plan:
 
 def _describe(s: RuleSpec) -> str:
     d = s.display()
-    when = f" {d['valid_from'] or '…'}..{d['valid_until'] or '…'}"
+    when = f" valid {d['valid_from'] or 'open'} to {d['valid_until'] or 'open'}"
     where = f"{d['resource']} at {d['facilities']} fields {d['fields']}"
     return f"{d['subject']} {d['actions']} {where}{when}"
 
