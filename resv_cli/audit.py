@@ -48,7 +48,7 @@ import hmac
 import json
 import os
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import text
 
@@ -56,6 +56,7 @@ from resv_cli import clock
 from resv_cli.errors import ResvError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
     from sqlalchemy.orm import Session
 
     from resv_cli.context import Actor
@@ -265,8 +266,9 @@ def record(
     )
     from resv_cli.models import AuditEvent
 
+    table = cast("Table", AuditEvent.__table__)
     session.execute(
-        AuditEvent.__table__.insert(),
+        table.insert(),
         {
             "seq": seq,
             "occurred_at": occurred,
