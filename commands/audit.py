@@ -136,6 +136,10 @@ def show(
 
     with work(ctx) as w:
         event = show_event(w.session, w.actor, seq)
+    if fmt is not Format.json and not isinstance(event["detail"], str):
+        import json
+
+        event["detail"] = json.dumps(event["detail"], ensure_ascii=False, sort_keys=True)
     render_record(event, fmt)
 
 

@@ -19,7 +19,7 @@ import gzip
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, select, text
 
@@ -39,6 +39,7 @@ from resv_cli.models import OUTCOMES, AuditArchive, AuditEvent
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from sqlalchemy import Table
     from sqlalchemy.orm import Session
 
     from resv_cli.context import Actor
@@ -292,7 +293,9 @@ def archive_events(
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(text("SET LOCAL resv.audit_archive = 'on'"))
-    deleted = conn.execute(t.delete().where(t.c.seq >= first_live, t.c.seq <= last_seq)).rowcount
+    deleted = conn.execute(
+        cast("Table", t).delete().where(t.c.seq >= first_live, t.c.seq <= last_seq)
+    ).rowcount
     if conn.dialect.name == "postgresql":
         conn.execute(text("SET LOCAL resv.audit_archive = 'off'"))
     if deleted != count:

@@ -165,14 +165,19 @@ def read_archive_header(path: Path) -> ArchiveFile:
 
 def _archive_rows(path: Path) -> Iterator[tuple[Any, ...]]:
     """Yield event rows (the twelve fields, then hash) from an archive file."""
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        fh.readline()  # header
-        for lineno, line in enumerate(fh, start=2):
-            try:
-                event = json.loads(line)
-                yield (*(event[name] for name in FIELDS), event["hash"])
-            except (KeyError, TypeError, ValueError):
-                raise _Broken(None, f"{path}: line {lineno} is not an audit event") from None
+    lineno = 1
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            fh.readline()  # header
+            for lineno, line in enumerate(fh, start=2):
+                try:
+                    event = json.loads(line)
+                    row = (*(event[name] for name in FIELDS), event["hash"])
+                except (KeyError, TypeError, ValueError):
+                    raise _Broken(None, f"{path}: line {lineno} is not an audit event") from None
+                yield row
+    except (OSError, EOFError, UnicodeDecodeError):
+        raise _Broken(None, f"{path}: the file is damaged after line {lineno}") from None
 
 
 # --- the check -------------------------------------------------------------------------

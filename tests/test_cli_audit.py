@@ -273,3 +273,19 @@ def test_forged_archive_record_is_caught(installation, cli):
     assert r.exit_code == 8
     assert "archive record of events 1..2 has no matching audit.archive event" in r.stderr
     assert installation.scalar("SELECT max(seq) FROM audit_events") == head + 1
+
+
+def test_damaged_archive_file_is_reported(installation, cli, tmp_path):
+    r = cli("audit", "archive", "--before", "2999-01-01", "--output", "a.jsonl.gz")
+    assert r.exit_code == 0, r
+    data = Path("a.jsonl.gz").read_bytes()
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) - 12])  # truncated gzip stream
+    from resv_cli.audit_verify import verify_chain
+
+    res = verify_chain(installation.engine(), archives=[cut])
+    assert not res.ok
+    assert "differs from the archive recorded" in res.message or "damaged" in res.message
+    r = cli("audit", "verify", "--archive", str(cut))
+    assert r.exit_code == 8
+    assert "Error: audit history broken:" in r.stderr
