@@ -177,7 +177,7 @@ def build_normaliser(
             value: Any = d.isoformat() if sqlite else d
         except FieldError as exc:
             value = exc
-        if len(dob_cache) < 200_000:
+        if len(dob_cache) < 50_000:
             dob_cache[raw] = value
         return value
 
@@ -323,8 +323,9 @@ class _Db:
 
     def create_seen(self) -> None:
         if self.sqlite:
-            # a larger page cache for this connection: seven indexes grow at once
-            self.conn.exec_driver_sql("PRAGMA cache_size = -65536")
+            # a larger page cache for this connection (seven indexes grow at once),
+            # within the importer's memory budget
+            self.conn.exec_driver_sql("PRAGMA cache_size = -32768")
             self.conn.exec_driver_sql(
                 "CREATE TEMP TABLE IF NOT EXISTS resv_import_seen (k TEXT PRIMARY KEY)"
             )
