@@ -376,3 +376,29 @@ def test_bad_input_errors(inst: Any, cli: Any, tmp_path: Path) -> None:
     )
     assert r.exit_code == 1 and "Error: no facility 'nowhere'" in r.stderr
     assert inst.scalar("SELECT count(*) FROM import_batches") == 0
+
+
+def test_file_without_registration_numbers_rerun_inserts_nothing(
+    inst: Any, cli: Any, tmp_path: Path
+) -> None:
+    f = tmp_path / "ledger.csv"
+    f.write_bytes(
+        "氏名,生年月日\r\n山田 太郎,S15.3.2\r\n山田　太郎,1940/3/2\r\n鈴木 花子,\r\n".encode(
+            "cp932"
+        )
+    )
+    r = run_import(cli, f)
+    assert (
+        r.exit_code == 0
+        and "3 read = 2 imported + 0 updated + 0 unchanged + 1 duplicates" in r.stderr
+    ), r
+    out = tmp_path / "rejects.csv"
+    r = run_import(cli, f, "--rejects", str(out))
+    # without a registration number a stored record is found by its name and date of
+    # birth (or its name alone when the date is unknown): a duplicate, never a second row
+    assert (
+        r.exit_code == 0
+        and "3 read = 0 imported + 0 updated + 0 unchanged + 3 duplicates" in r.stderr
+    ), r
+    assert inst.scalar("SELECT count(*) FROM registrants") == 2
+    assert "same name, no date of birth" in out.read_text(encoding="utf-8-sig")

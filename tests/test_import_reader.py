@@ -227,3 +227,20 @@ def test_bad_toml(tmp_path: Path) -> None:
 def test_no_name_column() -> None:
     with pytest.raises(InputError, match="no name column"):
         compile_mapping(["登録番号", "電話番号"])
+
+
+def test_guide_mapping_example_compiles(tmp_path: Path) -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide-migration.md").read_text("utf-8")
+    block = guide.split("```toml\n", 1)[1].split("```", 1)[0]
+    toml = tmp_path / "map.toml"
+    toml.write_text(block, encoding="utf-8")
+    header = ["会員No", "姓漢字", "名漢字", "ｼﾒｲ", "市外局番", "局番", "番号", "〒上3桁", "〒下4桁",
+              "元号", "年", "月", "日", "住所", "方書", "区分", "備考", "最終利用日"]  # fmt: skip
+    m = compile_mapping(header, load_mapping_file(toml))
+    assert m.unused == []
+    assert m.sources["kind"] == "区分"
+    assert m.kind_values == {"0": "individual", "9": "group"}
+    row = ["1", "山田", "太郎", "ﾔﾏﾀﾞ", "0476", "42", "1111", "270", "1392", "S", "15", "3", "2",
+           "印西市1-2", "101", "9", "", ""]  # fmt: skip
+    assert m.getters["phone"](row) == "0476-42-1111"
+    assert m.getters["address"](row) == "印西市1-2 101"

@@ -8,9 +8,11 @@ Choices (see docs/guide-migration.md):
 
 * names are stored as received (NFC, outer spaces trimmed); the search key is
   ``resv_cli.normalize.name_key`` (width, spacing, kana form, variant kanji);
-* readings: ``jaconv`` (maintained, table-driven) turns half-width ｶﾅ into
-  full-width and hiragana into katakana; NFKC is *not* applied to stored values
-  because it also rewrites ㈱, ① and friends;
+* readings: half-width ｶﾅ become full-width through the Unicode compatibility
+  mapping (stdlib ``unicodedata`` NFKC, which joins ｶﾞ into ガ) -- safe *only*
+  here, because a reading must be kana and anything else is rejected; jaconv did
+  the same 20x slower (a per-character Python loop).  NFKC is never applied to
+  stored names or addresses: it rewrites ㈱, ① and friends;
 * dates of birth: a small parser for the Japanese era forms, written here because
   no maintained library both accepts the abbreviations exporters write (S15.3.2,
   H1.1.8, era-code columns) and rejects a date outside its era with a reason;
@@ -26,8 +28,6 @@ import datetime as dt
 import re
 import unicodedata
 from functools import lru_cache
-
-import jaconv
 
 from resv_cli.normalize import _SEPARATORS, VARIANT_KANJI
 
@@ -46,9 +46,12 @@ _FW_DIGITS_TABLE = str.maketrans(_FW_DIGITS)
 _SPACES = re.compile(r"[\s\u3000]+")
 
 
+_is_normalized = unicodedata.is_normalized
+
+
 def nfc(text: str) -> str:
     """Stored form of a name: NFC, outer whitespace trimmed, nothing else changed."""
-    if text.isascii():
+    if text.isascii() or _is_normalized("NFC", text):
         return text.strip()
     return unicodedata.normalize("NFC", text).strip()
 
@@ -59,18 +62,27 @@ _HIRA_TO_KATA = str.maketrans(
     {**{c: c + 0x60 for c in range(0x3041, 0x3097)}, 0x309D: 0x30FD, 0x309E: 0x30FE}
 )
 _VARIANTS = str.maketrans(VARIANT_KANJI)
+# translate() looks every character up in a dict: search first (C speed), then translate
+_HAS_VARIANT = re.compile("[" + re.escape("".join(VARIANT_KANJI)) + "]")
+_HAS_HIRA = re.compile("[\u3041-\u3096\u309d\u309e]")
 
 
-@lru_cache(maxsize=1 << 16)
+def _to_kata(text: str) -> str:
+    return text.translate(_HIRA_TO_KATA) if _HAS_HIRA.search(text) else text
+
+
+@lru_cache(maxsize=1 << 14)
 def name_key(name: str) -> str:
     """Search key of a name (same result as ``resv_cli.normalize.name_key``)."""
-    text = unicodedata.normalize("NFKC", name).translate(_VARIANTS)
-    return _SEPARATORS.sub("", text).translate(_HIRA_TO_KATA).casefold()
+    text = unicodedata.normalize("NFKC", name)
+    if _HAS_VARIANT.search(text):
+        text = text.translate(_VARIANTS)
+    return _to_kata(_SEPARATORS.sub("", text)).casefold()
 
 
 def kana_key(kana: str) -> str:
     """Search key of a reading (same result as ``resv_cli.normalize.kana_key``)."""
-    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", kana)).translate(_HIRA_TO_KATA)
+    return _to_kata(_SEPARATORS.sub("", unicodedata.normalize("NFKC", kana)))
 
 
 # --- readings --------------------------------------------------------------------------
@@ -81,20 +93,23 @@ _KANA_OK = re.compile(r"[\u30a0-\u30ff\u3000 ・]+")
 _HALF_KANA = re.compile(r"[\uff61-\uff9f]")
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def reading(text: str) -> tuple[str, str]:
     """Return (stored reading in full-width katakana, its search key).
 
-    jaconv converts half-width ｶﾅ (joining ｶﾞ into ガ); hiragana becomes katakana.
+    Half-width ｶﾅ become full-width (ｶﾞ joined into ガ); hiragana becomes katakana.
     """
     text = text.strip()
     if _HALF_KANA.search(text):
-        text = jaconv.h2z(text, kana=True, ascii=False, digit=False)
-    text = unicodedata.normalize("NFC", text).translate(_HIRA_TO_KATA)
-    text = _SPACES.sub("\u3000", text)
+        # half-width ｶﾅ (U+FF61-FF9F): NFKC maps exactly these to full-width kana,
+        # joining ｶﾞ into ガ; anything else NFKC touches is refused below anyway
+        text = unicodedata.normalize("NFKC", text)
+    elif not _is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    text = _SPACES.sub("\u3000", _to_kata(text))
     if not _KANA_OK.fullmatch(text):
         raise FieldError("reading must be written in kana")
-    return text, kana_key(text)
+    return text, _to_kata(_SEPARATORS.sub("", text))
 
 
 # --- dates of birth --------------------------------------------------------------------
@@ -135,7 +150,7 @@ def _make(year: int, month: int, day: int) -> dt.date:
         raise FieldError("impossible date (no such month or day)") from None
 
 
-@lru_cache(maxsize=1 << 17)
+@lru_cache(maxsize=1 << 15)
 def _parse_date(text: str) -> dt.date:
     s = text.strip()
     if not s.isascii():
@@ -195,7 +210,7 @@ def date_of_birth(text: str, today: dt.date) -> dt.date:
 _POSTAL = re.compile(r"〒?\s*(\d{3})-?(\d{4})")
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def postal_code(text: str) -> str:
     """Return ``NNN-NNNN`` from any width and dash form (〒 accepted)."""
     s = text.strip()
@@ -241,6 +256,7 @@ def phone(text: str) -> tuple[str, str, str | None]:
 
 # --- addresses -------------------------------------------------------------------------
 
+_HAS_FW_DIGIT = re.compile("[０-９]")
 _ADDRESS_DASH = re.compile(rf"(?<=\d)\s*[{re.escape(DASHES)}]\s*(?=\d)")
 _HAS_DASH = re.compile(rf"[{re.escape(DASHES)}]")
 
@@ -255,7 +271,10 @@ def address(text: str) -> str:
     if "\n" in s or "\r" in s:
         s = " ".join(part.strip() for part in s.splitlines() if part.strip())
     if not s.isascii():
-        s = unicodedata.normalize("NFC", s).translate(_FW_DIGITS_TABLE)
+        if not _is_normalized("NFC", s):
+            s = unicodedata.normalize("NFC", s)
+        if _HAS_FW_DIGIT.search(s):
+            s = s.translate(_FW_DIGITS_TABLE)
     if _HAS_DASH.search(s):
         s = _ADDRESS_DASH.sub("-", s)
     return s

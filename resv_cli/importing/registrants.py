@@ -177,7 +177,7 @@ def build_normaliser(
             value: Any = d.isoformat() if sqlite else d
         except FieldError as exc:
             value = exc
-        if len(dob_cache) < 200_000:
+        if len(dob_cache) < 50_000:
             dob_cache[raw] = value
         return value
 
@@ -323,8 +323,9 @@ class _Db:
 
     def create_seen(self) -> None:
         if self.sqlite:
-            # a larger page cache for this connection: seven indexes grow at once
-            self.conn.exec_driver_sql("PRAGMA cache_size = -65536")
+            # a larger page cache for this connection (seven indexes grow at once),
+            # within the importer's memory budget
+            self.conn.exec_driver_sql("PRAGMA cache_size = -32768")
             self.conn.exec_driver_sql(
                 "CREATE TEMP TABLE IF NOT EXISTS resv_import_seen (k TEXT PRIMARY KEY)"
             )
@@ -353,27 +354,32 @@ class _Db:
         )
         return {r[0]: tuple(r[1:]) for r in cur.fetchall()}
 
-    def by_person(self, pairs: list[tuple[str, Any]]) -> list[tuple[Any, ...]]:
-        """Rows matching (name key, date of birth) pairs; a None date matches groups."""
-        if not pairs:
+    def by_person(self, keys: list[tuple[str, Any, str]]) -> list[tuple[Any, ...]]:
+        """Rows matching (name key, date of birth or None, kind) triples."""
+        if not keys:
             return []
         cur = self.raw.cursor()
         if self.sqlite:
             cur.execute(
                 "SELECT r.name_key, r.date_of_birth, r.kind, r.id, r.import_batch_id "
                 "FROM json_each(?) j CROSS JOIN registrants r WHERE r.facility_id = ? "
-                "AND r.name_key = json_extract(j.value, '$[0]') AND "
-                "(r.date_of_birth = json_extract(j.value, '$[1]') OR "
-                "(json_extract(j.value, '$[1]') IS NULL AND r.kind = 'group'))",
-                [json.dumps(pairs), self.facility_id],
+                "AND r.name_key = json_extract(j.value, '$[0]') "
+                "AND r.date_of_birth IS json_extract(j.value, '$[1]') "
+                "AND r.kind = json_extract(j.value, '$[2]')",
+                [json.dumps(keys), self.facility_id],
             )
         else:
             cur.execute(
                 "SELECT r.name_key, r.date_of_birth, r.kind, r.id, r.import_batch_id "
-                "FROM unnest(%s::text[], %s::date[]) AS j(k, d) JOIN registrants r ON "
-                "r.facility_id = %s AND r.name_key = j.k AND (r.date_of_birth = j.d OR "
-                "(j.d IS NULL AND r.kind = 'group'))",
-                [[p[0] for p in pairs], [p[1] for p in pairs], self.facility_id],
+                "FROM unnest(%s::text[], %s::date[], %s::text[]) AS j(k, d, kind) "
+                "JOIN registrants r ON r.facility_id = %s AND r.name_key = j.k "
+                "AND r.date_of_birth IS NOT DISTINCT FROM j.d AND r.kind = j.kind",
+                [
+                    [k[0] for k in keys],
+                    [k[1] for k in keys],
+                    [k[2] for k in keys],
+                    self.facility_id,
+                ],
             )
         return list(cur.fetchall())
 
@@ -430,20 +436,18 @@ def _lkey(legacy: str) -> str:
 
 
 def _pkey(r: tuple[Any, ...]) -> str | None:
-    """Name key + date of birth for individuals; name key alone for groups."""
+    """Kind + name key + date of birth (None for groups and unknown dates)."""
+    return _db_pkey(r[3], r[6], r[0]) if r[3] else None
+
+
+def _db_pkey(name_key: str, dob: Any, kind: str) -> str:
+    return f"{kind}\x1f{name_key}\x1f{'' if dob is None else dob}"
+
+
+def _what(r: tuple[Any, ...]) -> str:
     if r[0] == "group":
-        return f"G\x1f{r[3]}" if r[3] else None
-    if r[6] is None or not r[3]:
-        return None
-    return f"P\x1f{r[3]}\x1f{r[6]}"
-
-
-def _db_pkey(name_key: str, dob: Any, kind: str) -> str | None:
-    if kind == "group":
-        return f"G\x1f{name_key}"
-    if dob is None:
-        return None
-    return f"P\x1f{name_key}\x1f{dob}"
+        return "same group name"
+    return "same name and date of birth" if r[6] is not None else "same name, no date of birth"
 
 
 @dataclass
@@ -471,15 +475,9 @@ def classify(
     by_l = db.by_legacy(legacies)
     db_p_this: set[str] = set()
     db_p_other: dict[str, int] = {}
-    pairs = {
-        (r[3], None if r[0] == "group" else r[6])
-        for _, r in valid
-        if r[3] and (r[0] == "group" or r[6] is not None)
-    }
-    for name_key, dob, kind, rid, rbatch in db.by_person(list(pairs)):
+    triples = {(r[3], r[6], r[0]) for _, r in valid if r[3]}
+    for name_key, dob, kind, rid, rbatch in db.by_person(list(triples)):
         pk = _db_pkey(name_key, dob, kind)
-        if pk is None:
-            continue
         if rbatch == batch_id:
             db_p_this.add(pk)
         else:
@@ -546,7 +544,7 @@ def classify(
             if first is not None or pk in seen or pk in db_p_this:
                 counts.duplicates += 1
                 where = f" (record {first})" if first else ""
-                what = "same group name" if r[0] == "group" else "same name and date of birth"
+                what = _what(r)
                 rejects.append((batch_id, no, _DUP_P, "duplicate",
                                 f"duplicate of an earlier record in this file{where}: {what}",
                                 legacy))  # fmt: skip
@@ -554,7 +552,7 @@ def classify(
             other = db_p_other.get(pk)
             if other is not None:
                 counts.duplicates += 1
-                what = "same group name" if r[0] == "group" else "same name and date of birth"
+                what = _what(r)
                 rejects.append((batch_id, no, _DUP_P, "duplicate",
                                 f"already in the database as registrant {other}: {what}",
                                 legacy))  # fmt: skip
