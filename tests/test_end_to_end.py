@@ -44,6 +44,7 @@ from resv_cli.errors import (
     EXIT_INTEGRITY,
     EXIT_SESSION_EXPIRED,
 )
+from tests import factories
 from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, run_cli
 
 HANDOVER = ["--to", "inzai-fm", "--facility", "chuo-rojin", "--facility", "chiiki-fukushi",
@@ -242,3 +243,96 @@ def test_board_conditions_end_to_end(story: Story, tmp_path: Path) -> None:
     assert hidden.stderr.replace(str(honme1), "N") == absent.stderr.replace(str(missing), "N")
     assert hidden.stderr == f"Error: registrant {honme1} not found\n", hidden
     assert s.count("registrant", "search", "--facility", "honme-rojin") == 0
+
+    # ... and nothing of a facility before its handover day
+    s.as_user(ADMIN_LOGIN)
+    for day, decision in (("2017-03-31", "deny"), ("2017-04-01", "allow")):
+        explained = s.json("scope", "explain", "--account", sato, "--action", "view",
+                           "--facility", "chuo-rojin", "--on", day)  # fmt: skip
+        explained = explained[0] if isinstance(explained, list) else explained
+        assert explained["decision"] == decision, explained
+    future = clock.today() + dt.timedelta(days=30)
+    inba1 = factories.make_registrant(inst, "inba-rojin", "印旛 竹子", kana="インバ タケコ",
+                                      date_of_birth=dt.date(1938, 8, 8), phone="0476-98-7777")  # fmt: skip
+    ok(s.run("handover", "apply", "--to", "inzai-fm", "--facility", "inba-rojin", "--on",
+             future.isoformat()))  # fmt: skip
+    s.as_user(sato)
+    not_yet = s.run("registrant", "show", str(inba1))
+    assert not_yet.exit_code == EXIT_FAILED, not_yet
+    assert not_yet.stderr == f"Error: registrant {inba1} not found\n", not_yet
+    assert s.count("registrant", "search", "--name", "印旛") == 0
+
+    # -- 5. the duplicate check across senior centres -------------------------------
+    # the city's honme-rojin staff issue a certificate to their registrant
+    s.as_user(ADMIN_LOGIN)
+    honme_creds = tmp_path / "otp-honme.xlsx"
+    ok(s.run("account", "grant", "city-honme", "--name", "本埜 職員", "--org", "city",
+             "--role", "operator", "--facility", "honme-rojin", "--credentials-out",
+             str(honme_creds)))  # fmt: skip
+    honme_otp = read_credentials_xlsx(honme_creds)["city-honme"]
+    s.passwords.add(honme_otp)
+    ok(s.login("city-honme", honme_otp, NEW_PASSWORDS["honme"]))
+    cert = s.json("registrant", "issue-certificate", str(honme1))
+    cert_no = inst.scalar("SELECT number FROM certificates WHERE registrant_id = :r", r=honme1)
+    assert cert_no and cert_no in json.dumps(cert, ensure_ascii=False), cert
+    # the city's staff no longer see chuo-rojin after the handover
+    lost = s.run("registrant", "show", str(chuo1))
+    assert lost.exit_code == EXIT_FAILED and "not found" in lost.stderr, lost
+
+    s.as_user(sato)
+    dup = s.json("registrant", "check-duplicate", "--name", "本埜 梅子", "--kana", "モトノ ウメコ",
+                 "--dob", "1939-11-03", "--reason", "申請 2017-0123")  # fmt: skip
+    assert len(dup) == 1, dup
+    assert set(dup[0]) <= {"match", "facility", "facility_name", "certificate_number",
+                           "issued_on"}, dup  # fmt: skip
+    assert dup[0]["facility"] == "honme-rojin" and dup[0]["certificate_number"] == cert_no
+    assert str(dup[0]["match"]).lower() in {"yes", "true"}, dup
+    no_reason = s.run("registrant", "check-duplicate", "--name", "本埜 梅子", "--dob",
+                      "1939-11-03", "--reason", " ")  # fmt: skip
+    assert no_reason.exit_code == EXIT_FAILED, no_reason
+    assert "--reason is required" in no_reason.stderr, no_reason
+    missing_reason = s.run("registrant", "check-duplicate", "--name", "本埜 梅子", "--dob",
+                           "1939-11-03")  # fmt: skip
+    assert missing_reason.exit_code == 2 and "--reason" in missing_reason.stderr, missing_reason
+    # staff of the welfare centre (not a senior centre) may not use the exception
+    yamazaki = s.logins["yamazaki"]
+    ok(s.login(yamazaki, s.otp["yamazaki"], NEW_PASSWORDS["yamazaki"]))
+    refused_dup = s.run("registrant", "check-duplicate", "--name", "本埜 梅子", "--dob",
+                        "1939-11-03", "--reason", "申請 2017-0124")  # fmt: skip
+    assert refused_dup.exit_code == EXIT_DENIED, refused_dup
+    assert refused_dup.stdout == "", refused_dup
+
+    # -- 6. revoked, expired and locked accounts cannot act --------------------------
+    takahashi = s.logins["takahashi"]
+    ok(s.login(takahashi, s.otp["takahashi"], NEW_PASSWORDS["takahashi"]))
+    ok(s.run("registrant", "search", "--name", "木下"))
+    s.as_user(ADMIN_LOGIN)
+    ok(s.run("account", "revoke", takahashi, "--reason", "退職"))
+    s.as_user(takahashi)
+    after_revoke = s.run("registrant", "search", "--name", "木下")
+    assert after_revoke.exit_code == EXIT_SESSION_EXPIRED, after_revoke
+    assert after_revoke.stdout == "", after_revoke
+    relogin = s.login(takahashi, NEW_PASSWORDS["takahashi"])
+    assert relogin.exit_code == EXIT_AUTH_FAILED and "login failed" in relogin.stderr, relogin
+
+    s.as_user(ADMIN_LOGIN)
+    expired_creds = tmp_path / "otp-expired.xlsx"
+    ok(s.run("account", "grant", "inzai-fm-old", "--name", "旧 職員", "--org", "inzai-fm",
+             "--role", "operator", "--facility", "chuo-rojin", "--valid-from", "2017-04-01",
+             "--valid-until", "2020-03-31", "--credentials-out", str(expired_creds)))  # fmt: skip
+    expired_otp = read_credentials_xlsx(expired_creds)["inzai-fm-old"]
+    s.passwords.add(expired_otp)
+    expired = s.login("inzai-fm-old", expired_otp, NEW_PASSWORDS["expired"])
+    assert expired.exit_code == EXIT_AUTH_FAILED, expired
+    assert expired.stderr == relogin.stderr, (expired, relogin)  # one message for all
+
+    for attempt in range(5):
+        wrong = s.login(yamazaki, f"wrong-password-{attempt}")
+        assert wrong.exit_code == EXIT_AUTH_FAILED, wrong
+    s.passwords |= {f"wrong-password-{i}" for i in range(5)}
+    locked = s.login(yamazaki, NEW_PASSWORDS["yamazaki"])
+    assert locked.exit_code == EXIT_AUTH_FAILED, locked
+    assert locked.stderr == relogin.stderr, locked
+    assert inst.scalar(
+        "SELECT count(*) FROM audit_events WHERE action IN ('account.lock', 'account.locked')"
+    ) == 1  # fmt: skip
