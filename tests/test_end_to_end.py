@@ -231,6 +231,8 @@ def test_board_conditions_end_to_end(story: Story, tmp_path: Path) -> None:
     assert [r["id"] for r in found] == [chuo1], found
     shown = s.json("registrant", "show", str(chuo1))
     assert shown, shown
+    by_dob = s.json("registrant", "search", "--dob", "1941-07-21")
+    assert [r["id"] for r in by_dob] == [chuo2], by_dob
     everyone = s.json("registrant", "search", "--dob", "1939-11-03")
     assert everyone == [], everyone
     assert s.count("registrant", "search", "--name", "本埜") == 0
@@ -336,3 +338,119 @@ def test_board_conditions_end_to_end(story: Story, tmp_path: Path) -> None:
     assert inst.scalar(
         "SELECT count(*) FROM audit_events WHERE action IN ('account.lock', 'account.locked')"
     ) == 1  # fmt: skip
+
+    # -- 7. the monitor: verify, list, monthly report --------------------------------
+    s.as_user(ADMIN_LOGIN)
+    monitor_creds = tmp_path / "otp-monitor.xlsx"
+    ok(s.run("account", "grant", "city-monitor", "--name", "監査 花子", "--org", "city",
+             "--role", "monitor", "--credentials-out", str(monitor_creds)))  # fmt: skip
+    monitor_otp = read_credentials_xlsx(monitor_creds)["city-monitor"]
+    s.passwords.add(monitor_otp)
+    monitor_pw = "Kansa-no-tsuki-ichi-check-1"
+    s.passwords.add(monitor_pw)
+    ok(s.login("city-monitor", monitor_otp, monitor_pw))
+    ok(s.run("audit", "verify"))
+
+    views = s.json("audit", "list", "--account", sato, "--action", "registrant.*")
+    allowed_views = [e for e in views if e["action"] == "registrant.view"
+                     and e["outcome"] == "allowed"]  # fmt: skip
+    assert [str(e["resource_id"]) for e in allowed_views] == [str(chuo1)], views
+    assert all(e["facility_code"] == "chuo-rojin" for e in allowed_views), views
+    denied = s.json("audit", "list", "--outcome", "denied")
+    denied_by = {
+        (e["account"] if "account" in e else e.get("login_id"), e["action"]) for e in denied
+    }
+    assert (sato, "registrant.view") in denied_by, denied
+    assert (yamazaki, "registrant.check_duplicate") in denied_by, denied
+    hidden_view = [e for e in denied if e["action"] == "registrant.view"
+                   and str(e["resource_id"]) == str(honme1)]  # fmt: skip
+    assert hidden_view and hidden_view[0]["facility_code"] == "honme-rojin", denied
+    failed = s.json("audit", "list", "--action", "auth.*", "--outcome", "failed")
+    assert len(failed) >= 5 + 3, failed  # 5 wrong passwords, the locked, revoked, expired
+
+    month = clock.now().astimezone(clock.JST).strftime("%Y-%m")
+    report = tmp_path / f"report-{month}.xlsx"
+    s.files.append(report)
+    ok(s.run("report", "monthly", "--month", month, "--org", "inzai-fm", "--lang", "en",
+             "--output", str(report)))  # fmt: skip
+    assert report.stat().st_mode & 0o777 == 0o600
+    wb = openpyxl.load_workbook(report, read_only=True)
+    sheets = {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb}
+    refused = {(r[2], r[5], r[7], r[8], r[9]) for r in sheets["Refused"][1:]}
+    assert (sato, "registrant.view", "honme-rojin", "denied", "out_of_scope") in refused
+    assert (sato, "registrant.view", "inba-rojin", "denied", "out_of_scope") in refused
+    assert (yamazaki, "registrant.check_duplicate", None, "denied", "not_eligible") in refused
+    assert (takahashi, "auth.login", None, "failed", "revoked") in refused
+    assert ("inzai-fm-old", "auth.login", None, "failed", "expired") in refused
+    assert (yamazaki, "auth.login", None, "failed", "locked") in refused
+    assert sum(1 for r in sheets["Refused"] if r[2] == yamazaki and r[9] == "wrong_password") == 5
+    flags = {(r[1], r[3]) for r in sheets["Flags"][1:]}
+    assert flags >= {
+        ("no training in the last 12 months", sato),
+        ("no training in the last 12 months", yamazaki),
+        ("non-regular staff with access", yamazaki),
+        ("account not on any roster", "inzai-fm-old"),
+        ("account past its validity", "inzai-fm-old"),
+    }, flags
+    locks = {r[1]: r[12] for r in sheets["Accounts"][1:]}
+    assert locks[yamazaki] == 1, sheets["Accounts"]
+    dup_rows = [r for r in sheets["Duplicate checks"][1:] if r[2] == sato]
+    assert [(r[4], r[5], r[6]) for r in dup_rows] == [("allowed", "申請 2017-0123", 1)], dup_rows
+    summary = dict((r[0], r[1]) for r in sheets["Summary"] if r and len(r) > 1)
+    assert str(summary["Chain verification"]).startswith("intact"), summary
+    # the city's own facility and its import are not in the manager's report
+    cells = [str(c) for rows in sheets.values() for row in rows for c in row if c is not None]
+    assert "legacy-chuo-rojin.csv" in cells and "legacy-honme-rojin.csv" not in cells
+    for secret in [*PERSONAL, "印旛 竹子", "0476-98-7777", *s.passwords]:
+        assert not any(secret in c for c in cells), secret
+
+    # -- 8. an edited audit row is detected, naming the event ------------------------
+    victim = int(inst.scalar(
+        "SELECT min(seq) FROM audit_events WHERE action = 'registrant.view' AND outcome = 'denied'"
+    ))  # fmt: skip
+    tamper_outcome(inst, victim)
+    s.as_user("city-monitor")
+    broken = s.run("audit", "verify")
+    assert broken.exit_code == EXIT_INTEGRITY, broken
+    assert re.search(rf"\b(seq|event) {victim}\b", broken.stderr + broken.stdout), broken
+
+    # -- no password anywhere: database file, outputs, files -------------------------
+    if inst.backend == "sqlite":
+        db_file = Path(inst.url.removeprefix("sqlite:///"))
+        blobs = [p.read_bytes() for p in db_file.parent.glob(db_file.name + "*")]
+    else:
+        blobs = []
+    blobs += [p.read_bytes() for p in s.files]
+    blobs += [text.encode() for text in s.outputs]
+    for secret in s.passwords:
+        for needle in {secret.encode("utf-8"), secret.encode("utf-16-le")}:
+            assert not any(needle in b for b in blobs), secret
+    for secret in PERSONAL[:6]:
+        assert not any(secret in text for text in s.outputs if "Error" in text), secret
+
+
+def tamper_outcome(inst: Any, seq: int) -> None:
+    """Turn a refused attempt into an allowed one behind the application's back."""
+    if inst.backend == "sqlite":
+        import sqlite3
+
+        con = sqlite3.connect(inst.url.removeprefix("sqlite:///"))
+        try:
+            names = [r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
+            )]  # fmt: skip
+            assert names, "no append-only trigger on audit_events"
+            for name in names:
+                con.execute(f'DROP TRIGGER "{name}"')
+            con.execute("UPDATE audit_events SET outcome = 'allowed' WHERE seq = ?", (seq,))
+            con.commit()
+        finally:
+            con.close()
+    else:
+        from sqlalchemy import text
+
+        with inst.engine().begin() as conn:  # the database owner, as a DBA would be
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+            conn.execute(text("UPDATE audit_events SET outcome = 'allowed' WHERE seq = :s"),
+                         {"s": seq})  # fmt: skip
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
