@@ -404,6 +404,14 @@ def test_board_conditions_end_to_end(story: Story, tmp_path: Path) -> None:
     for secret in [*PERSONAL, "印旛 竹子", "0476-98-7777", *s.passwords]:
         assert not any(secret in c for c in cells), secret
 
+    exported = s.json("audit", "list", "--action", "report.export")
+    assert [e["login_id"] for e in exported] == ["city-monitor"], exported
+    # staff of the manager cannot read the history (monitors and administrators only)
+    s.as_user(sato)
+    peek = s.run("audit", "list")
+    assert peek.exit_code == EXIT_DENIED and peek.stdout == "", peek
+    assert "permission denied" in peek.stderr, peek
+
     # -- 8. an edited audit row is detected, naming the event ------------------------
     victim = int(inst.scalar(
         "SELECT min(seq) FROM audit_events WHERE action = 'registrant.view' AND outcome = 'denied'"
@@ -521,3 +529,28 @@ def test_duplicate_check_is_reported_with_the_checking_facility(dup_city):
 )
 def test_duplicate_check_report_names_the_matched_registrant_masked(dup_city):
     assert dup_city["rows"]["fm-chuo"][7] == f"{dup_city['registrant']} 本○○", dup_city["rows"]
+
+
+def test_manager_staff_see_nothing_before_the_handover_day(
+    installation: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the city's clock: 2017-03-31 nothing, 2017-04-01 the handed-over registrants."""
+    ok(run_cli("facility", "seed-demo"))
+    ok(run_cli("handover", "apply", *HANDOVER))  # recorded in advance, as the runbook says
+    factories.make_account(installation, "fm-chuo", "inzai-fm", facility="chuo-rojin")
+    rid = factories.make_registrant(installation, "chuo-rojin", "大森 花子", kana="オオモリ ハナコ")
+    for day, visible in (("2017-03-31", False), ("2017-04-01", True)):
+        # 23:59 and 00:01 Japan time: the switch follows the JST calendar day
+        instant = f"{day}T23:59:00+09:00" if not visible else f"{day}T00:01:00+09:00"
+        at = dt.datetime.fromisoformat(instant).astimezone(dt.UTC)
+        monkeypatch.setattr(clock, "now", lambda at=at: at)
+        ok(installation.login("fm-chuo", factories.DEFAULT_PASSWORD))
+        found = ok(run_cli("registrant", "search", "--name", "大森", "--format", "json"))
+        shown = run_cli("registrant", "show", str(rid))
+        if visible:
+            assert [r["id"] for r in json.loads(found.stdout)] == [rid], found
+            assert shown.exit_code == 0 and "chuo-rojin" in shown.stdout, shown
+        else:
+            assert json.loads(found.stdout) == [], found
+            assert shown.exit_code == EXIT_FAILED, shown
+            assert shown.stderr == f"Error: registrant {rid} not found\n", shown
