@@ -163,8 +163,8 @@ def story(installation: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     s = Story(installation, tmp_path, monkeypatch)
     seeded = s.json("facility", "seed-demo")
     assert seeded, seeded
-    org = s.json("org", "show", "inzai-fm")
-    assert org, org
+    org = json.dumps(s.json("org", "show", "inzai-fm"), ensure_ascii=False)
+    assert "2017-04-01" in org and "2032-03-31" in org, org  # the designation term
 
     # 2. handover: plan (writes nothing) then apply with the roster
     roster = write_cp932(tmp_path / "roster-inzai-fm.csv", ROSTER_HEADER, ROSTER)
