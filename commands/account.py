@@ -77,10 +77,9 @@ def list_problems(exc: BaseException) -> None:
 
 
 def _check_out(out: Path | None) -> None:
-    from resv_cli.errors import InputError
+    from resv_cli.credentials import check_credentials_path
 
-    if out is not None and (out.exists() or out.is_symlink()):
-        raise InputError(f"{out} already exists; choose a new file")
+    check_credentials_path(out)
 
 
 def _write_out(out: Path | None, creds: list[IssuedCredential]) -> None:

@@ -119,7 +119,8 @@ def apply(
         Path | None,
         typer.Option(
             "--credentials-out",
-            help="File (created 0600) for the one-time passwords of accounts the roster grants.",
+            help="New .xlsx file (created 0600) for the one-time passwords of accounts the "
+            "roster grants (the same workbook as account grant writes).",
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
@@ -137,8 +138,9 @@ def apply(
 
     if roster is not None and credentials_out is None:
         raise InputError("--roster needs --credentials-out FILE for the one-time passwords")
-    if credentials_out is not None and credentials_out.exists():
-        raise InputError(f"{credentials_out} already exists; choose a new file")
+    from resv_cli.credentials import check_credentials_path, write_credentials_xlsx
+
+    check_credentials_path(credentials_out)
     try:
         with work(ctx) as w:
             result = apply_handover(
@@ -147,7 +149,7 @@ def apply(
             if result.credentials:
                 assert credentials_out is not None
                 # written before the commit; removed again if the commit fails
-                _write_credentials(credentials_out, result.credentials)
+                write_credentials_xlsx(credentials_out, result.credentials)
     except BaseException:
         if credentials_out is not None:
             credentials_out.unlink(missing_ok=True)
@@ -157,29 +159,3 @@ def apply(
     _print_plan(result.plan, fmt, title="Handover applied" if result.applied else "Nothing to do")
     if not result.applied:
         echo_err("Nothing changed: this handover was already applied.")
-
-
-def _write_credentials(path: Path, credentials: list[Any]) -> None:
-    import csv
-    import io
-
-    from resv_cli.config import write_private
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["login_id", "one_time_password"])
-    for cred in credentials:
-        login = getattr(cred, "login_id", None)
-        password = next(
-            (
-                getattr(cred, name)
-                for name in ("one_time_password", "password", "otp", "temporary_password")
-                if getattr(cred, name, None)
-            ),
-            None,
-        )
-        if not login or not password:
-            # never write a half-useful credentials file; the transaction rolls back
-            raise RuntimeError("issued credential without login_id or one-time password")
-        writer.writerow([login, password])
-    write_private(path, buf.getvalue().encode("utf-8"))

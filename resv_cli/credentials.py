@@ -22,6 +22,17 @@ HEADER = (
 )
 
 
+def check_credentials_path(path: Path | None) -> None:
+    """Refuse, before any work, a credentials file that exists or is not named .xlsx."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.suffix.lower() != ".xlsx":
+        raise InputError(f"{path}: --credentials-out must name a new .xlsx file")
+    if path.exists() or path.is_symlink():
+        raise InputError(f"{path} already exists; choose a new file")
+
+
 def write_credentials_xlsx(path: Path, credentials: Sequence[IssuedCredential]) -> None:
     """Create ``path`` (mode 0600, must not exist) holding each login ID and password."""
     from openpyxl import Workbook

@@ -587,6 +587,17 @@ def _duplicate_matches(
     ]
 
 
+def _work_facility_code(session: Session, actor: Actor) -> str | None:
+    from resv_cli.models import Account
+
+    fid = session.execute(
+        select(Account.facility_id).where(Account.id == actor.account_id)
+    ).scalar_one_or_none()
+    if fid is None:
+        return None
+    return session.execute(select(Facility.code).where(Facility.id == fid)).scalar_one_or_none()
+
+
 def check_duplicate(
     session: Session,
     actor: Actor | None,
@@ -617,13 +628,17 @@ def check_duplicate(
     terms_hmac = audit.keyed_hash(terms)
     on = clock.today()
     decision = access.duplicate_check_decision(session, actor, None, on)
+    # the checking facility (the account's place of work) goes into the history
+    work_code = _work_facility_code(session, actor)
     if not decision.allowed:
         raise PermissionDenied(
             "permission denied: the duplicate check is only for staff of a senior welfare "
             "centre that your organisation manages",
             action="registrant.check_duplicate",
             outcome="denied",
-            detail={"reason": "not_eligible", "terms_hmac": terms_hmac},
+            facility_code=work_code,
+            # "reason" is why it was refused; "purpose" is the reason the user gave
+            detail={"reason": "not_eligible", "purpose": reason[:200], "terms_hmac": terms_hmac},
         )
     from resv_cli import settings
     from resv_cli.models import AuditEvent
@@ -643,7 +658,8 @@ def check_duplicate(
             f"rate limit: at most {limit} duplicate checks per hour; try again later",
             action="registrant.check_duplicate",
             outcome="denied",
-            detail={"reason": "rate_limit", "terms_hmac": terms_hmac},
+            facility_code=work_code,
+            detail={"reason": "rate_limit", "purpose": reason[:200], "terms_hmac": terms_hmac},
         )
     rows = _duplicate_matches(session, nkey, kkey, date_of_birth)
     audit.record(
@@ -651,9 +667,10 @@ def check_duplicate(
         actor,
         "registrant.check_duplicate",
         resource_type="registrant",
+        facility_code=work_code,
         detail={
             "terms_hmac": terms_hmac,
-            "reason": reason[:200],
+            "purpose": reason[:200],
             "matches": len(rows),
             # numbers only, so the monthly report can show which records matched
             "registrant_ids": sorted({r["_registrant_id"] for r in rows}),

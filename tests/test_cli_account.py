@@ -221,6 +221,18 @@ def test_grant_writes_credentials_file_0600(city, cli, tmp_path):
         "--credentials-out", str(out),
     )  # fmt: skip
     assert r.exit_code == EXIT_FAILED and "already exists" in r.stderr
+    # the file is an xlsx workbook, so a name that says otherwise is refused before any work
+    csv_name = tmp_path / "one.csv"
+    r = cli(
+        "account", "grant", "fm-file3", "--name", "x", "--org", "inzai-fm", "--role", "operator",
+        "--credentials-out", str(csv_name),
+    )  # fmt: skip
+    assert (r.exit_code, r.stderr) == (
+        EXIT_FAILED,
+        f"Error: {csv_name}: --credentials-out must name a new .xlsx file\n",
+    )
+    assert not csv_name.exists()
+    assert city.scalar("SELECT count(*) FROM accounts WHERE login_id = 'fm-file3'") == 0
 
 
 # --- validity ------------------------------------------------------------------------

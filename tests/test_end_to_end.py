@@ -20,8 +20,9 @@ One story, on a real SQLite file and a real PostgreSQL database (平成28年度�
 8. editing one audit row makes ``audit verify`` fail naming the event.
 
 Every password used is searched for in the database file and in every output.
-Steps whose behaviour disagrees with the docs are marked ``xfail(strict=True)`` with
-the precise bug, so the suite turns red when they are fixed and the mark is stale.
+The tests at the end check where two capabilities meet (the duplicate check in the
+monthly report, the handover's credentials file); each was a strict xfail naming
+the bug until it was fixed.
 """
 
 from __future__ import annotations
@@ -140,12 +141,6 @@ def ok(result: Any) -> Any:
     return result
 
 
-def read_credentials_csv(path: Path) -> dict[str, str]:
-    lines = path.read_text("utf-8").splitlines()
-    assert lines[0] == "login_id,one_time_password"
-    return dict(line.split(",", 1) for line in lines[1:])
-
-
 def read_credentials_xlsx(path: Path) -> dict[str, str]:
     ws = openpyxl.load_workbook(path, read_only=True).worksheets[0]
     rows = list(ws.iter_rows(values_only=True))
@@ -173,12 +168,12 @@ def story(installation: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert installation.scalar("SELECT count(*) FROM audit_events") == events_before
     assert installation.scalar("SELECT count(*) FROM accounts") == 1
     assert len(plan["roster"]["to_create"]) == 3
-    creds_path = tmp_path / "otp-inzai-fm.csv"
+    creds_path = tmp_path / "otp-inzai-fm.xlsx"
     applied = s.json("handover", "apply", *HANDOVER, "--roster", str(roster),
                      "--credentials-out", str(creds_path))  # fmt: skip
     assert applied == plan
     assert creds_path.stat().st_mode & 0o777 == 0o600
-    creds = read_credentials_csv(creds_path)
+    creds = read_credentials_xlsx(creds_path)
     assert sorted(creds) == ["inzai-fm-0001", "inzai-fm-0002", "inzai-fm-0003"]
     s.passwords |= set(creds.values())
     by_name = dict(
@@ -379,7 +374,13 @@ def test_board_conditions_end_to_end(story: Story, tmp_path: Path) -> None:
     refused = {(r[2], r[5], r[7], r[8], r[9]) for r in sheets["Refused"][1:]}
     assert (sato, "registrant.view", "honme-rojin", "denied", "out_of_scope") in refused
     assert (sato, "registrant.view", "inba-rojin", "denied", "out_of_scope") in refused
-    assert (yamazaki, "registrant.check_duplicate", None, "denied", "not_eligible") in refused
+    assert (
+        yamazaki,
+        "registrant.check_duplicate",
+        "chiiki-fukushi",
+        "denied",
+        "not_eligible",
+    ) in refused
     assert (takahashi, "auth.login", None, "failed", "revoked") in refused
     assert ("inzai-fm-old", "auth.login", None, "failed", "expired") in refused
     assert (yamazaki, "auth.login", None, "failed", "locked") in refused
@@ -464,7 +465,7 @@ def tamper_outcome(inst: Any, seq: int) -> None:
             conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
 
 
-# -- where two capabilities do not fit together yet (strict xfail: red once fixed) ---
+# -- where two capabilities meet (these were strict xfails until fixed) ---
 
 
 @pytest.fixture
@@ -501,32 +502,14 @@ def test_duplicate_check_report_row_is_complete_where_it_already_works(dup_city)
     assert dup_city["rows"]["fm-chiiki"][4] == "denied"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resv_cli/registrants.py:625 records a refused duplicate check with "
-    "detail={'reason': 'not_eligible'}: the key that holds the reason the user gave, so "
-    "the user's reason is lost and the report's 'Reason given' shows 'not_eligible'",
-)
 def test_refused_duplicate_check_keeps_the_reason_the_user_gave(dup_city):
     assert dup_city["rows"]["fm-chiiki"][5] == "申請 2017-0124", dup_city["rows"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resv_cli/registrants.py:648 records registrant.check_duplicate without "
-    "facility_code, so the report's duplicate-check sheet cannot say from which "
-    "senior centre the check was made (contract: facility-bound events set facility_code)",
-)
 def test_duplicate_check_is_reported_with_the_checking_facility(dup_city):
     assert dup_city["rows"]["fm-chuo"][3] == "chuo-rojin", dup_city["rows"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resv_cli/registrants.py:648 records only the number of matches; the report "
-    "(resv_cli/reports/monthly.py MATCH_ID_KEYS) looks for registrant_ids, so its "
-    "'Matched registrants (ID, masked name)' column is always empty",
-)
 def test_duplicate_check_report_names_the_matched_registrant_masked(dup_city):
     assert dup_city["rows"]["fm-chuo"][7] == f"{dup_city['registrant']} 本○○", dup_city["rows"]
 
@@ -556,13 +539,6 @@ def test_manager_staff_see_nothing_before_the_handover_day(
             assert shown.stderr == f"Error: registrant {rid} not found\n", shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="commands/handover.py:162 _write_credentials writes a CSV whatever the file "
-    "name, while account grant/import-roster/reset-password write --credentials-out as "
-    "the xlsx workbook of resv_cli/credentials.py:25 (write_credentials_xlsx): one "
-    "option, two formats; a .xlsx name from handover gets CSV bytes",
-)
 def test_handover_credentials_file_has_the_accounts_format(installation: Any, tmp_path: Path):
     ok(run_cli("facility", "seed-demo"))
     roster = write_cp932(tmp_path / "roster.csv", ROSTER_HEADER, ROSTER[:1])

@@ -211,22 +211,31 @@ def test_roster_accounts_are_planned_and_granted_from_the_handover_day(city, cli
     plan = _json(cli("handover", "plan", *ARGS, "--roster", str(roster), "-f", "json"))
     assert len(plan["roster"]["to_create"]) == 1
     assert len(plan["access"]["accounts_from_roster"]) == 1
-    creds = tmp_path / "creds.csv"
+    wrong = cli("handover", "apply", *ARGS, "--roster", str(roster),
+                "--credentials-out", str(tmp_path / "creds.csv"))  # fmt: skip
+    assert (wrong.exit_code, wrong.stderr) == (
+        1,
+        f"Error: {tmp_path / 'creds.csv'}: --credentials-out must name a new .xlsx file\n",
+    )
+    assert not (tmp_path / "creds.csv").exists()
+    creds = tmp_path / "creds.xlsx"
     applied = _json(cli("handover", "apply", *ARGS, "--roster", str(roster),
                         "--credentials-out", str(creds), "-f", "json"))  # fmt: skip
     assert applied == plan
     assert creds.stat().st_mode & 0o077 == 0
-    lines = creds.read_text("utf-8").splitlines()
+    import openpyxl
+
+    rows = list(openpyxl.load_workbook(creds, read_only=True).worksheets[0].values)
     new_login = plan["access"]["accounts_from_roster"][0]
-    assert lines[0] == "login_id,one_time_password"
-    assert len(lines) == 2 and lines[1].startswith(new_login + ",")
-    assert len(lines[1].split(",")[1]) >= 20  # a real one-time password was written
+    assert str(rows[0][0]).startswith("ログインID")
+    assert len(rows) == 2 and rows[1][0] == new_login
+    assert len(rows[1][2]) >= 20  # a real one-time password was written
     # re-applying the same handover with the same roster changes nothing
     again = cli("handover", "apply", *ARGS, "--roster", str(roster),
-                "--credentials-out", str(tmp_path / "creds2.csv"))  # fmt: skip
+                "--credentials-out", str(tmp_path / "creds2.xlsx"))  # fmt: skip
     assert again.exit_code == 0, again
     assert "Nothing changed: this handover was already applied." in again.stderr
-    assert not (tmp_path / "creds2.csv").exists()
+    assert not (tmp_path / "creds2.xlsx").exists()
     new = city.rows(
         "SELECT valid_from FROM accounts a JOIN organizations o ON o.id = a.organization_id "
         "WHERE o.code = 'inzai-fm' AND a.login_id <> 'fm-chuo'"

@@ -725,7 +725,8 @@ class _ReportWriter:
                 ids.append(int(r.resource_id))
             ids = sorted(set(ids))
             wanted.update(ids)
-            reason = d.get("reason", d.get("purpose"))
+            # the reason the user gave ("purpose"); older events kept it under "reason"
+            reason = d.get("purpose", d.get("reason"))
             rows.append((r, reason, _result_count(d), ids))
         names: dict[int, str] = {}
         if wanted:
