@@ -158,7 +158,7 @@ def seed(db: Path, env: dict[str, str], n: int) -> None:
     for i in range(n):
         _, when, login, action, outcome, rtype, rid, fac, detail = event(i, n)
         seq = head_seq + i + 1
-        stamp = audit.format_time(when)
+        stamp = audit.canonical_time(when)
         acc = acc_ids[login]
         h = audit.event_hash(
             audit.canonical_form(

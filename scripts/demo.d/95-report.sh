@@ -17,3 +17,6 @@ ls -l "$OUT/monitoring-$REPORT_MONTH.xlsx" >&2
 
 step "Report: the same month city-wide, English headings"
 resv report monthly --month "$REPORT_MONTH" --lang en --output "$OUT/monitoring-$REPORT_MONTH-en.xlsx"
+
+step "Audit: the history still verifies after every step of the demo (reports included)"
+resv audit verify
