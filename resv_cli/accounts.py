@@ -317,6 +317,14 @@ def disable_dormant(
                 "sessions_ended": ended,
             },
         )
+    # the sweep itself, also when it finds nobody or only lists (a read of login history)
+    audit.record(
+        session,
+        actor,
+        "account.disable_dormant",
+        resource_type="account",
+        detail={"days": days, "dry_run": dry_run, "results": len(out)},
+    )
     return out
 
 
