@@ -345,6 +345,9 @@ CASES: list[Case] = [
          prepare=_all(_city_manages("cosmos"), _booking)),
     Case("booking list by monitor", ["booking", "list", "--count"],
          [("booking.list", "allowed")], as_login="mon-1", prepare=_booking),
+    # naming a facility outside the caller's scope answers like no bookings, audited as denied
+    Case("booking list outside scope", ["booking", "list", "--facility", "cosmos"],
+         [("booking.list", "denied")], as_login="op-1", prepare=_booking),
     Case("booking cancel", ["booking", "cancel", "1"], [("booking.cancel", "allowed")],
          as_login="op-1", prepare=_all(_city_manages("cosmos"), _booking)),
     Case("booking cancel out of scope", ["booking", "cancel", "1"],
