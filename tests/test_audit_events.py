@@ -400,6 +400,9 @@ CASES: list[Case] = [
          prepare=_all(_inzai_fm, _city_manages("cosmos"))),
     Case("handover apply", HANDOVER, [("handover.apply", "allowed")],
          prepare=_all(_inzai_fm, _city_manages("cosmos"))),
+    # applying again changes nothing and says so in one event
+    Case("handover apply again", HANDOVER, [("handover.apply", "allowed")],
+         prepare=_all(_inzai_fm, _city_manages("cosmos"), _cli_as(ADMIN_LOGIN, *HANDOVER))),
     Case("handover apply with roster", [*HANDOVER, "--roster", "roster.csv",
                                         "--credentials-out", "creds.csv"],
          [("account.grant", "allowed"), ("account.grant", "allowed"),
