@@ -142,7 +142,14 @@ def grant_account(
     valid_from, valid_until = check_validity(org, valid_from, valid_until)
     fac = _facility(session, facility_code) if facility_code else None
     if session.execute(select(Account.id).where(Account.login_id == login_id)).first():
-        raise Conflict(f"login ID {login_id!r} is already taken (IDs are never reused)")
+        raise Conflict(
+            f"login ID {login_id!r} is already taken (IDs are never reused)",
+            action="account.grant",
+            resource_type="account",
+            resource_id=login_id,
+            outcome="failed",
+            detail={"reason": "login_id_taken"},
+        )
     now = clock.now()
     acc = Account(
         login_id=login_id,
@@ -310,6 +317,14 @@ def disable_dormant(
                 "sessions_ended": ended,
             },
         )
+    # the sweep itself, also when it finds nobody or only lists (a read of login history)
+    audit.record(
+        session,
+        actor,
+        "account.disable_dormant",
+        resource_type="account",
+        detail={"days": days, "dry_run": dry_run, "results": len(out)},
+    )
     return out
 
 
@@ -380,6 +395,19 @@ def list_accounts(
         rows = [r for r in rows if r["state"] in ("expired", "not_yet_valid")]
     elif status == "one-time":
         rows = [r for r in rows if r["password"].startswith("one-time")]
+    # staff names and login history: a read of personal data, so it is recorded
+    audit.record(
+        session,
+        actor,
+        "account.list",
+        resource_type="account",
+        detail={
+            "organization": org_code,
+            "status": status,
+            "dormant_days": dormant_days,
+            "results": len(rows),
+        },
+    )
     return rows
 
 
@@ -426,6 +454,14 @@ def show_account(session: Session, actor: Actor | None, login_id: str) -> dict[s
     ).first()
     row["last_training"] = f"{last[1]} {last[0]}" if last else None
     row["created_at"] = acc.created_at
+    audit.record(
+        session,
+        actor,
+        "account.show",
+        resource_type="account",
+        resource_id=acc.login_id,
+        detail={"account_id": acc.id},
+    )
     return row
 
 

@@ -143,6 +143,26 @@ def list_bookings(
     """Bookings of the facilities in scope for ``view``, filtered in SQL."""
     actor = _require_actor(actor)
     on = clock.today()
+    fac = (
+        session.execute(select(Facility).where(Facility.code == facility)).scalar_one_or_none()
+        if facility
+        else None
+    )
+    if (
+        fac is not None
+        and not access.decide(session, actor, "view", "bookings", fac.id, on).allowed
+    ):
+        # answered like a facility without bookings, but kept as a refusal
+        audit.record(
+            session,
+            actor,
+            "booking.list",
+            resource_type="booking",
+            facility_code=fac.code,
+            outcome="denied",
+            detail={"reason": "out_of_scope", "results": 0},
+        )
+        return 0 if count_only else []
     q = list_query(
         session, actor, on, facility=facility, day=day, include_cancelled=include_cancelled
     )

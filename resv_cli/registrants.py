@@ -371,6 +371,20 @@ def search_registrants(
         raise InputError("give at least one of --name, --kana, --dob, --phone, --facility")
     on = clock.today()
     subj = access.subject_of(session, actor)  # once: the filter and the field check share it
+    if c.facility:
+        fac = _facility_by_code(session, c.facility)
+        if not access.decide(session, actor, "search", "registrants", fac.id, on).allowed:
+            # answered like no match (the scope filter finds nothing), but kept as a refusal
+            audit.record(
+                session,
+                actor,
+                "registrant.search",
+                resource_type="registrant",
+                facility_code=fac.code,
+                outcome="denied",
+                detail={**c.hashed(), "reason": "out_of_scope", "results": 0},
+            )
+            return 0 if count_only else []
     if count_only:
         base = search_query(session, subj, c, on).with_only_columns(func.count())
         n = int(session.execute(base).scalar_one())
@@ -455,7 +469,16 @@ def issue_card(session: Session, actor: Actor | None, registrant_id: int) -> dic
         session, actor, registrant_id, "register", "registrant.issue_card"
     )
     if decision.fields is not None:
-        raise NotFound(not_found_message(registrant_id))
+        # a rule that reveals only some fields does not allow issuing: refused, kept
+        raise NotFound(
+            not_found_message(registrant_id),
+            action="registrant.issue_card",
+            resource_type="registrant",
+            resource_id=str(registrant_id),
+            facility_code=fac.code,
+            outcome="denied",
+            detail={"reason": "fields_restricted"},
+        )
     if reg.kind != "group":
         raise InputError("a user card is issued to a group registrant; this one is an individual")
     result = _issue(session, actor, reg, fac, "user_card")
@@ -485,7 +508,16 @@ def issue_certificate(
         session, actor, registrant_id, "register", "registrant.issue_certificate"
     )
     if decision.fields is not None:
-        raise NotFound(not_found_message(registrant_id))
+        # a rule that reveals only some fields does not allow issuing: refused, kept
+        raise NotFound(
+            not_found_message(registrant_id),
+            action="registrant.issue_certificate",
+            resource_type="registrant",
+            resource_id=str(registrant_id),
+            facility_code=fac.code,
+            outcome="denied",
+            detail={"reason": "fields_restricted"},
+        )
     if reg.kind != "individual":
         raise InputError("a senior certificate is issued to an individual; this one is a group")
     from resv_cli.models import FacilityCategory

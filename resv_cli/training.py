@@ -89,10 +89,18 @@ def list_training(
         q = q.where(Account.organization_id == get_org(session, org_code).id)
     if since:
         q = q.where(TrainingRecord.completed_on >= since)
-    return [
+    rows = [
         {"login_id": lid, "organization": oc, "course": t.course, "completed_on": t.completed_on}
         for t, lid, oc in session.execute(q).all()
     ]
+    audit.record(
+        session,
+        actor,
+        "training.list",
+        resource_type="training_record",
+        detail={"login_id": login_id, "organization": org_code, "results": len(rows)},
+    )
+    return rows
 
 
 def import_training(

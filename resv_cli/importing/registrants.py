@@ -954,10 +954,10 @@ def _take(it: Iterator[Any], n: int) -> list[Any]:
     return out
 
 
-def _require(actor: Any) -> None:
+def _require(actor: Any, action: str = "import.batch") -> None:
     from resv_cli.context import require_role
 
-    require_role(actor, "admin", action="import.batch")
+    require_role(actor, "admin", action=action)
 
 
 def import_registrants(
@@ -1036,7 +1036,7 @@ def resume_import(
 
 def list_batches(session: Any, actor: Any) -> list[dict[str, Any]]:
     """Every import batch, oldest first (admin only)."""
-    _require(actor)
+    _require(actor, "import.list")
     if True:
         conn = session
         rows = conn.execute(
@@ -1054,7 +1054,7 @@ def show_batch(
     session: Any, actor: Any, batch_id: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One batch with its reconciliation line and its rejects (admin only)."""
-    _require(actor)
+    _require(actor, "import.show")
     if True:
         conn = session
         row = conn.execute(
