@@ -128,6 +128,7 @@ def test_every_reject_reason_without_personal_data(inst: Any, cli: Any, tmp_path
         f"read = 3 imported + 0 updated + 0 unchanged + 0 duplicates + {len(REJECTS)} rejected (ok)"
         in r.stderr
     )
+    assert out.stat().st_mode & 0o777 == 0o600  # it names legacy registration numbers
     with out.open(encoding="utf-8-sig", newline="") as fh:
         got = list(csv.DictReader(fh))
     expected = [

@@ -583,7 +583,16 @@ REJECT_COLUMNS = ("record_no", "column", "kind", "reason", "legacy_no")
 
 
 def write_rejects_file(engine: Engine, batch_id: int, path: Path) -> int:
-    """Write the batch's rejects (no personal data) as CSV (UTF-8 with BOM) or xlsx."""
+    """Write the batch's rejects (no personal data) as CSV (UTF-8 with BOM) or xlsx.
+
+    The file names legacy registration numbers, so only its owner may read it
+    (mode 0600, written atomically).
+    """
+    import io
+
+    from resv_cli.config import write_private
+
+    buf = io.BytesIO()
     with engine.connect() as conn:
         rows = conn.execute(
             text(
@@ -602,14 +611,17 @@ def write_rejects_file(engine: Engine, batch_id: int, path: Path) -> int:
             for row in rows:
                 ws.append([_sanitize(v) for v in row])
                 n += 1
-            wb.save(path)
+            wb.save(buf)
         else:
-            with path.open("w", encoding="utf-8-sig", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(REJECT_COLUMNS)
-                for row in rows:
-                    w.writerow([_sanitize(v) for v in row])
-                    n += 1
+            text_buf = io.TextIOWrapper(buf, encoding="utf-8-sig", newline="")
+            w = csv.writer(text_buf)
+            w.writerow(REJECT_COLUMNS)
+            for row in rows:
+                w.writerow([_sanitize(v) for v in row])
+                n += 1
+            text_buf.flush()
+            text_buf.detach()
+    write_private(path, buf.getvalue())
     return n
 
 
