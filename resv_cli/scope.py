@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from resv_cli import access, audit, clock
 from resv_cli.context import require_role
@@ -459,12 +459,10 @@ def _current(session: Session) -> dict[str, RuleSpec]:
 
 def _write(session: Session, plan: Plan) -> None:
     for s in plan.remove:
-        session.execute(ScopeRule.__table__.delete().where(ScopeRule.name == s.name))
+        session.execute(delete(ScopeRule).where(ScopeRule.name == s.name))
     for _old, new in plan.change:
         session.execute(
-            ScopeRule.__table__.update()
-            .where(ScopeRule.name == new.name)
-            .values(**new.row(), source="policy")
+            update(ScopeRule).where(ScopeRule.name == new.name).values(**new.row(), source="policy")
         )
     for s in plan.add:
         _insert(session, s, "policy")

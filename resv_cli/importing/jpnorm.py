@@ -38,7 +38,7 @@ class FieldError(ValueError):
 
 # --- character tables ------------------------------------------------------------------
 
-_FW_DIGITS = {ord("０") + i: ord("0") + i for i in range(10)}
+_FW_DIGITS: dict[int, str | int] = {ord("０") + i: ord("0") + i for i in range(10)}
 # every dash a clerk or an exporter writes between digits
 DASHES = "-－ー‐−–—―‑ｰ─━"
 _DIGITS_AND_DASHES = str.maketrans({**_FW_DIGITS, **{ord(c): "-" for c in DASHES}})

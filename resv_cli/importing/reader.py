@@ -57,7 +57,8 @@ DECODE_ERRORS = [0]
 
 def _mark(exc: UnicodeError) -> tuple[str, int]:
     DECODE_ERRORS[0] += 1
-    return _escape(exc)  # type: ignore[arg-type]
+    text, end = _escape(exc)  # type: ignore[arg-type]
+    return str(text), end
 
 
 codecs.register_error("resv-mark", _mark)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, insert, text, update
 
 from resv_cli import audit, clock
 from resv_cli.errors import Conflict, InputError, NotFound, ResvError
@@ -480,11 +480,11 @@ def classify(
     db_p_other: dict[str, int] = {}
     triples = {(r[3], r[6], r[0]) for _, r in valid if r[3]}
     for name_key, dob, kind, rid, rbatch in db.by_person(list(triples)):
-        pk = _db_pkey(name_key, dob, kind)
+        db_key = _db_pkey(name_key, dob, kind)
         if rbatch == batch_id:
-            db_p_this.add(pk)
+            db_p_this.add(db_key)
         else:
-            db_p_other.setdefault(pk, rid)
+            db_p_other.setdefault(db_key, rid)
     seen = db.seen_hits(
         [_lkey(r[1]) for _, r in valid if r[1] is not None]
         + [k for _, r in valid if (k := _pkey(r)) is not None]
@@ -758,7 +758,7 @@ class _Run:
 
                 self.batch_id = int(
                     conn.execute(
-                        ImportBatch.__table__.insert()
+                        insert(ImportBatch)
                         .values(
                             kind="registrants",
                             file_name=self.path.name[:300],
@@ -777,7 +777,7 @@ class _Run:
                             checkpoint=0,
                             started_at=now,
                         )
-                        .returning(ImportBatch.__table__.c.id)
+                        .returning(ImportBatch.id)
                     ).scalar_one()
                 )
                 event = "start"
@@ -902,10 +902,9 @@ class _Run:
                 spool.close()
             from resv_cli.models import ImportBatch
 
-            t = ImportBatch.__table__
             conn.execute(
-                t.update()
-                .where(t.c.id == self.batch_id)
+                update(ImportBatch)
+                .where(ImportBatch.id == self.batch_id)
                 .values(
                     status=status,
                     records_read=c.records_read,

@@ -503,7 +503,7 @@ class _ReportWriter:
         if self.scope.account_ids is not None:
             stmt = stmt.where(a.id.in_(sorted(self.scope.account_ids) or [-1]))
         ae = AuditEvent.__table__.c
-        locks = dict(
+        locks: dict[Any, int] = dict(
             s.execute(
                 select(ae.account_id, func.count())
                 .where(
@@ -777,7 +777,7 @@ class _ReportWriter:
         )
         sc = self.scope
         if sc.facility_ids is not None or sc.org is not None:
-            conds = []
+            conds: list[Any] = []
             if sc.facility_ids:
                 conds.append(b.facility_id.in_(sorted(sc.facility_ids)))
             if sc.org is not None and not sc.explicit:
@@ -813,19 +813,19 @@ class _ReportWriter:
                 )
             )
         t, cond = self._events(AuditEvent.action.like("%.export"))
-        for r in self.s.execute(
+        for ev in self.s.execute(
             select(t.seq, t.occurred_at, t.login_id, t.action, t.facility_code, t.outcome, t.detail)
             .where(cond)
             .order_by(t.seq)
         ):
-            d = _detail(r.detail)
+            d = _detail(ev.detail)
             rows = d.get("rows")
             if isinstance(rows, dict):
                 rows = sum(v for v in rows.values() if isinstance(v, int))
             elif not isinstance(rows, int) or isinstance(rows, bool):
                 rows = _result_count(d)
             file_name = d.get("file") or d.get("file_name")
-            when = _jst_or_none(r.occurred_at)
+            when = _jst_or_none(ev.occurred_at)
             assert when is not None
             entries.append(
                 (
@@ -834,12 +834,12 @@ class _ReportWriter:
                     [
                         L("export"),
                         when,
-                        r.login_id,
-                        r.action,
+                        ev.login_id,
+                        ev.action,
                         None if file_name is None else str(file_name),
                         None if d.get("sha256") is None else str(d.get("sha256")),
-                        r.facility_code,
-                        r.outcome,
+                        ev.facility_code,
+                        ev.outcome,
                         rows,
                         None,
                         None,
