@@ -47,17 +47,38 @@ def plan() -> list[tuple[int, int]]:
     return out
 
 
+# The peak memory of a child is read by a small launcher process: ru_maxrss of a
+# process forked straight from this (large) bench process would include this
+# process's own high-water mark (Linux carries it over fork/vfork and exec).
+_LAUNCHER = (
+    "import resource, subprocess, sys\n"
+    "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
+    "sys.stderr.buffer.write(p.stderr)\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(p.returncode)\n"
+)
+
+
 def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Run cmd; return (wall seconds, peak RSS MB) of that child alone."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *cmd], env=env, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[:3])} failed: {err[-500:]}")
-    return wall, usage.ru_maxrss / 1024
+        raise SystemExit(f"{' '.join(cmd[:3])} failed: {proc.stderr[-500:]}")
+    return wall, int(proc.stdout.strip().splitlines()[-1]) / 1024
+
+
+def transcode(src: Path, dst: Path) -> None:
+    """cp932 -> UTF-8 in blocks (this process stays small; see run_child)."""
+    with (
+        src.open(encoding="cp932", newline="") as fin,
+        dst.open("w", encoding="utf-8", newline="") as fout,
+    ):
+        while block := fin.read(1 << 20):
+            fout.write(block)
 
 
 def resv_env(url: str, cfg: Path) -> dict[str, str]:
@@ -163,7 +184,7 @@ def main() -> int:
             legacy = work / f"legacy-{records}.csv"
             utf8 = work / f"legacy-{records}.utf8.csv"
             generate(str(legacy), records, "cp932", seed=7)
-            utf8.write_bytes(legacy.read_bytes().decode("cp932").encode("utf-8"))
+            transcode(legacy, utf8)
             size_mb = legacy.stat().st_size / 1e6
             print(
                 f"\n{records:,} records, cp932 file {size_mb:.0f} MB; {runs} run(s) each",
