@@ -213,6 +213,19 @@ def add_registrant(session: Session, actor: Actor | None, new: NewRegistrant) ->
     return {"id": int(reg.id), "facility": fac.code, "kind": reg.kind}
 
 
+def _scoped_refusal(registrant_id: int, action: str, facility_code: str, reason: str) -> NotFound:
+    """A refusal answered exactly like a missing record, and audited as denied."""
+    return NotFound(
+        not_found_message(registrant_id),
+        action=action,
+        resource_type="registrant",
+        resource_id=str(registrant_id),
+        facility_code=facility_code,
+        outcome="denied",
+        detail={"reason": reason},
+    )
+
+
 def update_registrant(
     session: Session, actor: Actor | None, registrant_id: int, changes: dict[str, Any]
 ) -> dict[str, Any]:
@@ -226,15 +239,7 @@ def update_registrant(
         raise InputError("nothing to update: give at least one field option")
     reg, fac, decision = load_in_scope(session, actor, registrant_id, "update", "registrant.update")
     if decision.fields is not None and not set(changes) <= decision.fields:
-        raise NotFound(
-            not_found_message(registrant_id),
-            action="registrant.update",
-            resource_type="registrant",
-            resource_id=str(registrant_id),
-            facility_code=fac.code,
-            outcome="denied",
-            detail={"reason": "field_not_allowed"},
-        )
+        raise _scoped_refusal(registrant_id, "registrant.update", fac.code, "field_not_allowed")
     for key, value in changes.items():
         if key in ("name", "kana", "address") and isinstance(value, str):
             value = nfc(value)
@@ -470,15 +475,7 @@ def issue_card(session: Session, actor: Actor | None, registrant_id: int) -> dic
     )
     if decision.fields is not None:
         # a rule that reveals only some fields does not allow issuing: refused, kept
-        raise NotFound(
-            not_found_message(registrant_id),
-            action="registrant.issue_card",
-            resource_type="registrant",
-            resource_id=str(registrant_id),
-            facility_code=fac.code,
-            outcome="denied",
-            detail={"reason": "fields_restricted"},
-        )
+        raise _scoped_refusal(registrant_id, "registrant.issue_card", fac.code, "fields_restricted")
     if reg.kind != "group":
         raise InputError("a user card is issued to a group registrant; this one is an individual")
     result = _issue(session, actor, reg, fac, "user_card")
@@ -509,14 +506,8 @@ def issue_certificate(
     )
     if decision.fields is not None:
         # a rule that reveals only some fields does not allow issuing: refused, kept
-        raise NotFound(
-            not_found_message(registrant_id),
-            action="registrant.issue_certificate",
-            resource_type="registrant",
-            resource_id=str(registrant_id),
-            facility_code=fac.code,
-            outcome="denied",
-            detail={"reason": "fields_restricted"},
+        raise _scoped_refusal(
+            registrant_id, "registrant.issue_certificate", fac.code, "fields_restricted"
         )
     if reg.kind != "individual":
         raise InputError("a senior certificate is issued to an individual; this one is a group")
