@@ -482,7 +482,7 @@ def change_own_password(engine: Engine, actor: Actor, current: str, new: str) ->
         ).scalar_one()
         ok, _ = passwords.verify(current, acc.password_hash)
         if not ok:
-            register_failure(s, acc, now, reason="wrong_password", action="account.passwd")
+            register_failure(s, acc, now, reason="wrong_password", action="account.password_change")
             failed = True
     if failed:
         raise AuthenticationFailed(LOGIN_FAILED.replace("login failed", "password not changed"))

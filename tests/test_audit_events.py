@@ -314,7 +314,7 @@ CASES: list[Case] = [
          [("account.password_change", "allowed")], as_login="op-1",
          input=f"{factories.DEFAULT_PASSWORD}\n{NEW_PASSWORD}\n", secrets=[NEW_PASSWORD]),
     Case("account passwd wrong current", ["account", "passwd", "--password-stdin"],
-         [("account.passwd", "failed")], exit_code=5, as_login="op-1",
+         [("account.password_change", "failed")], exit_code=5, as_login="op-1",
          input=f"{WRONG_PASSWORD}\n{NEW_PASSWORD}\n", secrets=[WRONG_PASSWORD, NEW_PASSWORD]),
     Case("account policy", ["account", "policy"], [],
          why="shows the password policy: settings, no records"),
