@@ -224,9 +224,23 @@ def revoke_account(
     actor = require_role(actor, "admin", action="account.revoke")
     acc = get_account(session, login_id, for_update=True)
     if acc.id == actor.account_id:
-        raise InputError("you cannot revoke your own account; ask another administrator")
+        raise InputError(
+            "you cannot revoke your own account; ask another administrator",
+            action="account.revoke",
+            resource_type="account",
+            resource_id=acc.login_id,
+            outcome="failed",
+            detail={"reason": "own_account"},
+        )
     if acc.status == "revoked":
-        raise Conflict(f"account {acc.login_id} is already revoked")
+        raise Conflict(
+            f"account {acc.login_id} is already revoked",
+            action="account.revoke",
+            resource_type="account",
+            resource_id=acc.login_id,
+            outcome="failed",
+            detail={"reason": "already_revoked"},
+        )
     now = clock.now()
     acc.status = "revoked"
     acc.status_reason = (reason or "revoked by city IT")[:200]

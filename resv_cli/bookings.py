@@ -81,7 +81,14 @@ def add_booking(
         )
     ).first()
     if clash is not None:
-        raise Conflict(f"{fac.code} is already booked in that slot (booking {clash[0]})")
+        raise Conflict(
+            f"{fac.code} is already booked in that slot (booking {clash[0]})",
+            action="booking.add",
+            resource_type="booking",
+            facility_code=fac.code,
+            outcome="failed",
+            detail={"reason": "slot_taken", "clashes_with": int(clash[0])},
+        )
     b = Booking(
         facility_id=fac.id,
         registrant_id=registrant_id,
@@ -217,7 +224,13 @@ def cancel_booking(session: Session, actor: Actor | None, booking_id: int) -> di
             detail={"reason": "out_of_scope"},
         )
     if b.status == "cancelled":
-        raise Conflict(f"booking {booking_id} is already cancelled")
+        raise Conflict(
+            f"booking {booking_id} is already cancelled",
+            **fields,
+            facility_code=fac.code,
+            outcome="failed",
+            detail={"reason": "already_cancelled"},
+        )
     b.status = "cancelled"
     b.cancelled_at = clock.now()
     audit.record(

@@ -526,7 +526,15 @@ def issue_certificate(
         )
     ).first()
     if existing is not None:
-        raise Conflict(f"registrant {registrant_id} already holds a senior certificate")
+        raise Conflict(
+            f"registrant {registrant_id} already holds a senior certificate",
+            action="registrant.issue_certificate",
+            resource_type="registrant",
+            resource_id=str(registrant_id),
+            facility_code=fac.code,
+            outcome="failed",
+            detail={"reason": "already_holds"},
+        )
     matches = _duplicate_matches(
         session, reg.name_key, reg.kana_key, reg.date_of_birth, exclude_id=int(reg.id)
     )
