@@ -20,25 +20,16 @@ from resv_cli import access, audit, clock
 from resv_cli.errors import Conflict, InputError, NotFound, PermissionDenied
 from resv_cli.models import Certificate, Facility, Registrant
 from resv_cli.normalize import kana_key, name_key, nfc
+from resv_cli.scope import FIELD_NAMES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from resv_cli.context import Actor
 
-# fields a narrow scope rule may reveal (id and facility are always shown)
-PERSONAL_FIELDS = (
-    "kind",
-    "name",
-    "kana",
-    "date_of_birth",
-    "postal_code",
-    "address",
-    "phone",
-    "emergency_name",
-    "emergency_phone",
-    "representative_name",
-)
+# fields a narrow scope rule may reveal (id and facility are always shown): the
+# field names a rule may list
+PERSONAL_FIELDS = FIELD_NAMES
 SEARCH_COLUMNS = ("id", "facility", "kind", "name", "kana", "date_of_birth")
 UPDATABLE = (
     "name",
