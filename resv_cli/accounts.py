@@ -290,7 +290,6 @@ def disable_dormant(
     session: Session, actor: Actor | None, days: int, *, dry_run: bool = False
 ) -> list[dict[str, Any]]:
     """Disable active accounts with no login for ``days`` days (never the caller's own)."""
-    from resv_cli.sessions import end_sessions
 
     actor = require_role(actor, "admin", action="account.disable_dormant")
     if days < 1:
@@ -314,22 +313,8 @@ def disable_dormant(
         )
         if dry_run:
             continue
-        acc.status = "disabled"
-        acc.status_reason = f"dormant: no login for {days} days"
-        acc.updated_at = now
-        ended = end_sessions(session, acc.id, "disabled")
-        audit.record(
-            session,
-            actor,
-            "account.disable",
-            resource_type="account",
-            resource_id=acc.login_id,
-            detail={
-                "account_id": acc.id,
-                "reason": "dormant",
-                "days": days,
-                "sessions_ended": ended,
-            },
+        disable_account(
+            session, actor, acc, now, f"dormant: no login for {days} days", "dormant", days=days
         )
     # the sweep itself, also when it finds nobody or only lists (a read of login history)
     audit.record(
@@ -340,6 +325,32 @@ def disable_dormant(
         detail={"days": days, "dry_run": dry_run, "results": len(out)},
     )
     return out
+
+
+def disable_account(
+    session: Session,
+    actor: Actor,
+    acc: Account,
+    now: dt.datetime,
+    status_reason: str,
+    reason: str,
+    **detail: Any,
+) -> None:
+    """Disable an account (never delete it), end its sessions and record it."""
+    from resv_cli.sessions import end_sessions
+
+    acc.status = "disabled"
+    acc.status_reason = status_reason
+    acc.updated_at = now
+    ended = end_sessions(session, acc.id, "disabled")
+    audit.record(
+        session,
+        actor,
+        "account.disable",
+        resource_type="account",
+        resource_id=acc.login_id,
+        detail={"account_id": acc.id, "reason": reason, **detail, "sessions_ended": ended},
+    )
 
 
 def _state(acc: Account, now: dt.datetime) -> str:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from resv_cli import audit, clock
-from resv_cli.accounts import IssuedCredential, grant_account
+from resv_cli.accounts import IssuedCredential, disable_account, grant_account
 from resv_cli.context import Actor, require_role
 from resv_cli.errors import InputError
 from resv_cli.models import Account, Facility, ImportBatch, RosterEntry
@@ -410,7 +410,6 @@ def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> lis
     Applying a plan that changes nothing writes nothing (no batch, no audit event).
     """
     from resv_cli.accounts import _issue
-    from resv_cli.sessions import end_sessions
 
     actor = require_role(actor, "admin", action="account.import_roster")
     if not plan.changes_anything:
@@ -493,23 +492,7 @@ def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> lis
         entry.updated_at = now
         acc = session.get(Account, item.account_id) if item.account_id else None
         if acc is not None and acc.status == "active":
-            acc.status = "disabled"
-            acc.status_reason = "left roster"
-            acc.updated_at = now
-            ended = end_sessions(session, acc.id, "disabled")
-            audit.record(
-                session,
-                actor,
-                "account.disable",
-                resource_type="account",
-                resource_id=acc.login_id,
-                detail={
-                    "account_id": acc.id,
-                    "reason": "left_roster",
-                    "batch": batch.id,
-                    "sessions_ended": ended,
-                },
-            )
+            disable_account(session, actor, acc, now, "left roster", "left_roster", batch=batch.id)
     audit.record(
         session,
         actor,
