@@ -1,15 +1,18 @@
 """Legacy registrant import vs the databases' own bulk loaders, in the same run.
 
 For each size: generate a messy cp932 legacy file (bench/gen_legacy.py), transcode
-the same data to UTF-8, then time
+the same data to UTF-8, then time (besides the issue's baselines, an
+"insert-only floor": the same normalised rows put into the same indexed
+``registrants`` table by the database alone, which no import can beat)
   * SQLite: the ``sqlite3`` CLI's ``.import --csv`` of the UTF-8 file into a plain
     13-column table (the practical limit), against
     ``resv import registrants`` of the cp932 file into a fresh resv database;
   * PostgreSQL (when RESV_TEST_PG_URL is set, as under ``make bench``): ``COPY ...
     FROM STDIN (FORMAT csv)`` of the UTF-8 file through psycopg into a plain table,
     against ``resv import registrants`` into a fresh resv database.
-The import runs in a subprocess (start-up included); its peak RSS comes from
-``wait4``.  Ratios are medians over the runs.
+The import runs in a subprocess (start-up included); the peak memory is the sum
+of PSS over its process tree (it forks a reader), sampled every 20 ms.  Ratios
+are medians over the runs.
 
 BENCH_QUICK=1: 20k records x 3.  Default: 200k records x 3 runs and 1,000,000 x 1.
 BENCH_IMPORT_PLAN="200000x3,1000000x1" overrides.
@@ -47,20 +50,63 @@ def plan() -> list[tuple[int, int]]:
     return out
 
 
-# The peak memory of a child is read by a small launcher process: ru_maxrss of a
-# process forked straight from this (large) bench process would include this
-# process's own high-water mark (Linux carries it over fork/vfork and exec).
-_LAUNCHER = (
-    "import resource, subprocess, sys\n"
-    "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
-    "sys.stderr.buffer.write(p.stderr)\n"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-    "sys.exit(p.returncode)\n"
-)
+# The launcher runs the command and samples, every 20 ms, the memory of the whole
+# process tree it started (the import forks a reader process): the sum of PSS
+# (shared pages split between the processes that share them) and the sum of RSS.
+# It runs as its own small process: ru_maxrss of a process forked straight from
+# this (large) bench process would include this process's own high-water mark.
+_LAUNCHER = r"""
+import os, resource, subprocess, sys, time
+
+def tree(root):
+    kids = {}
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                with open(f'/proc/{d}/stat') as f:
+                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+            except OSError:
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+def mem(pid):
+    pss = rss = 0
+    try:
+        with open(f'/proc/{pid}/smaps_rollup') as f:
+            for line in f:
+                if line.startswith('Pss:'):
+                    pss = int(line.split()[1])
+                elif line.startswith('Rss:'):
+                    rss = int(line.split()[1])
+    except OSError:
+        pass
+    return pss, rss
+
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+peak_pss = peak_rss = nproc = 0
+while p.poll() is None:
+    pids = tree(p.pid)
+    m = [mem(x) for x in pids]
+    peak_pss = max(peak_pss, sum(a for a, _ in m))
+    peak_rss = max(peak_rss, sum(b for _, b in m))
+    nproc = max(nproc, len(pids))
+    time.sleep(0.02)
+err = p.stderr.read()
+sys.stderr.buffer.write(err)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(peak_pss, peak_rss, ru.ru_maxrss, ru.ru_utime + ru.ru_stime, nproc)
+sys.exit(p.returncode)
+"""
 
 
-def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run cmd; return (wall seconds, peak RSS MB) of that child alone."""
+def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, dict[str, float]]:
+    """Run cmd; return (wall seconds, peak PSS MB of its process tree, details)."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, *cmd], env=env, capture_output=True, text=True
@@ -68,7 +114,14 @@ def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:3])} failed: {proc.stderr[-500:]}")
-    return wall, int(proc.stdout.strip().splitlines()[-1]) / 1024
+    pss, rss, maxrss, cpu, nproc = proc.stdout.strip().splitlines()[-1].split()
+    details = {
+        "rss_sum_mb": int(rss) / 1024,
+        "max_single_rss_mb": int(maxrss) / 1024,
+        "cpu_s": float(cpu),
+        "processes": int(nproc),
+    }
+    return wall, int(pss) / 1024, details
 
 
 def transcode(src: Path, dst: Path) -> None:
@@ -151,6 +204,79 @@ def pg_copy_baseline(utf8: Path, admin_url: str) -> float:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def sqlite_floor(imported_db: Path, work: Path) -> float:
+    """The same normalised rows into the same indexed table by SQLite alone.
+
+    A fresh resv database; time ``INSERT INTO registrants SELECT ...`` from the
+    imported database (attached): no Python, no normalisation, every index,
+    constraint and foreign key of the real table.  What any import must pay.
+    """
+    db = work / "floor.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    prepare_resv(f"sqlite:///{db}", work / "cfg-floor")
+    import sqlite3
+
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("PRAGMA foreign_keys=ON")
+    con.execute("ATTACH DATABASE ? AS src", (str(imported_db),))
+    cols = [r[1] for r in con.execute("PRAGMA table_info(registrants)") if r[1] != "id"]
+    sel = ", ".join("NULL" if c == "import_batch_id" else c for c in cols)
+    t0 = time.perf_counter()
+    con.execute("BEGIN")
+    con.execute(
+        f"INSERT INTO main.registrants ({', '.join(cols)}) SELECT {sel} FROM src.registrants"
+    )
+    con.execute("COMMIT")
+    took = time.perf_counter() - t0
+    con.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return took
+
+
+def pg_floor(imported_url: str, admin_url: str, work: Path) -> float:
+    """The same normalised rows into the same indexed table by COPY alone.
+
+    A fresh resv database; time ``COPY registrants FROM STDIN`` fed from ``COPY
+    (SELECT ...) TO STDOUT`` of the imported database, streamed in blocks.
+    """
+    import psycopg
+
+    from tests.conftest import _psycopg_dsn
+
+    name, url = pg_resv_url(admin_url)
+    try:
+        prepare_resv(url, work / "pgcfg-floor")
+        with (
+            psycopg.connect(_psycopg_dsn(imported_url)) as src,
+            psycopg.connect(_psycopg_dsn(url)) as dst,
+        ):
+            cols = [
+                r[0]
+                for r in src.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = "
+                    "'registrants' AND column_name <> 'id' ORDER BY ordinal_position"
+                )
+            ]
+            sel = ", ".join("NULL" if c == "import_batch_id" else c for c in cols)
+            t0 = time.perf_counter()
+            with (
+                src.cursor() as sc,
+                dst.cursor() as dc,
+                sc.copy(f"COPY (SELECT {sel} FROM registrants) TO STDOUT") as out,
+                dc.copy(f"COPY registrants ({', '.join(cols)}) FROM STDIN") as into,
+            ):
+                for block in out:
+                    into.write(block)
+            dst.commit()
+            return time.perf_counter() - t0
+    finally:
+        drop_pg(admin_url, name)
+
+
 def pg_resv_url(admin_url: str) -> tuple[str, str]:
     import psycopg
     from sqlalchemy.engine import make_url
@@ -190,45 +316,64 @@ def main() -> int:
                 f"\n{records:,} records, cp932 file {size_mb:.0f} MB; {runs} run(s) each",
                 flush=True,
             )
-            rows: dict[str, list[float]] = {k: [] for k in
-                                            ("sqlite_base", "sqlite_resv", "sqlite_mem", "pg_base", "pg_resv", "pg_mem")}  # fmt: skip
+            rows: dict[str, list[float]] = {k: [] for k in (
+                "sqlite_base", "sqlite_floor", "sqlite_resv", "sqlite_mem", "sqlite_rss",
+                "sqlite_cpu", "pg_base", "pg_floor", "pg_resv", "pg_mem", "pg_rss", "pg_cpu",
+            )}  # fmt: skip
+            cmd = [RESV, "import", "registrants", str(legacy), "--facility", "chuo-rojin"]
             for run in range(runs):
                 rows["sqlite_base"].append(sqlite_import_baseline(utf8, work))
                 db = work / f"resv-{run}.db"
                 db.unlink(missing_ok=True)
                 env = prepare_resv(f"sqlite:///{db}", work / f"cfg-{run}")
-                cmd = [RESV, "import", "registrants", str(legacy), "--facility", "chuo-rojin"]
-                wall, mem = run_child(cmd, env)
+                wall, mem, det = run_child(cmd, env)
                 rows["sqlite_resv"].append(wall)
                 rows["sqlite_mem"].append(mem)
-                db.unlink(missing_ok=True)
+                rows["sqlite_rss"].append(det["rss_sum_mb"])
+                rows["sqlite_cpu"].append(det["cpu_s"])
+                rows["sqlite_floor"].append(sqlite_floor(db, work))
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
                 print(f"  run {run + 1}: sqlite3 .import {rows['sqlite_base'][-1]:.2f} s, "
-                      f"resv import {wall:.2f} s ({wall / rows['sqlite_base'][-1]:.1f}x), "
-                      f"peak {mem:.0f} MB", flush=True)  # fmt: skip
+                      f"insert-only floor {rows['sqlite_floor'][-1]:.2f} s, "
+                      f"resv import {wall:.2f} s ({wall / rows['sqlite_base'][-1]:.1f}x .import, "
+                      f"{wall / rows['sqlite_floor'][-1]:.1f}x floor), CPU {det['cpu_s']:.1f} s in "
+                      f"{det['processes']} processes, peak PSS {mem:.0f} MB "
+                      f"(RSS sum {det['rss_sum_mb']:.0f} MB)", flush=True)  # fmt: skip
                 if pg_admin:
                     rows["pg_base"].append(pg_copy_baseline(utf8, pg_admin))
                     name, url = pg_resv_url(pg_admin)
                     try:
                         env = prepare_resv(url, work / f"pgcfg-{run}")
-                        wall, mem = run_child(cmd, env)
+                        wall, mem, det = run_child(cmd, env)
+                        rows["pg_floor"].append(pg_floor(url, pg_admin, work))
                     finally:
                         drop_pg(pg_admin, name)
                     rows["pg_resv"].append(wall)
                     rows["pg_mem"].append(mem)
+                    rows["pg_rss"].append(det["rss_sum_mb"])
+                    rows["pg_cpu"].append(det["cpu_s"])
                     print(f"  run {run + 1}: PostgreSQL COPY {rows['pg_base'][-1]:.2f} s, "
-                          f"resv import {wall:.2f} s ({wall / rows['pg_base'][-1]:.1f}x), "
-                          f"peak {mem:.0f} MB", flush=True)  # fmt: skip
+                          f"insert-only floor {rows['pg_floor'][-1]:.2f} s, "
+                          f"resv import {wall:.2f} s ({wall / rows['pg_base'][-1]:.1f}x COPY, "
+                          f"{wall / rows['pg_floor'][-1]:.1f}x floor), client CPU "
+                          f"{det['cpu_s']:.1f} s, peak PSS {mem:.0f} MB "
+                          f"(RSS sum {det['rss_sum_mb']:.0f} MB)", flush=True)  # fmt: skip
             med = {k: statistics.median(v) for k, v in rows.items() if v}
-            print(f"SQLite   {records:,}: median .import {med['sqlite_base']:.2f} s, resv import "
-                  f"{med['sqlite_resv']:.2f} s -> {med['sqlite_resv'] / med['sqlite_base']:.1f}x "
-                  f"(goal <= 4x: {'met' if med['sqlite_resv'] <= 4 * med['sqlite_base'] else 'NOT met'}); "
-                  f"peak memory {max(rows['sqlite_mem']):.0f} MB (goal < 200 MB)")  # fmt: skip
-            if pg_admin:
-                print(f"Postgres {records:,}: median COPY {med['pg_base']:.2f} s, resv import "
-                      f"{med['pg_resv']:.2f} s -> {med['pg_resv'] / med['pg_base']:.1f}x "
-                      f"(goal <= 4x: {'met' if med['pg_resv'] <= 4 * med['pg_base'] else 'NOT met'}); "
-                      f"peak memory {max(rows['pg_mem']):.0f} MB")  # fmt: skip
-            else:
+            for db_name, base_name, key in (
+                ("SQLite  ", ".import", "sqlite"),
+                ("Postgres", "COPY", "pg"),
+            ):
+                if f"{key}_resv" not in med:
+                    continue
+                base, floor, resv = med[f"{key}_base"], med[f"{key}_floor"], med[f"{key}_resv"]
+                print(f"{db_name} {records:,}: median {base_name} {base:.2f} s, insert-only floor "
+                      f"{floor:.2f} s ({floor / base:.1f}x {base_name}), resv import {resv:.2f} s "
+                      f"-> {resv / base:.1f}x {base_name} (goal <= 4x: "
+                      f"{'met' if resv <= 4 * base else 'NOT met'}), {resv / floor:.1f}x the floor; "
+                      f"peak memory (PSS of all its processes) {max(rows[f'{key}_mem']):.0f} MB, "
+                      f"RSS sum {max(rows[f'{key}_rss']):.0f} MB (goal < 200 MB)")  # fmt: skip
+            if not pg_admin:
                 print("PostgreSQL: skipped (RESV_TEST_PG_URL unset; `make bench` starts a server)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

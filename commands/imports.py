@@ -107,7 +107,7 @@ def registrants(
     ] = None,
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", help="Records per committed checkpoint.", hidden=True)
-    ] = 20_000,  # registrants.DEFAULT_CHUNK (not imported here: start-up time)
+    ] = 10_000,  # registrants.DEFAULT_CHUNK (not imported here: start-up time)
     fmt: FormatOpt = "table",  # type: ignore[assignment]
 ) -> None:
     """Import legacy registrant records into a facility (idempotent, resumable).

@@ -13,6 +13,7 @@ in-process, in the same order, so results never depend on the path taken.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ def _child(out: Any, make: Callable[[], Iterator[tuple[Chunk, int]]], close_fds:
     try:
         for part, pos in make():
             out.send(("chunk", part, pos))
+            del part  # before the next chunk is built
         out.send(("end", None, 0))
     except (BrokenPipeError, ConnectionResetError):
         return  # the parent is gone or stopped reading
@@ -75,7 +77,7 @@ class ChunkFeed:
     """Iterate ``(chunk, position)``; from a forked child when possible."""
 
     def __init__(self, make: Callable[[], Iterator[tuple[Chunk, int]]]) -> None:
-        self._make = make
+        self._make: Callable[[], Iterator[tuple[Chunk, int]]] | None = make
         self._proc: Any = None
         self._conn: Any = None
         self.parallel = worker_enabled()
@@ -89,12 +91,19 @@ class ChunkFeed:
         proc = ctx.Process(
             target=_child, args=(send, self._make, [recv]), name="resv-import-reader", daemon=True
         )
+        # objects of this process that the child inherits are left out of the
+        # child's garbage collections, which would otherwise touch (and so copy)
+        # every page of the shared heap
+        gc.freeze()
         proc.start()
+        gc.unfreeze()
         send.close()  # the child holds the only write end: EOF when it ends
         self._proc, self._conn = proc, recv
+        self._make = None  # what the child works from is the child's now (memory)
 
     def __iter__(self) -> Iterator[tuple[Chunk, int]]:
         if not self.parallel:
+            assert self._make is not None
             yield from self._make()
             return
         self.start()
@@ -120,6 +129,7 @@ class ChunkFeed:
                     ) from None
                 if kind == "chunk":
                     yield part, pos
+                    part = None  # not alive while the next one is received
                 elif kind == "end":
                     return
                 elif kind == "error":

@@ -93,7 +93,7 @@ _KANA_OK = re.compile(r"[\u30a0-\u30ff\u3000 ・]+")
 _HALF_KANA = re.compile(r"[\uff61-\uff9f]")
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 12)
 def reading(text: str) -> tuple[str, str]:
     """Return (stored reading in full-width katakana, its search key).
 
@@ -150,7 +150,7 @@ def _make(year: int, month: int, day: int) -> dt.date:
         raise FieldError("impossible date (no such month or day)") from None
 
 
-@lru_cache(maxsize=1 << 15)
+@lru_cache(maxsize=1 << 12)  # the importer memoises per raw text itself
 def _parse_date(text: str) -> dt.date:
     s = text.strip()
     if not s.isascii():
@@ -210,7 +210,7 @@ def date_of_birth(text: str, today: dt.date) -> dt.date:
 _POSTAL = re.compile(r"〒?\s*(\d{3})-?(\d{4})")
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 12)
 def postal_code(text: str) -> str:
     """Return ``NNN-NNNN`` from any width and dash form (〒 accepted)."""
     s = text.strip()
