@@ -229,3 +229,41 @@ def test_kind_values(raw: str, kind: str) -> None:
 def test_bad_kind() -> None:
     with pytest.raises(FieldError, match="区分 must be 個人 or 団体"):
         jpnorm.kind("法人")
+
+
+_LETTER = {"明治": "M", "大正": "T", "昭和": "S", "平成": "H", "令和": "R"}
+_FULL = str.maketrans("0123456789/", "０１２３４５６７８９／")
+
+
+def _forms(d: dt.date) -> list[str]:
+    era = next(e for e, (first, last) in jpnorm.ERAS.items() if first <= d <= (last or TODAY))
+    y = d.year - jpnorm.ERAS[era][0].year + 1
+    ey = "元" if y == 1 else str(y)
+    return [
+        f"{d.year}/{d.month}/{d.day}", d.isoformat(), d.strftime("%Y%m%d"),
+        f"{d.year}.{d.month}.{d.day}", f"{d.year}年{d.month}月{d.day}日",
+        f"{d.isoformat()} 00:00:00", f"{d.year}/{d.month}/{d.day}".translate(_FULL),
+        f"{era}{ey}年{d.month}月{d.day}日", f"{era}{y}年{d.month}月{d.day}日".translate(_FULL),
+        f"{era} {ey} 年 {d.month} 月 {d.day} 日", f"{_LETTER[era]}{y}.{d.month}.{d.day}",
+        f"{_LETTER[era].lower()}{y:02d}.{d.month:02d}.{d.day:02d}",
+        f"{_LETTER[era]}{y}-{d.month}-{d.day}", f"{era[0]}{y}/{d.month}/{d.day}",
+    ]  # fmt: skip
+
+
+@given(st.dates(min_value=dt.date(1868, 10, 23), max_value=TODAY))
+def test_every_form_of_every_date_parses_back(d: dt.date) -> None:
+    # the importer's one-expression parser, over every era and form it accepts
+    for text in _forms(d):
+        assert jpnorm.date_of_birth(text, TODAY) == d, text
+
+
+@given(st.dates(min_value=dt.date(1868, 10, 23), max_value=TODAY))
+def test_a_date_one_day_outside_its_era_is_rejected(d: dt.date) -> None:
+    era = next(e for e, (first, last) in jpnorm.ERAS.items() if first <= d <= (last or TODAY))
+    first, last = jpnorm.ERAS[era]
+    for outside in (first - dt.timedelta(days=1), (last or TODAY) + dt.timedelta(days=1)):
+        if outside.year < first.year or outside > TODAY:
+            continue  # not expressible as a year of this era
+        y = outside.year - first.year + 1
+        with pytest.raises(FieldError, match="date outside its era"):
+            jpnorm.date_of_birth(f"{era}{y}年{outside.month}月{outside.day}日", TODAY)
