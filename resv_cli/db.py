@@ -65,6 +65,27 @@ def transaction(engine: Engine) -> Iterator[Session]:
             yield session
 
 
+# first key of the two-key advisory locks of resv ('rsv' in ASCII)
+_LOCK_NAMESPACE = 0x727376
+
+
+def lock_facility_registrants(conn: Any, facility_id: int) -> None:
+    """Serialise the writers of one facility's registrants until the transaction ends.
+
+    Every insert of registrants takes it (``registrant add``, each chunk of an
+    import), so a writer that looks for duplicates sees every row stored before
+    it and every later row gets a higher id.  SQLite needs nothing: BEGIN
+    IMMEDIATE already admits one writer at a time.  ``conn``: a Connection or
+    Session in a transaction.
+    """
+    dialect = conn.get_bind().dialect if isinstance(conn, Session) else conn.dialect
+    if dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :fid)"),
+            {"ns": _LOCK_NAMESPACE, "fid": facility_id},
+        )
+
+
 def schema_ddl(dialect_name: str) -> str:
     """Return the full DDL (tables, indexes, triggers, constraints) for a dialect."""
     if dialect_name == "postgresql":

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from resv_cli import access, audit, clock
+from resv_cli.db import lock_facility_registrants
 from resv_cli.errors import Conflict, InputError, NotFound, PermissionDenied
 from resv_cli.models import Certificate, Facility, Registrant
 from resv_cli.normalize import kana_key, name_key, nfc
@@ -171,6 +172,7 @@ def add_registrant(session: Session, actor: Actor | None, new: NewRegistrant) ->
             detail={"reason": "out_of_scope"},
         )
     now = clock.now()
+    lock_facility_registrants(session, fac.id)  # an import may be looking for duplicates
     reg = Registrant(
         facility_id=fac.id,
         kind=new.kind,

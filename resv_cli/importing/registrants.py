@@ -44,6 +44,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, text, update
 
 from resv_cli import audit, clock
+from resv_cli.db import lock_facility_registrants
 from resv_cli.errors import Conflict, InputError, NotFound, ResvError
 from resv_cli.importing import jpnorm
 from resv_cli.importing.feed import ChunkFeed, chunks
@@ -242,6 +243,9 @@ def build_normaliser(
                 kana, kkey = reading(raw)
             except FieldError as exc:
                 rejects.append((label("kana"), str(exc)))
+            else:
+                if len(kana) > 200:
+                    rejects.append((label("kana"), "reading longer than 200 characters"))
         # date of birth
         dob = None
         if get_era is not None:
@@ -274,6 +278,10 @@ def build_normaliser(
         em_name = em_tel = None
         if get_em_name is not None and (raw := get_em_name(row).strip()):
             em_name = nfc(raw)
+            if len(em_name) > 200:
+                rejects.append(
+                    (label("emergency_name"), "emergency contact name longer than 200 characters")
+                )
         if get_em_phone is not None and (raw := get_em_phone(row).strip()):
             try:
                 em_tel = phone(raw)[0]
@@ -281,6 +289,11 @@ def build_normaliser(
                 rejects.append(
                     (label("emergency_phone"), str(exc).replace("phone", "emergency phone"))
                 )
+        if len(rep) > 200:
+            rejects.append(
+                (label("representative_name") if get_rep is not None and get_rep(row).strip()
+                 else label("name"), "representative name longer than 200 characters")
+            )  # fmt: skip
         if rejects:
             return None, rejects, legacy or None
         return (
@@ -348,9 +361,11 @@ class _Db:
         """Add to ``late`` the keys of rows stored for the facility since ``mark``.
 
         The reader's filter holds the facility's keys as they were when the import
-        began; rows that others store during the run are caught here.  Exact on
-        SQLite (one writer at a time); on PostgreSQL a row whose id was drawn
-        before ``mark`` moved but committed after it is not looked for.
+        began; rows that others store during the run are caught here.  Exact
+        because every writer of a facility's registrants holds
+        ``lock_facility_registrants`` while it inserts (SQLite: the write lock of
+        BEGIN IMMEDIATE; PostgreSQL: an advisory lock): a row that is not yet
+        visible here can only get its id after this chunk commits, above ``mark``.
         """
         cur = self.raw.cursor()
         cur.execute(
@@ -987,6 +1002,10 @@ class _Run:
                 return self._chunks(conn, db, stream, spool, now_v, actor_id, total)
             finally:
                 if db.sqlite:
+                    # the pragma is ignored inside a transaction: an error may have
+                    # left one open (a dry run's outer one, a chunk's)
+                    if conn.in_transaction():
+                        conn.rollback()
                     db.raw.execute("PRAGMA foreign_keys = ON")
 
     def _chunks(
@@ -1017,12 +1036,14 @@ class _Run:
                     part = part[:skip]
                 skip -= len(part)
                 with conn.begin():
+                    lock_facility_registrants(conn, db.facility_id)
                     db.late_keys(late)
                     c = classify(db, part, opts.on_conflict, actor_id, now_v, late)
                     db.add_seen(c.seen)
             checkpoint = self.resumed_from
             for part, position in itertools.chain(pending, stream):
                 tx = conn.begin() if outer is None else conn.begin_nested()
+                lock_facility_registrants(conn, db.facility_id)
                 db.late_keys(late)
                 c = classify(db, part, opts.on_conflict, actor_id, now_v, late)
                 if c.conflict_record is not None:
