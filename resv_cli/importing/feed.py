@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -95,6 +96,10 @@ class ChunkFeed:
         # child's garbage collections, which would otherwise touch (and so copy)
         # every page of the shared heap
         gc.freeze()
+        # the child flushes the standard streams it inherits when it ends: anything
+        # still buffered here would be written twice
+        sys.stdout.flush()
+        sys.stderr.flush()
         proc.start()
         gc.unfreeze()
         send.close()  # the child holds the only write end: EOF when it ends

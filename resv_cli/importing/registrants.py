@@ -21,9 +21,22 @@ of records that matched rows of earlier batches; so memory stays flat whatever
 the file size, and a resumed run rebuilds exactly the same K by replaying the
 committed prefix of the file without writing.
 
-Hot path: no ORM.  SQLite gets ``executemany`` on the DBAPI cursor; PostgreSQL
-gets psycopg's ``COPY`` (no conflict handling is needed in SQL: every row has
-been classified against the database in the same transaction).
+Two processes (``resv_cli.importing.feed``): a forked reader decodes, parses and
+normalises the file and sends chunks through a pipe; this process classifies and
+writes them, one chunk behind.  The reader also keeps a Bloom filter
+(``KeyFilter``) of the facility's stored keys and of every earlier record's keys:
+a record whose keys are surely absent needs no database lookup, so on a first
+import almost nothing is looked up; a "maybe" is settled by the database, so the
+classification stays exact.  Rows that others store for the facility during the
+run are read back each chunk (``_Db.late_keys``); every writer of a facility's
+registrants holds ``lock_facility_registrants`` while inserting, which makes that
+exact on PostgreSQL as on SQLite.
+
+Hot path: no ORM.  SQLite gets ``executemany`` on the DBAPI cursor (the import
+connection checks the chunk's three foreign keys once per chunk instead of once
+per row); PostgreSQL gets psycopg's ``COPY`` (no conflict handling is needed in
+SQL: every row has been classified against the database in the same
+transaction).
 """
 
 from __future__ import annotations
