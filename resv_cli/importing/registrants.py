@@ -381,10 +381,13 @@ class _Db:
         visible here can only get its id after this chunk commits, above ``mark``.
         """
         cur = self.raw.cursor()
+        # a range of the primary key, never the facility's index: that would read
+        # every row the import has stored so far, each chunk (quadratic)
+        fac = "+facility_id" if self.sqlite else "facility_id + 0"
         cur.execute(
             "SELECT id, legacy_no, name_key, date_of_birth, kind FROM registrants "
-            f"WHERE facility_id = {self.ph} AND id > {self.ph}",
-            [self.facility_id, self.mark],
+            f"WHERE id > {self.ph} AND {fac} = {self.ph}",
+            [self.mark, self.facility_id],
         )
         for rid, legacy, name_key, dob, kind in cur.fetchall():
             if legacy is not None:
