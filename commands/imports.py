@@ -106,8 +106,9 @@ def registrants(
         typer.Option("--max-rejects", help="Abort (keeping nothing) beyond this many rejects."),
     ] = None,
     chunk_size: Annotated[
-        int, typer.Option("--chunk-size", help="Records per committed checkpoint.", hidden=True)
-    ] = 10_000,  # registrants.DEFAULT_CHUNK (not imported here: start-up time)
+        int | None,
+        typer.Option("--chunk-size", help="Records per committed checkpoint.", hidden=True),
+    ] = None,  # registrants.DEFAULT_CHUNK of the database
     fmt: FormatOpt = "table",  # type: ignore[assignment]
 ) -> None:
     """Import legacy registrant records into a facility (idempotent, resumable).

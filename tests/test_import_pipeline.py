@@ -748,3 +748,51 @@ def test_sqlite_per_chunk_queries_never_read_the_facilitys_rows(
             assert "sqlite_autoindex_registrants_1 (facility_id=?)" not in plan, (sql, plan)
     finally:
         con.close()
+
+
+def test_several_pieces_per_checkpoint_commit_and_resume(
+    installation: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pieces of 20 records, a checkpoint every 50 (committed after 60): a run stopped
+    after its second commit is finished by resume with the same rows as one run."""
+    from resv_cli.importing import registrants as imp
+
+    inst = installation
+    monkeypatch.setattr(imp, "PIECE", 20)
+    factories.make_facility(inst, "chuo-rojin")
+    factories.make_facility(inst, "kita-rojin")
+    actor = in_process_actor(inst, ADMIN_LOGIN)
+    path = write_people(tmp_path / "people.csv")
+    opts = imp.ImportOptions(chunk_size=50)
+
+    commits: list[int] = []
+    whole = imp.import_registrants(
+        inst.engine(), actor, path, "kita-rojin", opts, progress=lambda p, t: commits.append(p)
+    )
+    assert whole.counts.imported == N_RECORDS
+    assert len(commits) == 4  # after records 60, 120, 180 and 200
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(position: int, total: int) -> None:
+        commits.append(position)
+        if len(commits) == 6:
+            raise Stop
+
+    with pytest.raises(Stop):
+        imp.import_registrants(
+            inst.engine(), actor, path, "chuo-rojin", imp.ImportOptions(chunk_size=50),
+            progress=stop_after_two,
+        )  # fmt: skip
+    batch_id, counts = last_batch(inst, "chuo-rojin")
+    assert counts[0] == "running"
+    assert inst.scalar("SELECT checkpoint FROM import_batches WHERE id = :b", b=batch_id) == 120
+    assert inst.scalar(
+        "SELECT count(*) FROM registrants r JOIN facilities f ON f.id = r.facility_id "
+        "WHERE f.code = 'chuo-rojin'"
+    ) == 120  # fmt: skip
+    resumed = imp.resume_import(inst.engine(), actor, batch_id, path)
+    assert resumed.status == "completed"
+    assert resumed.counts.as_dict() == whole.counts.as_dict()
+    assert facility_rows(inst, "chuo-rojin") == facility_rows(inst, "kita-rojin")

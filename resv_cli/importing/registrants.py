@@ -1,9 +1,10 @@
 """Import legacy registrant records: read, normalise, validate, de-duplicate, insert.
 
-The pipeline streams the file in chunks of ``chunk_size`` records.  Each chunk is
-one transaction that inserts its registrants, records its rejects and moves the
-batch's ``checkpoint`` (the last record number committed): a killed import is
-finished by ``resume_import`` with nothing lost or doubled.
+The pipeline streams the file in pieces of up to ``PIECE`` records and commits
+every ``chunk_size`` records (``DEFAULT_CHUNK``: 50,000 on SQLite, 10,000 on
+PostgreSQL).  Each commit inserts the registrants, records the rejects and moves
+the batch's ``checkpoint`` (the last record number committed) in one transaction:
+a killed import is finished by ``resume_import`` with nothing lost or doubled.
 
 Classification of a valid record, in this order (K = keys of earlier records of
 this file that were imported, updated or found unchanged; L = the legacy
@@ -64,7 +65,13 @@ from resv_cli.importing.feed import ChunkFeed, chunks
 from resv_cli.importing.mapping import LABELS, Mapping, compile_mapping, load_mapping_file
 from resv_cli.importing.reader import Source, has_undecodable, open_source
 
-DEFAULT_CHUNK = 10_000
+# records per committed checkpoint: SQLite rewrites every index page a transaction
+# touched (random keys: most of them) into its WAL at each commit, so fewer, larger
+# transactions; PostgreSQL has no such cost, and a shorter one keeps the facility
+# lock (a clerk registering at the counter waits for it) short
+DEFAULT_CHUNK = {"sqlite": 50_000, "postgresql": 10_000}
+# records per piece the reader sends: what either process holds at a time
+PIECE = 10_000
 ON_CONFLICT = ("skip", "update", "fail")
 
 # R: the normalised record, in this order
@@ -115,7 +122,7 @@ class ImportOptions:
     dry_run: bool = False
     on_conflict: str = "skip"
     max_rejects: int | None = None
-    chunk_size: int = DEFAULT_CHUNK
+    chunk_size: int | None = None  # records per checkpoint; None: DEFAULT_CHUNK of the database
 
 
 @dataclass
@@ -384,11 +391,16 @@ class _Db:
         # a range of the primary key, never the facility's index: that would read
         # every row the import has stored so far, each chunk (quadratic)
         fac = "+facility_id" if self.sqlite else "facility_id + 0"
-        cur.execute(
+        sql = (
             "SELECT id, legacy_no, name_key, date_of_birth, kind FROM registrants "
-            f"WHERE id > {self.ph} AND {fac} = {self.ph}",
-            [self.mark, self.facility_id],
+            f"WHERE id > {self.ph} AND {fac} = {self.ph}"
         )
+        if self.sqlite:
+            cur.execute(sql, [self.mark, self.facility_id])
+        else:
+            # never a prepared statement: its generic plan cannot know that ``mark``
+            # is near the end of the table and may read all of it
+            cur.execute(sql, [self.mark, self.facility_id], prepare=False)
         for rid, legacy, name_key, dob, kind in cur.fetchall():
             if legacy is not None:
                 late.add(_lkey(legacy))
@@ -881,6 +893,9 @@ class _Run:
             raise NotFound(f"no facility {self.facility_code!r}")
         self.facility_id = int(row[0])
         self.sqlite = self.engine.dialect.name == "sqlite"
+        self.chunk_size: int = opts.chunk_size or DEFAULT_CHUNK.get(
+            self.engine.dialect.name, 10_000
+        )
         self.normalise = build_normaliser(
             self.mapping, self.source.header, opts.kind, clock.today(), self.sqlite
         )
@@ -897,7 +912,7 @@ class _Run:
                 "encoding_used": self.source.encoding,
                 "on_conflict": o.on_conflict,
                 "max_rejects": o.max_rejects,
-                "chunk_size": o.chunk_size,
+                "chunk_size": self.chunk_size,
             },
             sort_keys=True,
             ensure_ascii=False,
@@ -995,7 +1010,9 @@ class _Run:
         with self.engine.connect() as conn:
             mark = _Db(conn, self.facility_id, self.batch_id).load_keys(keyf)
         feed = ChunkFeed(
-            functools.partial(_chunk_stream, self.source, self.normalise, keyf, opts.chunk_size)
+            functools.partial(
+                _chunk_stream, self.source, self.normalise, keyf, min(PIECE, self.chunk_size)
+            )
         )
         del keyf  # the feed holds it; once the reader forks, only the reader does
         feed.start()
@@ -1057,9 +1074,13 @@ class _Run:
                     c = classify(db, part, opts.on_conflict, actor_id, now_v, late)
                     db.add_seen(c.seen)
             checkpoint = self.resumed_from
+            tx: Any = None
+            in_tx = 0
+            position = 0
             for part, position in itertools.chain(pending, stream):
-                tx = conn.begin() if outer is None else conn.begin_nested()
-                lock_facility_registrants(conn, db.facility_id)
+                if tx is None:
+                    tx = conn.begin() if outer is None else conn.begin_nested()
+                    lock_facility_registrants(conn, db.facility_id)
                 db.late_keys(late)
                 c = classify(db, part, opts.on_conflict, actor_id, now_v, late)
                 if c.conflict_record is not None:
@@ -1069,10 +1090,10 @@ class _Run:
                     break
                 new_counts = Counts(**self.counts.as_dict())
                 new_counts.add(c.counts)
+                self.counts = new_counts
                 if opts.max_rejects is not None and new_counts.rejected > opts.max_rejects:
                     tx.rollback()
                     aborted_reason = "max_rejects"
-                    self.counts = new_counts
                     break
                 db.insert(c.inserts)
                 db.update(c.updates)
@@ -1081,35 +1102,47 @@ class _Run:
                 db.mark_own()
                 checkpoint = part[-1][0]
                 if spool is not None:
-                    w = csv.writer(spool)
-                    w.writerows(c.rejects)
+                    csv.writer(spool).writerows(c.rejects)
                 else:
                     db.add_rejects(c.rejects)
-                    conn.execute(
-                        text(
-                            "UPDATE import_batches SET records_read = :r, imported = :i, "
-                            "updated = :u, rejected = :rj, duplicates = :d, unchanged = :un, "
-                            "checkpoint = :cp WHERE id = :b"
-                        ),
-                        {
-                            "r": new_counts.records_read,
-                            "i": new_counts.imported,
-                            "u": new_counts.updated,
-                            "rj": new_counts.rejected,
-                            "d": new_counts.duplicates,
-                            "un": new_counts.unchanged,
-                            "cp": checkpoint,
-                            "b": self.batch_id,
-                        },
-                    )
-                tx.commit()
-                self.counts = new_counts
-                if self.progress is not None:
-                    self.progress(position, total)
-                del part, c  # before the next chunk arrives: one chunk in memory at a time
+                in_tx += len(part)
+                del part, c  # before the next piece arrives: one in memory at a time
+                if in_tx >= self.chunk_size:
+                    self._commit(conn, tx, spool, checkpoint, position, total)
+                    tx, in_tx = None, 0
+            else:
+                if tx is not None:
+                    self._commit(conn, tx, spool, checkpoint, position, total)
             if outer is not None:
                 outer.rollback()
         return self.finish(spool, conflict, aborted_reason)
+
+    def _commit(
+        self, conn: Connection, tx: Any, spool: Any, checkpoint: int, position: int, total: int
+    ) -> None:
+        """Record the counts and the checkpoint with the rows, commit, report progress."""
+        if spool is None:
+            c = self.counts
+            conn.execute(
+                text(
+                    "UPDATE import_batches SET records_read = :r, imported = :i, "
+                    "updated = :u, rejected = :rj, duplicates = :d, unchanged = :un, "
+                    "checkpoint = :cp WHERE id = :b"
+                ),
+                {
+                    "r": c.records_read,
+                    "i": c.imported,
+                    "u": c.updated,
+                    "rj": c.rejected,
+                    "d": c.duplicates,
+                    "un": c.unchanged,
+                    "cp": checkpoint,
+                    "b": self.batch_id,
+                },
+            )
+        tx.commit()
+        if self.progress is not None:
+            self.progress(position, total)
 
     def finish(self, spool: Any, conflict: int | None, aborted_reason: str | None) -> ImportResult:
         from sqlalchemy.orm import Session
@@ -1214,7 +1247,7 @@ def import_registrants(
     """
     _require(actor)
     opts = opts or ImportOptions()
-    if opts.chunk_size < 1:
+    if opts.chunk_size is not None and opts.chunk_size < 1:
         raise InputError("chunk size must be positive")
     run = _Run(engine, actor, path, facility_code, opts, progress)
     run.prepare()
