@@ -590,10 +590,6 @@ class KeyFilter:
         i = (h >> 32) & m
         b[i >> 3] |= 1 << (i & 7)
 
-    def update(self, keys: Iterator[str] | list[str]) -> None:
-        for k in keys:
-            self.add(k)
-
     def __contains__(self, key: object) -> bool:
         h = hash(key)
         b, m = self.bits, self._MASK
@@ -1050,72 +1046,71 @@ class _Run:
         conflict: int | None = None
         aborted_reason: str | None = None
         late: set[str] = set()
-        if True:
-            outer = conn.begin() if opts.dry_run else None
-            if outer is None:
-                with conn.begin():
-                    db.create_seen()
-            else:
+        outer = conn.begin() if opts.dry_run else None
+        if outer is None:
+            with conn.begin():
                 db.create_seen()
-            # replay the committed prefix to rebuild K (nothing is written)
-            skip = self.resumed_from
-            pending: list[tuple[list[Any], int]] = []
-            while skip > 0:
-                got = next(stream, None)
-                if got is None:
-                    break
-                part = got[0]
-                if len(part) > skip:
-                    pending.append((part[skip:], got[1]))
-                    part = part[:skip]
-                skip -= len(part)
-                with conn.begin():
-                    lock_facility_registrants(conn, db.facility_id)
-                    db.late_keys(late)
-                    c = classify(db, part, opts.on_conflict, actor_id, now_v, late)
-                    db.add_seen(c.seen)
-            checkpoint = self.resumed_from
-            tx: Any = None
-            in_tx = 0
-            position = 0
-            for part, position in itertools.chain(pending, stream):
-                if tx is None:
-                    tx = conn.begin() if outer is None else conn.begin_nested()
-                    lock_facility_registrants(conn, db.facility_id)
+        else:
+            db.create_seen()
+        # replay the committed prefix to rebuild K (nothing is written)
+        skip = self.resumed_from
+        pending: list[tuple[list[Any], int]] = []
+        while skip > 0:
+            got = next(stream, None)
+            if got is None:
+                break
+            part = got[0]
+            if len(part) > skip:
+                pending.append((part[skip:], got[1]))
+                part = part[:skip]
+            skip -= len(part)
+            with conn.begin():
+                lock_facility_registrants(conn, db.facility_id)
                 db.late_keys(late)
                 c = classify(db, part, opts.on_conflict, actor_id, now_v, late)
-                if c.conflict_record is not None:
-                    tx.rollback()
-                    conflict = c.conflict_record
-                    aborted_reason = "conflict"
-                    break
-                new_counts = Counts(**self.counts.as_dict())
-                new_counts.add(c.counts)
-                self.counts = new_counts
-                if opts.max_rejects is not None and new_counts.rejected > opts.max_rejects:
-                    tx.rollback()
-                    aborted_reason = "max_rejects"
-                    break
-                db.insert(c.inserts)
-                db.update(c.updates)
                 db.add_seen(c.seen)
-                db.check_references(actor_id)
-                db.mark_own()
-                checkpoint = part[-1][0]
-                if spool is not None:
-                    csv.writer(spool).writerows(c.rejects)
-                else:
-                    db.add_rejects(c.rejects)
-                in_tx += len(part)
-                del part, c  # before the next piece arrives: one in memory at a time
-                if in_tx >= self.chunk_size:
-                    self._commit(conn, tx, spool, checkpoint, position, total)
-                    tx, in_tx = None, 0
+        checkpoint = self.resumed_from
+        tx: Any = None
+        in_tx = 0
+        position = 0
+        for part, position in itertools.chain(pending, stream):
+            if tx is None:
+                tx = conn.begin() if outer is None else conn.begin_nested()
+                lock_facility_registrants(conn, db.facility_id)
+            db.late_keys(late)
+            c = classify(db, part, opts.on_conflict, actor_id, now_v, late)
+            if c.conflict_record is not None:
+                tx.rollback()
+                conflict = c.conflict_record
+                aborted_reason = "conflict"
+                break
+            new_counts = Counts(**self.counts.as_dict())
+            new_counts.add(c.counts)
+            self.counts = new_counts
+            if opts.max_rejects is not None and new_counts.rejected > opts.max_rejects:
+                tx.rollback()
+                aborted_reason = "max_rejects"
+                break
+            db.insert(c.inserts)
+            db.update(c.updates)
+            db.add_seen(c.seen)
+            db.check_references(actor_id)
+            db.mark_own()
+            checkpoint = part[-1][0]
+            if spool is not None:
+                csv.writer(spool).writerows(c.rejects)
             else:
-                if tx is not None:
-                    self._commit(conn, tx, spool, checkpoint, position, total)
-            if outer is not None:
-                outer.rollback()
+                db.add_rejects(c.rejects)
+            in_tx += len(part)
+            del part, c  # before the next piece arrives: one in memory at a time
+            if in_tx >= self.chunk_size:
+                self._commit(conn, tx, spool, checkpoint, position, total)
+                tx, in_tx = None, 0
+        else:
+            if tx is not None:
+                self._commit(conn, tx, spool, checkpoint, position, total)
+        if outer is not None:
+            outer.rollback()
         return self.finish(spool, conflict, aborted_reason)
 
     def _commit(
@@ -1309,17 +1304,16 @@ def resume_import(
 def list_batches(session: Any, actor: Any) -> list[dict[str, Any]]:
     """Every import batch, oldest first (admin only)."""
     _require(actor, "import.list")
-    if True:
-        conn = session
-        rows = conn.execute(
-            text(
-                "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.status, b.records_read, "
-                "b.imported, b.updated, b.unchanged, b.duplicates, b.rejected, b.started_at, "
-                "a.login_id AS run_by FROM import_batches b LEFT JOIN facilities f ON "
-                "f.id = b.facility_id LEFT JOIN accounts a ON a.id = b.account_id ORDER BY b.id"
-            )
+    conn = session
+    rows = conn.execute(
+        text(
+            "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.status, b.records_read, "
+            "b.imported, b.updated, b.unchanged, b.duplicates, b.rejected, b.started_at, "
+            "a.login_id AS run_by FROM import_batches b LEFT JOIN facilities f ON "
+            "f.id = b.facility_id LEFT JOIN accounts a ON a.id = b.account_id ORDER BY b.id"
         )
-        return [dict(r._mapping) for r in rows]
+    )
+    return [dict(r._mapping) for r in rows]
 
 
 def show_batch(
@@ -1327,35 +1321,34 @@ def show_batch(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One batch with its reconciliation line and its rejects (admin only)."""
     _require(actor, "import.show")
-    if True:
-        conn = session
-        row = conn.execute(
-            text(
-                "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.file_sha256, b.status, "
-                "a.login_id AS run_by, b.started_at, b.finished_at, b.records_read, b.imported, "
-                "b.updated, b.unchanged, b.duplicates, b.rejected, b.checkpoint, b.options "
-                "FROM import_batches b LEFT JOIN facilities f ON f.id = b.facility_id "
-                "LEFT JOIN accounts a ON a.id = b.account_id WHERE b.id = :i"
-            ),
-            {"i": batch_id},
-        ).first()
-        if row is None:
-            raise NotFound(f"no import batch {batch_id}")
-        rejects = conn.execute(
-            text(
-                "SELECT record_no, column_name AS column, kind, reason, legacy_no FROM "
-                "import_rejects WHERE batch_id = :i ORDER BY record_no, id"
-            ),
-            {"i": batch_id},
-        )
-        info = dict(row._mapping)
-        c = Counts(*(int(info[k]) for k in Counts.__dataclass_fields__))
-        info["reconciliation"] = (
-            f"{c.records_read} read = {c.imported} imported + {c.updated} updated + "
-            f"{c.unchanged} unchanged + {c.duplicates} duplicates + {c.rejected} rejected"
-            + ("" if c.reconciled else " (does NOT add up)")
-        )
-        return info, [dict(r._mapping) for r in rejects]
+    conn = session
+    row = conn.execute(
+        text(
+            "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.file_sha256, b.status, "
+            "a.login_id AS run_by, b.started_at, b.finished_at, b.records_read, b.imported, "
+            "b.updated, b.unchanged, b.duplicates, b.rejected, b.checkpoint, b.options "
+            "FROM import_batches b LEFT JOIN facilities f ON f.id = b.facility_id "
+            "LEFT JOIN accounts a ON a.id = b.account_id WHERE b.id = :i"
+        ),
+        {"i": batch_id},
+    ).first()
+    if row is None:
+        raise NotFound(f"no import batch {batch_id}")
+    rejects = conn.execute(
+        text(
+            "SELECT record_no, column_name AS column, kind, reason, legacy_no FROM "
+            "import_rejects WHERE batch_id = :i ORDER BY record_no, id"
+        ),
+        {"i": batch_id},
+    )
+    info = dict(row._mapping)
+    c = Counts(*(int(info[k]) for k in Counts.__dataclass_fields__))
+    info["reconciliation"] = (
+        f"{c.records_read} read = {c.imported} imported + {c.updated} updated + "
+        f"{c.unchanged} unchanged + {c.duplicates} duplicates + {c.rejected} rejected"
+        + ("" if c.reconciled else " (does NOT add up)")
+    )
+    return info, [dict(r._mapping) for r in rejects]
 
 
 __all__ = [
