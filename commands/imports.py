@@ -108,7 +108,7 @@ def registrants(
     chunk_size: Annotated[
         int | None,
         typer.Option("--chunk-size", help="Records per committed checkpoint.", hidden=True),
-    ] = None,  # registrants.DEFAULT_CHUNK of the database
+    ] = None,  # registrants.DEFAULT_CHUNK
     fmt: FormatOpt = "table",  # type: ignore[assignment]
 ) -> None:
     """Import legacy registrant records into a facility (idempotent, resumable).

@@ -70,7 +70,7 @@ from resv_cli.importing.reader import Source, has_undecodable, open_source
 # records; its 16 MiB page cache spills within a larger transaction), and a short
 # transaction keeps the facility lock, which a clerk registering at the counter
 # waits for, short on both databases.
-DEFAULT_CHUNK = {"sqlite": 10_000, "postgresql": 10_000}
+DEFAULT_CHUNK = 10_000
 # records per piece the reader sends: what either process holds at a time
 PIECE = 10_000
 ON_CONFLICT = ("skip", "update", "fail")
@@ -123,7 +123,7 @@ class ImportOptions:
     dry_run: bool = False
     on_conflict: str = "skip"
     max_rejects: int | None = None
-    chunk_size: int | None = None  # records per checkpoint; None: DEFAULT_CHUNK of the database
+    chunk_size: int | None = None  # records per checkpoint; None: DEFAULT_CHUNK
 
 
 @dataclass
@@ -799,7 +799,7 @@ def write_rejects_file(engine: Engine, batch_id: int, path: Path) -> int:
 def _records(
     source: Source,
     normalise: Callable[[list[str]], tuple[tuple[Any, ...] | None, list[Reject], str | None]],
-    keyf: KeyFilter | None = None,
+    keyf: KeyFilter,
 ) -> Iterator[tuple[Any, ...]]:
     """Yield (record no, R or None, rejects, legacy no of a reject, L key, P key, maybe).
 
@@ -824,14 +824,11 @@ def _records(
             continue
         lk = _lkey(r[1]) if r[1] is not None else None
         pk = _db_pkey(r[3], r[6], r[0]) if r[3] else None
-        if keyf is None:
-            maybe = True
-        else:
-            maybe = (lk is not None and lk in keyf) or (pk is not None and pk in keyf)
-            if lk is not None:
-                keyf.add(lk)
-            if pk is not None:
-                keyf.add(pk)
+        maybe = (lk is not None and lk in keyf) or (pk is not None and pk in keyf)
+        if lk is not None:
+            keyf.add(lk)
+        if pk is not None:
+            keyf.add(pk)
         yield no, r, errs, legacy, lk, pk, maybe
 
 
@@ -890,9 +887,7 @@ class _Run:
             raise NotFound(f"no facility {self.facility_code!r}")
         self.facility_id = int(row[0])
         self.sqlite = self.engine.dialect.name == "sqlite"
-        self.chunk_size: int = opts.chunk_size or DEFAULT_CHUNK.get(
-            self.engine.dialect.name, 10_000
-        )
+        self.chunk_size: int = opts.chunk_size or DEFAULT_CHUNK
         self.normalise = build_normaliser(
             self.mapping, self.source.header, opts.kind, clock.today(), self.sqlite
         )
@@ -1304,8 +1299,7 @@ def resume_import(
 def list_batches(session: Any, actor: Any) -> list[dict[str, Any]]:
     """Every import batch, oldest first (admin only)."""
     _require(actor, "import.list")
-    conn = session
-    rows = conn.execute(
+    rows = session.execute(
         text(
             "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.status, b.records_read, "
             "b.imported, b.updated, b.unchanged, b.duplicates, b.rejected, b.started_at, "
@@ -1321,8 +1315,7 @@ def show_batch(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One batch with its reconciliation line and its rejects (admin only)."""
     _require(actor, "import.show")
-    conn = session
-    row = conn.execute(
+    row = session.execute(
         text(
             "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.file_sha256, b.status, "
             "a.login_id AS run_by, b.started_at, b.finished_at, b.records_read, b.imported, "
@@ -1334,7 +1327,7 @@ def show_batch(
     ).first()
     if row is None:
         raise NotFound(f"no import batch {batch_id}")
-    rejects = conn.execute(
+    rejects = session.execute(
         text(
             "SELECT record_no, column_name AS column, kind, reason, legacy_no FROM "
             "import_rejects WHERE batch_id = :i ORDER BY record_no, id"
