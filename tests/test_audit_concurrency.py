@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 from resv_cli.audit_verify import verify_chain
 
@@ -12,32 +11,43 @@ WORKERS = 4
 PER_WORKER = 60
 
 WORKER = """
-import sys, time
+import sys
+from sqlalchemy import text
 from resv_cli import audit
 from resv_cli.db import get_engine, transaction
-url, name, n, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+url, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 engine = get_engine(url)
-while time.time() < start:
-    time.sleep(0.005)
+with engine.connect() as conn:  # imports done and the database reachable before "ready"
+    conn.execute(text("SELECT 1"))
+print("ready", flush=True)
+sys.stdin.readline()  # every worker waits here until the test says go
 for i in range(n):
     with transaction(engine) as s:
         audit.record(s, None, "test.concurrent", resource_id=f"{name}-{i}", detail={"w": name})
-print("done", name)
+print("done", name, flush=True)
 """
-
 
 def test_concurrent_appends_keep_one_chain(installation):
     before = installation.scalar("SELECT count(*) FROM audit_events")
-    start = time.time() + 3.0  # every process connected and waiting, then all go at once
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, installation.url, f"w{k}", str(PER_WORKER), str(start)],
+            [sys.executable, "-c", WORKER, installation.url, f"w{k}", str(PER_WORKER)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for k in range(WORKERS)
     ]
+    # start together only once every process has loaded and connected: under load (CI)
+    # start-up alone can take seconds, and a fixed start time let one worker finish
+    # before the others began
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline() == "ready\n", p.stderr
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
@@ -54,8 +64,11 @@ def test_concurrent_appends_keep_one_chain(installation):
     # every append landed exactly once, interleaved between the workers
     mine = [r[3] for r in rows if r[3] and r[3].startswith("w")]
     assert sorted(mine) == sorted(f"w{k}-{i}" for k in range(WORKERS) for i in range(PER_WORKER))
-    firsts = [r[3].split("-")[0] for r in rows[before : before + 40]]
-    assert len(set(firsts)) > 1, "workers did not overlap; the test proved nothing"
+    # the appends really ran at the same time: the workers' events interleave (more runs of
+    # one worker's events than workers), else the test proved nothing
+    order = [r[3].split("-")[0] for r in rows[before:]]
+    runs = 1 + sum(a != b for a, b in zip(order, order[1:], strict=False))
+    assert runs > WORKERS, f"workers did not overlap ({runs} runs); the test proved nothing"
     result = verify_chain(installation.engine())
     assert result.ok, result.message
     assert result.head_seq == total

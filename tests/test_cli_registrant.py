@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from scope_world import HANDOVER, at, build_city, login
@@ -168,7 +169,8 @@ def test_search_terms_are_audited_only_as_keyed_hash(city, cli):
     (detail,) = inst.rows("SELECT detail FROM audit_events WHERE action = 'registrant.search'")[0]
     d = json.loads(detail)
     assert set(d) == {"terms_hmac", "results"} and d["results"] == 1
-    assert "髙橋" not in detail and "高橋" not in detail and "1948" not in detail
+    plain = re.sub(r"[0-9a-f]{32,}", "<digest>", detail)  # a digest may hold "1948" by chance
+    assert "髙橋" not in plain and "高橋" not in plain and "1948" not in plain
     from resv_cli import audit
     from resv_cli.normalize import name_key
 
@@ -236,7 +238,10 @@ def test_duplicate_check_needs_a_reason_hashes_terms_and_is_rate_limited(city, c
     )
     assert [e[0] for e in events] == ["allowed", "allowed", "denied"]
     for _, detail in events:
-        assert "佐藤" not in detail and "1945" not in detail and "terms_hmac" in detail
+        assert "terms_hmac" in detail
+        # a hex digest may contain "1945" by chance (CI once drew one); look only outside digests
+        plain = re.sub(r"[0-9a-f]{32,}", "<digest>", detail)
+        assert "佐藤" not in plain and "1945" not in plain and "02-02" not in plain
     assert json.loads(events[2][1])["reason"] == "rate_limit"
 
 

@@ -563,6 +563,7 @@ def assert_no_formula_or_error(path: Path) -> None:
 def assert_no_personal_data(path: Path, month: dict[str, Any]) -> None:
     with zipfile.ZipFile(path) as z:
         text = "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+    text = re.sub(r"[0-9a-fA-F]{32,}", "<digest>", text)  # a chain hash may hold "1941" by chance
     for secret in (SECRET_ADDRESS, SECRET_PHONE, SECRET_EMERGENCY, "佐藤花子", "山田1郎", "1941"):
         assert secret not in text, secret
 
