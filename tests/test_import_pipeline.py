@@ -797,3 +797,105 @@ def test_several_pieces_per_checkpoint_commit_and_resume(
     assert resumed.status == "completed"
     assert resumed.counts.as_dict() == whole.counts.as_dict()
     assert facility_rows(inst, "chuo-rojin") == facility_rows(inst, "kita-rojin")
+
+
+# --- two imports of one facility at the same time -----------------------------------------
+
+CONCURRENT_CHUNK = 10
+
+
+def write_overlapping(path: Path, first: int, last: int, prefix: str, overlap_prefix: str,
+                      overlap: range) -> Path:  # fmt: skip
+    """Records first..last-1; those in ``overlap`` carry ``overlap_prefix`` numbers."""
+    lines = [",".join(GEN_HEADER)]
+    for i in range(first, last):
+        name = f"{SURNAMES[i % 10]} {GIVEN[(i // 10) % 20]}"
+        dob = dt.date(1930, 1, 1) + dt.timedelta(days=37 * i)
+        legacy = f"{overlap_prefix if i in overlap else prefix}{i:05d}"
+        row = ["個人", legacy, name, "", dob.strftime("%Y/%m/%d"), "", "", "0476-42-1111",
+               "", "", "", ""]  # fmt: skip
+        lines.append(",".join(row))
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp932"))
+    return path
+
+
+@pytest.mark.slow
+def test_two_concurrent_imports_of_one_facility_store_each_person_once(
+    installation: Any, tmp_path: Path
+) -> None:
+    """Two imports of overlapping files into one facility run at the same time.
+
+    Records 200-299 are in both files: 200-249 with the same registration number (the
+    number catches them), 250-299 with different numbers (only name and date of birth
+    catch them).  Whichever import stores a person first, the other must report it, and
+    every person must be stored exactly once.  Import A runs in this process; after its
+    first checkpoint it starts import B (the command, in another process) and goes on
+    once B has committed a checkpoint of its own, so the two certainly overlap and then
+    contend for the facility's lock checkpoint by checkpoint.
+    """
+    import subprocess
+    import time
+
+    from resv_cli.importing.registrants import ImportOptions, import_registrants
+
+    inst = installation
+    factories.make_facility(inst, "chuo-rojin", category="senior_welfare_centre")
+    same_number, other_number = range(200, 250), range(250, 300)
+    a = write_overlapping(tmp_path / "a.csv", 0, 300, "A", "S", same_number)
+    b = write_overlapping(tmp_path / "b.csv", 200, 500, "B", "S", same_number)
+    resv = str(Path(sys.executable).with_name("resv"))
+    procs: list[subprocess.Popen[str]] = []
+
+    def progress(position: int, total: int) -> None:
+        if procs:
+            return
+        procs.append(
+            subprocess.Popen(
+                [resv, "import", "registrants", str(b), "--facility", "chuo-rojin",
+                 "--chunk-size", str(CONCURRENT_CHUNK)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+        )
+        deadline = time.monotonic() + 120
+        while procs[0].poll() is None and time.monotonic() < deadline:
+            if inst.scalar("SELECT count(*) FROM import_batches WHERE checkpoint > 0") > 1:
+                return  # B has committed its first checkpoint and is going on
+            time.sleep(0.01)
+        raise AssertionError("import B did not get going: " + procs[0].communicate()[1])
+
+    actor = in_process_actor(inst, ADMIN_LOGIN)
+    result = import_registrants(inst.engine(), actor, a, "chuo-rojin",
+                                ImportOptions(chunk_size=CONCURRENT_CHUNK), progress=progress)  # fmt: skip
+    _, err = procs[0].communicate(timeout=600)
+    assert procs[0].returncode == 0, err[-2000:]
+    assert result.status == "completed"
+    batches = inst.rows(
+        "SELECT id, status, records_read, imported, updated, duplicates, rejected, unchanged "
+        "FROM import_batches ORDER BY id"
+    )
+    assert [b_[1] for b_ in batches] == ["completed", "completed"]
+    for _, _, read, imported, updated, duplicates, rejected, unchanged in batches:
+        assert read == 300 == imported + updated + duplicates + rejected + unchanged
+        assert rejected == 0 and updated == 0
+    # each of the 500 people once, whichever import got there first
+    assert inst.scalar("SELECT count(*) FROM registrants") == 500
+    assert sum(b_[3] for b_ in batches) == 500
+    # each of the 100 shared people was caught by one of the two imports: as the same
+    # registration number with the same data (unchanged) or as a duplicate
+    assert sum(b_[5] + b_[7] for b_ in batches) == 100
+    assert inst.scalar(
+        "SELECT count(*) FROM (SELECT name_key, date_of_birth FROM registrants "
+        "GROUP BY name_key, date_of_birth HAVING count(*) > 1) d"
+    ) == 0
+    for i in other_number:
+        assert inst.scalar(
+            "SELECT count(*) FROM registrants WHERE legacy_no IN (:a, :b)",
+            a=f"A{i:05d}", b=f"B{i:05d}",
+        ) == 1  # fmt: skip
+    # the two imports really ran at the same time: their rows interleave
+    (lo1, hi1), (lo2, hi2) = (
+        inst.rows("SELECT min(id), max(id) FROM registrants WHERE import_batch_id = :b",
+                  b=bid)[0]
+        for bid, *_ in batches
+    )  # fmt: skip
+    assert lo1 < hi2 and lo2 < hi1, f"the imports did not overlap: {(lo1, hi1, lo2, hi2)}"
