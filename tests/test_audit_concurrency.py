@@ -27,6 +27,7 @@ for i in range(n):
 print("done", name, flush=True)
 """
 
+
 def test_concurrent_appends_keep_one_chain(installation):
     before = installation.scalar("SELECT count(*) FROM audit_events")
     procs = [

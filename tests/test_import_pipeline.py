@@ -851,9 +851,19 @@ def test_two_concurrent_imports_of_one_facility_store_each_person_once(
             return
         procs.append(
             subprocess.Popen(
-                [resv, "import", "registrants", str(b), "--facility", "chuo-rojin",
-                 "--chunk-size", str(CONCURRENT_CHUNK)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [
+                    resv,
+                    "import",
+                    "registrants",
+                    str(b),
+                    "--facility",
+                    "chuo-rojin",
+                    "--chunk-size",
+                    str(CONCURRENT_CHUNK),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )  # fmt: skip
         )
         deadline = time.monotonic() + 120
@@ -883,10 +893,13 @@ def test_two_concurrent_imports_of_one_facility_store_each_person_once(
     # each of the 100 shared people was caught by one of the two imports: as the same
     # registration number with the same data (unchanged) or as a duplicate
     assert sum(b_[5] + b_[7] for b_ in batches) == 100
-    assert inst.scalar(
-        "SELECT count(*) FROM (SELECT name_key, date_of_birth FROM registrants "
-        "GROUP BY name_key, date_of_birth HAVING count(*) > 1) d"
-    ) == 0
+    assert (
+        inst.scalar(
+            "SELECT count(*) FROM (SELECT name_key, date_of_birth FROM registrants "
+            "GROUP BY name_key, date_of_birth HAVING count(*) > 1) d"
+        )
+        == 0
+    )
     for i in other_number:
         assert inst.scalar(
             "SELECT count(*) FROM registrants WHERE legacy_no IN (:a, :b)",
