@@ -10,6 +10,8 @@ from typing import Annotated, Any
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, state, work
 
+from resv_cli.errors import ResvError
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -147,10 +149,24 @@ def registrants(
             ),
             progress=update,
         )
+    except ResvError as exc:
+        _rejects_of_aborted(ctx, exc, rejects)
+        raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     _report(ctx, result, rejects, fmt)
+
+
+def _rejects_of_aborted(ctx: typer.Context, exc: ResvError, rejects: Path | None) -> None:
+    """An aborted batch's rejects are what to fix: still written to ``--rejects``."""
+    batch_id = getattr(exc, "batch_id", None)
+    if rejects is None or batch_id is None:
+        return
+    from resv_cli.importing.registrants import write_rejects_file
+
+    n = write_rejects_file(state(ctx).engine(), batch_id, rejects)
+    echo_err(f"Wrote {n} reject line(s) of aborted batch {batch_id} to {rejects}.")
 
 
 @app.command("resume")
@@ -177,6 +193,9 @@ def resume(
     update, bar = _progress()
     try:
         result = resume_import(engine, actor, batch, file, progress=update)
+    except ResvError as exc:
+        _rejects_of_aborted(ctx, exc, rejects)
+        raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

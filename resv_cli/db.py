@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,6 +85,70 @@ def lock_facility_registrants(conn: Any, facility_id: int) -> None:
             text("SELECT pg_advisory_xact_lock(:ns, :fid)"),
             {"ns": _LOCK_NAMESPACE, "fid": facility_id},
         )
+
+
+_BATCH_LOCK_NAMESPACE = 0x727377  # "rsw": the run of one import batch
+
+
+class BatchRunLock:
+    """The right to run one import batch, held by one process at a time.
+
+    PostgreSQL: a session-level advisory lock on a connection of its own.  SQLite:
+    a POSIX record lock on one byte (at the batch id) of ``<database>.import-locks``
+    next to the database file.  Both go with the process that holds them, also
+    when it is killed, so an interrupted batch can be resumed at once; and a
+    forked child does not inherit either (the record lock is per process; the
+    child never uses the connection).
+    """
+
+    def __init__(self, engine: Any, batch_id: int) -> None:
+        self.engine = engine
+        self.batch_id = batch_id
+        self._conn: Any = None
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
+        if self.engine.dialect.name == "postgresql":
+            conn = self.engine.connect()
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:ns, :b)"),
+                {"ns": _BATCH_LOCK_NAMESPACE, "b": self.batch_id},
+            ).scalar_one()
+            conn.commit()
+            if not got:
+                conn.close()
+                return False
+            self._conn = conn
+            return True
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return True  # one process only
+        import fcntl
+
+        fd = os.open(f"{database}.import-locks", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, self.batch_id)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        conn, fd = self._conn, self._fd
+        self._conn = self._fd = None
+        if conn is not None:
+            try:
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:ns, :b)"),
+                    {"ns": _BATCH_LOCK_NAMESPACE, "b": self.batch_id},
+                )
+                conn.commit()
+            finally:
+                conn.close()
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops this process's record locks on it
 
 
 def schema_ddl(dialect_name: str) -> str:

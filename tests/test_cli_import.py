@@ -137,7 +137,9 @@ def test_every_reject_reason_without_personal_data(inst: Any, cli: Any, tmp_path
             "column": col,
             "kind": "rejected",
             "reason": reason,
-            "legacy_no": row[1],
+            # a record whose fields do not line up with the header has no number:
+            # the value under the heading may be anyone's name
+            "legacy_no": "" if len(row) != 12 else row[1],
         }
         for i, (row, col, reason) in enumerate(REJECTS)
     ]

@@ -543,7 +543,7 @@ def test_sqlite_foreign_keys_back_on_after_import(
     batch = inst.scalar("SELECT max(id) FROM import_batches")
     assert (
         f"Error: bad.csv: more than 0 rejected records (--max-rejects); batch {batch} aborted, "
-        f"nothing of it was kept; see `resv import show {batch}`"
+        f"nothing of it was kept; its rejects: `resv import show {batch}`"
     ) in r.stderr
     assert inst.scalar("SELECT status FROM import_batches WHERE id = :b", b=batch) == "aborted"
     assert inst.scalar("SELECT count(*) FROM registrants WHERE import_batch_id = :b", b=batch) == 0

@@ -68,6 +68,10 @@ def _child(out: Any, make: Callable[[], Iterator[tuple[Chunk, int]]], close_fds:
         out.close()
 
 
+class ReaderDied(InputError):
+    """The reading process ended without a word: not an error of the file."""
+
+
 def worker_enabled() -> bool:
     if os.environ.get("RESV_IMPORT_WORKER", "1") == "0":
         return False
@@ -113,22 +117,13 @@ class ChunkFeed:
             return
         self.start()
         proc, recv = self._proc, self._conn
-        import time as _t
-
-        _wait = 0.0
         try:
             while True:
                 try:
-                    _t0 = _t.perf_counter()
                     kind, part, pos = recv.recv()
-                    _wait += _t.perf_counter() - _t0
-                    if os.environ.get("RESV_DEBUG_FEED") and kind != "chunk":
-                        import sys as _s
-
-                        print(f"feed wait {_wait:.2f}", file=_s.stderr)
                 except EOFError:
                     proc.join(5)
-                    raise InputError(
+                    raise ReaderDied(
                         f"the reading process ended unexpectedly (exit code {proc.exitcode}); "
                         "nothing after the last committed chunk was written"
                     ) from None

@@ -50,10 +50,22 @@ _is_normalized = unicodedata.is_normalized
 
 
 def nfc(text: str) -> str:
-    """Stored form of a name: NFC, outer whitespace trimmed, nothing else changed."""
+    """Stored form of a name: NFC, outer whitespace trimmed, line breaks folded.
+
+    A line break inside a quoted field (an exporter's wrapped cell) becomes one
+    space, as in addresses; nothing else is changed.
+    """
+    if "\n" in text or "\r" in text:
+        text = " ".join(part.strip() for part in text.splitlines() if part.strip())
     if text.isascii() or _is_normalized("NFC", text):
         return text.strip()
     return unicodedata.normalize("NFC", text).strip()
+
+
+# Private-use characters: what cp932 decodes its user-defined area (外字, bytes
+# F040-F9FC) and the bytes FD-FF to.  The real character is lost; such a value is
+# rejected rather than stored as a character that no other system can show.
+PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 
 
 # The same folding as resv_cli.normalize.name_key/kana_key (a test compares them on
@@ -130,20 +142,30 @@ ERA_ALIASES = {
     "令和": "令和", "令": "令和", "R": "令和", "5": "令和",
     "㍾": "明治", "㍽": "大正", "㍼": "昭和", "㍻": "平成", "㋿": "令和",
 }  # fmt: skip
+# full-width Latin letters (Ｓ１５．３．２, an era column's Ｈ)
+_FW_LETTERS: dict[int, str | int] = {
+    **{0xFF21 + i: ord("A") + i for i in range(26)},
+    **{0xFF41 + i: ord("a") + i for i in range(26)},
+}
 _DATE_TABLE = str.maketrans(
-    {**_FW_DIGITS, ord("／"): "/", ord("．"): ".", ord("－"): "-", ord("ー"): "-", ord("−"): "-",
-     0x3000: None, ord(" "): None}
+    {**_FW_DIGITS, **_FW_LETTERS, ord("／"): "/", ord("．"): ".", ord("－"): "-", ord("ー"): "-",
+     ord("−"): "-", ord("："): ":", 0x3000: None, ord(" "): None}
 )  # fmt: skip
+_ERA_TABLE = str.maketrans({**_FW_DIGITS, **_FW_LETTERS})
+# a midnight time after a date: what Excel writes for a date cell saved as CSV
+# ("1940/3/2 0:00"); removed before the spaces are
+_MIDNIGHT = re.compile(r"(?:\s+|T)0?0:00(?::00)?$")
 # Every accepted form in one expression (one match per value, the hot path of an
-# import): western y/m/d, y-m-d, y.m.d, y年m月d日 and yyyymmdd, each optionally
-# followed by a midnight time (an xlsx date cell read back as text); and the era
-# forms 昭和15年3月2日 / S15.3.2 / H1-1-8 with 元 for the first year.
+# import): western y/m/d, y-m-d, y.m.d, y年m月d日 and yyyymmdd (a midnight time
+# after them, as an xlsx date cell read back as text or Excel's CSV has it, is
+# removed first: _MIDNIGHT); and the era forms 昭和15年3月2日 / S15.3.2 / H1-1-8
+# with 元 for the first year.  ASCII digits only (after the full-width ones are
+# translated): a Unicode \d would take other scripts' digits.
 _ANY_DATE = re.compile(
     r"(\d{4})(?:[/.-](\d{1,2})[/.-](\d{1,2})|年(\d{1,2})月(\d{1,2})日?|(\d{2})(\d{2}))"
-    r"(?:T?00:00(?::00)?)?"
     r"|(明治|大正|昭和|平成|令和|[明大昭平令MTSHR㍾㍽㍼㍻㋿])\s*(元|\d{1,2})\s*"
     r"(?:年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?|[./-](\d{1,2})[./-](\d{1,2}))",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 
 
@@ -157,6 +179,8 @@ def _make(year: int, month: int, day: int) -> dt.date:
 @lru_cache(maxsize=1 << 12)  # the importer memoises per raw text itself
 def _parse_date(text: str) -> dt.date:
     s = text.strip()
+    if ":" in s or "：" in s:
+        s = _MIDNIGHT.sub("", s.replace("：", ":"))
     if not s.isascii() or " " in s:
         s = s.translate(_DATE_TABLE)
     m = _ANY_DATE.fullmatch(s)
@@ -178,7 +202,7 @@ def _parse_date(text: str) -> dt.date:
 
 def era_date(era_text: str, year_text: str, month_text: str, day_text: str) -> dt.date:
     """Build a date from era, year of the era (元 = 1), month and day; check the era."""
-    era = ERA_ALIASES.get(era_text.strip().upper())
+    era = ERA_ALIASES.get(era_text.strip().translate(_ERA_TABLE).upper())
     if era is None:
         raise FieldError("unknown era")
     try:
@@ -216,7 +240,7 @@ def date_of_birth(text: str, today: dt.date) -> dt.date:
 
 # --- postal codes and phones -----------------------------------------------------------
 
-_POSTAL = re.compile(r"〒?\s*(\d{3})-?(\d{4})")
+_POSTAL = re.compile(r"〒?\s*(\d{3})-?(\d{4})", re.ASCII)
 
 
 @lru_cache(maxsize=1 << 12)
@@ -229,11 +253,12 @@ def postal_code(text: str) -> str:
     return f"{m.group(1)}-{m.group(2)}"
 
 
-_EXTENSION = re.compile(r"(?:内線|内|ext\.?|EXT\.?|x)\s*[:：]?\s*(\d{1,6})\s*\)?\s*$")
-_PHONE_CHARS = re.compile(r"[\d\-() ]+")
+# ASCII digits only: str.isdigit() and a Unicode \d also take ①, ² and other scripts' digits
+_EXTENSION = re.compile(r"(?:内線|内|ext\.?|EXT\.?|x)\s*[:：]?\s*(\d{1,6})\s*\)?\s*$", re.ASCII)
+_PHONE_CHARS = re.compile(r"[\d\-() ]+", re.ASCII)
 _PHONE_SEPS = re.compile(r"[-() ]+")
-_NON_DIGITS = re.compile(r"\D+")
-_PHONE_SIMPLE = re.compile(r"0\d{0,4}-\d{1,4}-\d{3,4}")
+_NON_DIGITS = re.compile(r"\D+", re.ASCII)
+_PHONE_SIMPLE = re.compile(r"0\d{0,4}-\d{1,4}-\d{3,4}", re.ASCII)
 _PHONE_PUNCT = str.maketrans({"（": "(", "）": ")", "\u3000": " "})
 _PHONE_TABLE = str.maketrans({**_FW_DIGITS, **{ord(c): "-" for c in DASHES}, ord("（"): "(",
                               ord("）"): ")", 0x3000: " "})  # fmt: skip
@@ -245,7 +270,7 @@ def phone(text: str) -> tuple[str, str, str | None]:
     if not s.isascii():
         s = s.translate(_PHONE_TABLE)
     ext = None
-    if s.isdigit():
+    if s.isdigit() and s.isascii():
         digits = stored = s
     elif _PHONE_SIMPLE.fullmatch(s):
         stored, digits = s, s.replace("-", "")

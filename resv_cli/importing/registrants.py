@@ -58,10 +58,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, text, update
 
 from resv_cli import audit, clock
-from resv_cli.db import lock_facility_registrants
+from resv_cli.db import BatchRunLock, lock_facility_registrants
 from resv_cli.errors import Conflict, InputError, NotFound, ResvError
 from resv_cli.importing import jpnorm
-from resv_cli.importing.feed import ChunkFeed, chunks
+from resv_cli.importing.feed import ChunkFeed, ReaderDied, chunks
 from resv_cli.importing.mapping import LABELS, Mapping, compile_mapping, load_mapping_file
 from resv_cli.importing.reader import Source, has_undecodable, open_source
 
@@ -89,6 +89,10 @@ INSERT_COLS = (
 MAX_LEN = {"legacy_no": 64, "name": 200, "kana": 200, "address": 300, "emergency_name": 200,
            "representative_name": 200}  # fmt: skip
 _DUP_L = "登録番号"
+GAIJI_REASON = (
+    "contains an external character (外字) with no standard code; write it with a standard "
+    "character"
+)
 _DUP_P = "氏名+生年月日"
 
 
@@ -186,7 +190,12 @@ def build_normaliser(
     nfc, name_key, reading = jpnorm.nfc, jpnorm.name_key, jpnorm.reading
     postal_code, address, phone = jpnorm.postal_code, jpnorm.address, jpnorm.phone
     FieldError = jpnorm.FieldError
+    private_use = jpnorm.PRIVATE_USE.search
     dob_cache: dict[Any, Any] = {}
+    # the text fields stored as written, checked for private-use characters (外字)
+    stored_as_written = ("legacy_no", "name", "group_name", "kana", "address", "emergency_name",
+                         "representative_name")  # fmt: skip
+    text_fields = [(f, g[f]) for f in stored_as_written if f in g]
 
     def dob_of(raw: Any) -> Any:
         try:
@@ -217,11 +226,13 @@ def build_normaliser(
                 n = len(row)
                 while n > width and not row[n - 1].strip():
                     n -= 1
-                try:
-                    legacy_no = (get_legacy(row).strip() or None) if get_legacy else None
-                except IndexError:
-                    legacy_no = None
-                return None, [("", f"record has {n} fields, the header has {width}")], legacy_no
+                # no registration number: the fields do not line up with the header,
+                # so the one under its heading may be anything (a name, say)
+                return None, [("", f"record has {n} fields, the header has {width}")], None
+        if private_use("\x00".join(row)):
+            for f, get in text_fields:
+                if private_use(get(row)):
+                    rejects.append((label(f), GAIJI_REASON))
         # kind
         if get_kind is not None and (raw := get_kind(row).strip()):
             kind = kind_values.get(raw.lower())
@@ -305,7 +316,9 @@ def build_normaliser(
                 )
         if get_em_phone is not None and (raw := get_em_phone(row).strip()):
             try:
-                em_tel = phone(raw)[0]
+                em_tel, _, em_ext = phone(raw)
+                if em_ext:  # no column of its own: kept with the number, as written
+                    em_tel = f"{em_tel} 内線{em_ext}"
             except FieldError as exc:
                 rejects.append(
                     (label("emergency_phone"), str(exc).replace("phone", "emergency phone"))
@@ -330,7 +343,48 @@ def build_normaliser(
         return value if value and not has_undecodable(value) else None
 
     normalise.legacy_of = legacy_of  # type: ignore[attr-defined]
+    # the fields of R this file gives (indices): --on-conflict update compares and
+    # replaces only these; a field the file has no column for keeps its stored value
+    has = {
+        0: get_kind is not None or default_kind is not None,
+        1: True,
+        2: get_name is not None or get_group is not None,
+        4: get_kana is not None,
+        6: get_dob is not None or get_era is not None,
+        7: get_postal is not None,
+        8: get_address is not None,
+        9: get_phone is not None,
+        12: get_em_name is not None,
+        13: get_em_phone is not None,
+        14: get_rep is not None or (get_group is not None and get_name is not None),
+    }
+    with_keys = {2: (3,), 4: (5,), 9: (10, 11)}  # a field and what is derived from it
+    normalise.present = tuple(sorted(  # type: ignore[attr-defined]
+        j for i, given in has.items() if given for j in (i, *with_keys.get(i, ()))
+    ))  # fmt: skip
     return normalise
+
+
+def merge_rejects(rejects: list[Reject]) -> list[Reject]:
+    """One reject per column label (the rejects table has one row per record and column).
+
+    Two reasons can share a label: two headings of one name, one column mapped to
+    two fields, or two checks of one field.  Labels and reasons are cut to the
+    table's widths (a heading can be any length).
+    """
+    merged: dict[str, str] = {}
+    for col, reason in rejects:
+        col = col[:100]
+        merged[col] = f"{merged[col]}; {reason}" if col in merged else reason
+    return [(col, reason if len(reason) <= 300 else reason[:299] + "…")
+            for col, reason in merged.items()]  # fmt: skip
+
+
+def fit_legacy(value: str | None) -> str | None:
+    """A registration number as the rejects table can hold it (64 characters)."""
+    if value is None or len(value) <= 64:
+        return value
+    return value[:63] + "…"
 
 
 def undecodable_rejects(row: list[str], header: list[str], encoding: str | None) -> list[Reject]:
@@ -548,11 +602,12 @@ class _Db:
                 for r in rows:
                     write(r)
 
-    def update(self, rows: list[tuple[Any, ...]]) -> None:
-        """rows: (R..., updated_at, id)"""
+    def update(self, rows: list[tuple[Any, ...]], present: tuple[int, ...]) -> None:
+        """rows: (the fields of R at ``present``..., updated_at, id)"""
         if not rows:
             return
-        sets = ", ".join(f"{c} = {self.ph}" for c in R_FIELDS + ("updated_at",))
+        cols = tuple(R_FIELDS[i] for i in present) + ("updated_at",)
+        sets = ", ".join(f"{c} = {self.ph}" for c in cols)
         self.raw.cursor().executemany(f"UPDATE registrants SET {sets} WHERE id = {self.ph}", rows)
 
     def add_rejects(self, rows: list[tuple[Any, ...]]) -> None:
@@ -631,6 +686,7 @@ def classify(
     actor_id: int | None,
     now: Any,
     late: set[str] | None = None,
+    present: tuple[int, ...] = tuple(range(len(R_FIELDS))),
 ) -> _Chunk:
     """Classify one chunk against K and the database (see the module docstring).
 
@@ -640,6 +696,8 @@ def classify(
     """
     counts = Counts(records_read=len(records))
     batch_id = db.batch_id
+    # compared: the content fields the file gives, at their places in a stored row
+    compared = [(k, i) for k, i in enumerate(CONTENT_IDX) if i in present]
     lkeys: dict[str, str] = {}
     pkeys: dict[str, tuple[Any, Any, Any]] = {}
     for _, r, _, _, lk, pk, maybe in records:
@@ -673,6 +731,9 @@ def classify(
     for no, r, errs, bad_legacy, lk, pk, _ in records:
         if r is None:
             counts.rejected += 1
+            if len(errs) > 1 or (errs and (len(errs[0][0]) > 100 or len(errs[0][1]) > 300)):
+                errs = merge_rejects(errs)
+            bad_legacy = fit_legacy(bad_legacy)
             for col, reason in errs:
                 rejects.append((batch_id, no, col, "rejected", reason, bad_legacy))
             continue
@@ -693,13 +754,11 @@ def classify(
             hit = by_l.get(legacy)
             if hit is not None:
                 keys = [lk] + ([pk] if pk else [])
-                current = tuple(r[i] for i in CONTENT_IDX)
-                stored = tuple(hit[2:])
-                if stored == current:
+                if all(hit[2 + k] == r[i] for k, i in compared):
                     counts.unchanged += 1
                 elif on_conflict == "update":
                     counts.updated += 1
-                    updates.append((*r, now, hit[0]))
+                    updates.append((*[r[i] for i in present], now, hit[0]))
                 elif on_conflict == "fail":
                     conflict_record = no
                     break
@@ -823,7 +882,15 @@ def _records(
             yield no, None, errs, legacy, None, None, False
             continue
         lk = _lkey(r[1]) if r[1] is not None else None
-        pk = _db_pkey(r[3], r[6], r[0]) if r[3] else None
+        # the person key: name and date of birth.  Without a date of birth, the name
+        # alone only for a record without a registration number (else a re-run of a
+        # ledger that has neither would store its people again); two records with
+        # different numbers and one name are two people.  A group's name is its key.
+        pk = (
+            _db_pkey(r[3], r[6], r[0])
+            if r[3] and (r[6] is not None or r[1] is None or r[0] == "group")
+            else None
+        )
         maybe = (lk is not None and lk in keyf) or (pk is not None and pk in keyf)
         if lk is not None:
             keyf.add(lk)
@@ -871,6 +938,11 @@ class _Run:
         opts = self.opts
         if opts.on_conflict not in ON_CONFLICT:
             raise InputError(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}")
+        if opts.max_rejects is not None and opts.on_conflict == "update" and not opts.dry_run:
+            raise InputError(
+                "--max-rejects cannot be used with --on-conflict update: an abort could not "
+                "undo the updates before it; check the file with --dry-run --max-rejects first"
+            )
         if opts.kind not in (None, "individual", "group"):
             raise InputError("--kind must be individual or group")
         if not self.path.is_file():
@@ -891,6 +963,7 @@ class _Run:
         self.normalise = build_normaliser(
             self.mapping, self.source.header, opts.kind, clock.today(), self.sqlite
         )
+        self.present: tuple[int, ...] = self.normalise.present  # type: ignore[attr-defined]
 
     def options_json(self) -> str:
         o = self.opts
@@ -919,6 +992,42 @@ class _Run:
             **counts.as_dict(),
         }
 
+    _run_lock: BatchRunLock | None = None
+    abort_rejects: list[tuple[Any, ...]] | None = None  # of the checkpoint that hit the cap
+    file_error: InputError | None = None
+
+    def _lock(self, batch_id: int) -> None:
+        lock = BatchRunLock(self.engine, batch_id)
+        if not lock.acquire():
+            raise Conflict(
+                f"batch {batch_id} is being imported by another process right now; wait for "
+                "it to finish (resv import list shows its progress)"
+            )
+        self._run_lock = lock
+
+    def release_lock(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
+
+    # the options that decide what a record becomes: a batch is finished with its own
+    _DECIDING = ("kind", "mapping_sha256", "on_conflict", "max_rejects", "encoding_used")
+
+    def _check_same_options(self, batch_id: int, stored_text: str) -> None:
+        """Refuse to finish an unfinished batch of this file with other options (D1)."""
+        stored = json.loads(stored_text)
+        current = json.loads(self.options_json())
+        differ = [k for k in self._DECIDING if stored.get(k) != current.get(k)]
+        if differ:
+            names = ", ".join("mapping file" if k == "mapping_sha256" else
+                              "encoding" if k == "encoding_used" else k.replace("_", "-")
+                              for k in differ)  # fmt: skip
+            raise Conflict(
+                f"{self.path.name}: batch {batch_id} of this file is unfinished and was started "
+                f"with another {names}; finish it with `resv import resume {batch_id}` (it "
+                "keeps its own options) before importing the file with new ones"
+            )
+
     def start(self, resume_batch: int | None = None) -> None:
         from sqlalchemy.orm import Session
 
@@ -929,24 +1038,30 @@ class _Run:
             if resume_batch is None and not self.opts.dry_run:
                 row = conn.execute(
                     text(
-                        "SELECT id FROM import_batches WHERE kind = 'registrants' AND "
+                        "SELECT id, options FROM import_batches WHERE kind = 'registrants' AND "
                         "status = 'running' AND file_sha256 = :s AND facility_id = :f "
                         "ORDER BY id DESC"
                     ),
                     {"s": self.sha, "f": self.facility_id},
                 ).first()
+                if row is not None:
+                    self._check_same_options(int(row[0]), row[1])
                 resume_batch = int(row[0]) if row else None
             if resume_batch is not None:
+                self._lock(resume_batch)
                 b = conn.execute(
                     text(
                         "SELECT checkpoint, records_read, imported, updated, rejected, "
-                        "duplicates, unchanged FROM import_batches WHERE id = :i"
+                        "duplicates, unchanged, status FROM import_batches WHERE id = :i"
                     ),
                     {"i": resume_batch},
                 ).one()
+                if b[7] != "running":  # it ended between the look-up and the lock
+                    self.release_lock()
+                    raise Conflict(f"batch {resume_batch} is {b[7]} now; run the command again")
                 self.batch_id = resume_batch
                 self.resumed_from = int(b[0])
-                self.counts = Counts(*[int(x) for x in b[1:]])
+                self.counts = Counts(*[int(x) for x in b[1:7]])
                 event = "resume"
             else:
                 from resv_cli.models import ImportBatch
@@ -975,6 +1090,8 @@ class _Run:
                         .returning(ImportBatch.id)
                     ).scalar_one()
                 )
+                if not self.opts.dry_run:
+                    self._lock(self.batch_id)  # before anyone else can see the batch
                 event = "start"
             with Session(bind=conn) as s:
                 audit.record(
@@ -1013,6 +1130,7 @@ class _Run:
         finally:
             feed.close()
             self.source.close()
+            self.release_lock()
 
     def _run(
         self, feed: ChunkFeed, spool: Any, now_v: Any, actor_id: Any, total: int, mark: int
@@ -1062,18 +1180,31 @@ class _Run:
             with conn.begin():
                 lock_facility_registrants(conn, db.facility_id)
                 db.late_keys(late)
-                c = classify(db, part, opts.on_conflict, actor_id, now_v, late)
+                c = classify(db, part, opts.on_conflict, actor_id, now_v, late, self.present)
                 db.add_seen(c.seen)
         checkpoint = self.resumed_from
         tx: Any = None
         in_tx = 0
         position = 0
-        for part, position in itertools.chain(pending, stream):
+        file_error: list[InputError] = []
+
+        def pieces() -> Iterator[tuple[list[Any], int]]:
+            # an error of the file (a broken quote at record 8) ends the pieces; the
+            # batch is then aborted like any other, instead of staying "running"
+            # with the checkpoints before it (a corrected file is another file)
+            try:
+                yield from itertools.chain(pending, stream)
+            except ReaderDied:
+                raise  # not the file's fault: the batch stays resumable
+            except InputError as exc:
+                file_error.append(exc)
+
+        for part, position in pieces():
             if tx is None:
                 tx = conn.begin() if outer is None else conn.begin_nested()
                 lock_facility_registrants(conn, db.facility_id)
             db.late_keys(late)
-            c = classify(db, part, opts.on_conflict, actor_id, now_v, late)
+            c = classify(db, part, opts.on_conflict, actor_id, now_v, late, self.present)
             if c.conflict_record is not None:
                 tx.rollback()
                 conflict = c.conflict_record
@@ -1084,10 +1215,12 @@ class _Run:
             self.counts = new_counts
             if opts.max_rejects is not None and new_counts.rejected > opts.max_rejects:
                 tx.rollback()
+                # its rejects are what the user must fix: kept (the rows go)
+                self.abort_rejects = c.rejects
                 aborted_reason = "max_rejects"
                 break
             db.insert(c.inserts)
-            db.update(c.updates)
+            db.update(c.updates, self.present)
             db.add_seen(c.seen)
             db.check_references(actor_id)
             db.mark_own()
@@ -1102,7 +1235,12 @@ class _Run:
                 self._commit(conn, tx, spool, checkpoint, position, total)
                 tx, in_tx = None, 0
         else:
-            if tx is not None:
+            if file_error:
+                if tx is not None:
+                    tx.rollback()
+                aborted_reason = "file_error"
+                self.file_error = file_error[0]
+            elif tx is not None:
                 self._commit(conn, tx, spool, checkpoint, position, total)
         if outer is not None:
             outer.rollback()
@@ -1149,6 +1287,11 @@ class _Run:
                     text("DELETE FROM registrants WHERE import_batch_id = :b"),
                     {"b": self.batch_id},
                 )
+            if self.abort_rejects:
+                if spool is not None:
+                    csv.writer(spool).writerows(self.abort_rejects)
+                else:
+                    _Db(conn, self.facility_id, self.batch_id).add_rejects(self.abort_rejects)
             if spool is not None:
                 spool.seek(0)
                 db = _Db(conn, self.facility_id, self.batch_id)
@@ -1167,8 +1310,10 @@ class _Run:
                 .where(ImportBatch.id == self.batch_id)
                 .values(
                     status=status,
+                    # what the records were found to be (an aborted batch keeps none
+                    # of its imports: its status says so), so that the counts add up
                     records_read=c.records_read,
-                    imported=0 if aborted_reason else c.imported,
+                    imported=c.imported,
                     updated=c.updated,
                     rejected=c.rejected,
                     duplicates=c.duplicates,
@@ -1193,17 +1338,26 @@ class _Run:
                 )
                 s.flush()
         if aborted_reason == "conflict":
-            raise Conflict(
+            raise _with_batch(Conflict(
                 f"{self.path.name}: record {conflict}: registration number already in the "
                 f"database with different data (--on-conflict fail); batch {self.batch_id} "
                 "aborted, nothing of it was kept"
-            )
+            ), self.batch_id)  # fmt: skip
         if aborted_reason == "max_rejects":
-            raise InputError(
+            raise _with_batch(InputError(
                 f"{self.path.name}: more than {self.opts.max_rejects} rejected records "
                 f"(--max-rejects); batch {self.batch_id} aborted, nothing of it was kept; "
-                f"see `resv import show {self.batch_id}`"
-            )
+                f"its rejects: `resv import show {self.batch_id}`"
+            ), self.batch_id)  # fmt: skip
+        if aborted_reason == "file_error":
+            assert self.file_error is not None
+            kept = "a dry run" if self.opts.dry_run else "none of its new records were kept"
+            if c.updated and not self.opts.dry_run:
+                # an update replaced data that is not kept anywhere: it cannot be undone
+                kept += f" (the {c.updated} stored records it updated keep the new data)"
+            raise _with_batch(InputError(
+                f"{self.file_error}; batch {self.batch_id} aborted, {kept}"
+            ), self.batch_id)  # fmt: skip
         return ImportResult(
             batch_id=self.batch_id,
             status=status,
@@ -1214,6 +1368,12 @@ class _Run:
             resumed_from=self.resumed_from,
             unused_columns=self.mapping.unused,
         )
+
+
+def _with_batch(exc: ResvError, batch_id: int) -> ResvError:
+    """Name the aborted batch on its error (the command writes its rejects file)."""
+    exc.batch_id = batch_id  # type: ignore[attr-defined]
+    return exc
 
 
 def _require(actor: Any, action: str = "import.batch") -> None:
@@ -1242,8 +1402,11 @@ def import_registrants(
         raise InputError("chunk size must be positive")
     run = _Run(engine, actor, path, facility_code, opts, progress)
     run.prepare()
-    run.start()
-    return run.run()
+    try:
+        run.start()
+        return run.run()
+    finally:
+        run.release_lock()
 
 
 def resume_import(
@@ -1292,8 +1455,11 @@ def resume_import(
         opts.encoding = "utf-8"
     run = _Run(engine, actor, path, facility_code, opts, progress)
     run.prepare()
-    run.start(resume_batch=batch_id)
-    return run.run()
+    try:
+        run.start(resume_batch=batch_id)
+        return run.run()
+    finally:
+        run.release_lock()
 
 
 def list_batches(session: Any, actor: Any) -> list[dict[str, Any]]:
@@ -1340,6 +1506,7 @@ def show_batch(
         f"{c.records_read} read = {c.imported} imported + {c.updated} updated + "
         f"{c.unchanged} unchanged + {c.duplicates} duplicates + {c.rejected} rejected"
         + ("" if c.reconciled else " (does NOT add up)")
+        + (" (aborted: none of its records were kept)" if info.get("status") == "aborted" else "")
     )
     return info, [dict(r._mapping) for r in rejects]
 
