@@ -147,14 +147,16 @@ _FW_LETTERS: dict[int, str | int] = {
     **{0xFF21 + i: ord("A") + i for i in range(26)},
     **{0xFF41 + i: ord("a") + i for i in range(26)},
 }
+# width and dash forms; the ideographic space becomes a space (spaces go after a
+# midnight time is removed)
 _DATE_TABLE = str.maketrans(
     {**_FW_DIGITS, **_FW_LETTERS, ord("／"): "/", ord("．"): ".", ord("－"): "-", ord("ー"): "-",
-     ord("−"): "-", ord("："): ":", 0x3000: None, ord(" "): None}
+     ord("−"): "-", ord("："): ":", 0x3000: " "}
 )  # fmt: skip
 _ERA_TABLE = str.maketrans({**_FW_DIGITS, **_FW_LETTERS})
 # a midnight time after a date: what Excel writes for a date cell saved as CSV
 # ("1940/3/2 0:00"); removed before the spaces are
-_MIDNIGHT = re.compile(r"(?:\s+|T)0?0:00(?::00)?$")
+_MIDNIGHT = re.compile(r"(?: +|T)0?0:00(?::00)?$")
 # Every accepted form in one expression (one match per value, the hot path of an
 # import): western y/m/d, y-m-d, y.m.d, y年m月d日 and yyyymmdd (a midnight time
 # after them, as an xlsx date cell read back as text or Excel's CSV has it, is
@@ -179,10 +181,12 @@ def _make(year: int, month: int, day: int) -> dt.date:
 @lru_cache(maxsize=1 << 12)  # the importer memoises per raw text itself
 def _parse_date(text: str) -> dt.date:
     s = text.strip()
-    if ":" in s or "：" in s:
-        s = _MIDNIGHT.sub("", s.replace("：", ":"))
-    if not s.isascii() or " " in s:
-        s = s.translate(_DATE_TABLE)
+    if not s.isascii():
+        s = s.translate(_DATE_TABLE).strip()
+    if ":" in s:
+        s = _MIDNIGHT.sub("", s)
+    if " " in s:
+        s = s.replace(" ", "")
     m = _ANY_DATE.fullmatch(s)
     if m is None:
         raise FieldError("date of birth is not in a recognised form")
