@@ -211,7 +211,7 @@ def read_roster(path: Path) -> list[RosterRow]:
             emp = EMPLOYMENT.get(values["employment"].lower())
             if values["employment"] and emp is None:
                 row_problems.append(
-                    f"{fname}: row {n}, column 雇用形態: must be 正規 or 非正規 "
+                    f"{fname}: row {n}, column 雇用形態: must be 正規 (正社員) or 非正規 (契約, パート) "
                     f"(got {values['employment']!r})"
                 )
             role = ROLE_ALIASES.get(values["role"].lower())

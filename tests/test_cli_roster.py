@@ -206,7 +206,8 @@ def test_credentials_file_is_required_when_passwords_are_issued(city, cli, tmp_p
     [
         (
             [STAFF[0], ["髙橋 健一", "タカハシ", "chuo-rojin", "パートタイム", "職員"]],
-            "a.csv: row 3, column 雇用形態: must be 正規 or 非正規 (got 'パートタイム')",
+            "a.csv: row 3, column 雇用形態: must be 正規 (正社員) or 非正規 (契約, パート) "
+            "(got 'パートタイム')",
         ),
         (
             [STAFF[0], ["髙橋 健一", "タカハシ", "nowhere", "正規", "職員"]],
