@@ -237,6 +237,17 @@ def record(
         account_id = actor.account_id
         login_id = actor.login_id
         organization_code = actor.organization_code
+    elif account_id is not None and organization_code is None:
+        # an event about an account outside a session (a lock, a password change at
+        # login): the account's organisation, so that a report for that organisation
+        # (report monthly --org) shows it
+        organization_code = session.execute(
+            text(
+                "SELECT o.code FROM accounts a JOIN organizations o ON o.id = a.organization_id "
+                "WHERE a.id = :i"
+            ),
+            {"i": account_id},
+        ).scalar()
     rid = None if resource_id is None else str(resource_id)
     for name, value in (
         ("login_id", login_id),

@@ -86,6 +86,11 @@ def test_lockout_counter_is_exact_across_concurrent_processes(installation, tmp_
     assert reasons.count("wrong_password") == 5
     assert reasons.count("locked") == 11
     assert inst.scalar("SELECT count(*) FROM audit_events WHERE action='account.lock'") == 1
+    # the lock belongs to the person's organisation: `report monthly --org inzai-fm` shows it
+    assert inst.rows(
+        "SELECT DISTINCT action, organization_code FROM audit_events WHERE login_id='fm-target' "
+        "AND action IN ('account.lock', 'auth.login') ORDER BY action"
+    ) == [("account.lock", "inzai-fm"), ("auth.login", "inzai-fm")]
     # the right password is refused while locked, with the same message
     r = inst.login("fm-target", DEFAULT_PASSWORD)
     assert r.exit_code == EXIT_AUTH_FAILED
