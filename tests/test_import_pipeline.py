@@ -566,8 +566,8 @@ def test_sqlite_foreign_keys_back_on_after_a_dry_run_stopped_by_a_file_error(
             "--dry-run")  # fmt: skip
     assert r.exit_code == 1, r
     assert (
-        "Error: people.csv: near line 122: field larger than field limit (1048576); nothing "
-        "after this point was read"
+        "Error: people.csv: record 121 (near line 122): field larger than field limit "
+        "(1048576); nothing after this point was read"
     ) in r.stderr
     assert inst.scalar("SELECT count(*) FROM registrants") == 0
     assert_pool_enforces_foreign_keys(inst)

@@ -81,7 +81,9 @@ def test_empty_file(tmp_path: Path) -> None:
 
 def test_unterminated_quote_is_an_error_naming_the_file(tmp_path: Path) -> None:
     f = write(tmp_path / "a.csv", f'{HEADER}\r\n個人,1,"山田,,\r\n', "utf-8")
-    with pytest.raises(InputError, match="a.csv: near line"):
+    with pytest.raises(
+        InputError, match=r"a.csv: record 1 \(near line 2\): unexpected end of data"
+    ):
         list(open_source(f))
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from resv_cli.errors import InputError
 
@@ -68,8 +68,8 @@ LABELS = {
 _ALIASES: dict[str, list[str]] = {
     "kind": ["区分", "登録区分", "種別", "個人団体", "個人団体区分", "個人/団体", "利用者区分"],
     "legacy_no": [
-        "登録番号", "利用者番号", "会員番号", "利用者ID", "登録NO", "登録NO.", "利用者NO",
-        "ID", "番号", "登録者番号", "カード番号",
+        "登録番号", "利用者番号", "会員番号", "登録者番号", "利用者ID", "登録NO", "登録NO.",
+        "利用者NO", "ID", "カード番号", "番号",
     ],
     "name": ["氏名", "名前", "利用者名", "利用者氏名", "氏名漢字", "漢字氏名", "登録者氏名"],
     "surname": ["姓", "氏", "姓漢字"],
@@ -90,6 +90,9 @@ _ALIASES: dict[str, list[str]] = {
     "group_name": ["団体名", "団体名称", "団体名漢字"],
     "representative_name": ["代表者氏名", "代表者名", "代表者"],
 }  # fmt: skip
+# Each list runs from the most specific heading to the most generic: when several
+# headings of a file match one field, the earliest in its list wins (登録番号 over
+# 番号, 会員番号 over ID, 電話番号 over 連絡先), whatever the column order.
 _JOIN_SEP = {"name": " ", "kana": " ", "address": " ", "phone": "-", "postal_code": "-"}
 
 
@@ -101,7 +104,9 @@ def heading_key(text: str) -> str:
     return s.upper()
 
 
-_ALIAS_INDEX = {heading_key(a): f for f, names in _ALIASES.items() for a in names}
+# folded heading -> (field, rank of the alias in its list)
+_ALIAS_INDEX = {heading_key(a): (f, rank) for f, names in _ALIASES.items()
+                for rank, a in enumerate(names)}  # fmt: skip
 
 Getter = Callable[[list[str]], Any]
 
@@ -148,7 +153,78 @@ def load_mapping_file(path: Path) -> dict[str, Any]:
     unknown = set(data) - {"columns", "values", "options"}
     if unknown:
         raise InputError(f"{path.name}: unknown section(s): {', '.join(sorted(unknown))}")
+    _check_types(path.name, data)
     return data
+
+
+def _kind_of(value: Any) -> str:
+    return _TOML_KINDS.get(type(value), "a date or time")
+
+
+_TOML_KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "a table"}  # fmt: skip
+_DATE_PARTS = ("era", "year", "month", "day")
+
+
+def _check_types(name: str, data: dict[str, Any]) -> None:
+    """Refuse values of the wrong TOML type, naming the file and the key.
+
+    Without this, a string where a list belongs is iterated one character at a
+    time, and a list where a table belongs fails deep inside with no key named.
+    """
+
+    def fail(message: str) -> NoReturn:
+        raise InputError(f"{name}: {message}")
+
+    def table(key: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            fail(f"{key} must be a table ([{key}]), not {_kind_of(value)}")
+        return value
+
+    def column_list(key: str, value: Any, may_be_empty: bool = False) -> None:
+        if not isinstance(value, list):
+            fail(f"{key} must be a list of column names, not {_kind_of(value)}")
+        if not value and not may_be_empty:
+            fail(f"{key}: the list of columns is empty")
+        for n, c in enumerate(value, 1):
+            if not isinstance(c, str):
+                fail(f"{key}: entry {n} must be a column name in quotes, not {_kind_of(c)}")
+
+    for field_name, value in table("columns", data.get("columns", {})).items():
+        key = f"columns.{field_name}"
+        if isinstance(value, list):
+            column_list(key, value)
+        elif isinstance(value, dict) and "join" in value:
+            column_list(f"{key}.join", value["join"])
+            if not isinstance(value.get("sep", ""), str):
+                fail(f"{key}.sep must be a string, not {_kind_of(value['sep'])}")
+            if extra := set(value) - {"join", "sep"}:
+                fail(f"{key}: unknown key(s) {', '.join(sorted(extra))} (use join and sep)")
+        elif isinstance(value, dict) and "era" in value:
+            for part in _DATE_PARTS:
+                if part in value and not isinstance(value[part], str):
+                    fail(
+                        f"{key}.{part} must be a column name in quotes, not {_kind_of(value[part])}"
+                    )
+            if extra := set(value) - set(_DATE_PARTS):
+                fail(
+                    f"{key}: unknown key(s) {', '.join(sorted(extra))} (use era, year, month, day)"
+                )
+        elif not isinstance(value, str):
+            fail(
+                f"{key} must be a column name, a list of columns, "
+                f'{{ join = [...], sep = "-" }} or {{ era, year, month, day }}, '
+                f"not {_kind_of(value)}"
+            )
+    values = table("values", data.get("values", {}))
+    if extra := set(values) - {"kind"}:
+        fail(f"unknown value table(s) {', '.join(sorted(extra))} (only [values.kind])")
+    table("values.kind", values.get("kind", {}))
+    options = table("options", data.get("options", {}))
+    if extra := set(options) - {"ignore"}:
+        fail(f"unknown option(s) {', '.join(sorted(extra))} (only ignore)")
+    if "ignore" in options:
+        column_list("options.ignore", options["ignore"], may_be_empty=True)
 
 
 def compile_mapping(header: list[str], spec: dict[str, Any] | None = None) -> Mapping:
@@ -193,10 +269,14 @@ def compile_mapping(header: list[str], spec: dict[str, Any] | None = None) -> Ma
             )
     # headings recognised without a mapping file, for fields not mapped explicitly
     found: dict[str, int] = {}
+    found_rank: dict[str, int] = {}
     for i, h in enumerate(header):
-        f = _ALIAS_INDEX.get(heading_key(h))
-        if f is not None and f not in found and i not in used:
-            found[f] = i
+        hit = _ALIAS_INDEX.get(heading_key(h))
+        if hit is None or i in used:
+            continue
+        f, rank = hit
+        if f not in found or rank < found_rank[f]:  # a tie keeps the leftmost column
+            found[f], found_rank[f] = i, rank
     mapped = set(m.getters) | ({"date_of_birth"} if m.era_getter else set())
 
     def take(fname: str, parts: list[str]) -> None:

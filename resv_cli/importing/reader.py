@@ -8,7 +8,10 @@
 * xlsx: openpyxl in read-only mode.  openpyxl parses through ``defusedxml`` when
   it is installed (a dependency of resv); we refuse to open a workbook if that
   protection is off, and refuse archives whose members inflate suspiciously
-  (zip bombs) before openpyxl sees them.
+  (zip bombs) before openpyxl sees them.  The sheet's ``<dimension>`` is not
+  trusted (some writers leave a stale one, which would drop rows), and a cell
+  holding an Excel error (``#N/A`` ...) is passed on marked like an undecodable
+  byte, so the record is rejected rather than imported with the error as data.
 
 Records are numbered from 1 (the first record after the header), counting
 records, not physical lines.
@@ -64,8 +67,36 @@ def _mark(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error("resv-mark", _mark)
 
 
+# An xlsx cell holding an Excel error value reaches the importer as this lone
+# surrogate followed by the error code.  Decoding never yields it (surrogate
+# escapes are U+DC80-U+DCFF), and an XML text cannot hold a surrogate at all.
+_EXCEL_ERROR = "\udc00"
+EXCEL_ERROR_CODES = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+     "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"}
+)  # fmt: skip
+
+
 def has_undecodable(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    """True for a value holding an undecodable byte or an Excel error value."""
+    return any("\udc00" <= ch <= "\udcff" for ch in value)
+
+
+def undecodable_reason(value: str, encoding: str | None) -> str:
+    """The reject reason for a value that ``has_undecodable``."""
+    if value.startswith(_EXCEL_ERROR):
+        code = value[len(_EXCEL_ERROR) :]
+        # the cell's text is only shown when it is a known code: a crafted file
+        # could put anything in an error-typed cell
+        return "cell holds an Excel error value" + (
+            f" ({code})" if code in EXCEL_ERROR_CODES else ""
+        )
+    return f"undecodable byte (not valid {encoding})"
+
+
+def _excel_error(value: Any) -> str:
+    DECODE_ERRORS[0] += 1  # so the importer's per-record check runs
+    return _EXCEL_ERROR + str(value or "")
 
 
 class Source:
@@ -121,6 +152,7 @@ class CsvSource(Source):
 
     def __iter__(self) -> Iterator[list[str]]:
         reader = self._reader
+        records = 0  # numbered as the importer numbers them: blank lines are skipped
         while True:
             try:
                 row = next(reader)
@@ -129,10 +161,11 @@ class CsvSource(Source):
             except csv.Error as exc:
                 # an unterminated quote etc.: the rest of the file cannot be trusted
                 raise InputError(
-                    f"{self.path.name}: near line {reader.line_num}: {exc}; nothing after "
-                    "this point was read"
+                    f"{self.path.name}: record {records + 1} (near line {reader.line_num}): "
+                    f"{exc}; nothing after this point was read"
                 ) from None
             if row:
+                records += 1
                 yield row
 
     def position(self) -> int:
@@ -200,12 +233,17 @@ class XlsxSource(Source):
             self._wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # defusedxml raises on entities, DTDs, bombs
             raise InputError(f"{path.name}: refused: {_root_cause(exc)}") from None
-        self._rows = self._guard(self._wb.worksheets[0].iter_rows(values_only=True))
+        ws = self._wb.worksheets[0]
+        # read-only mode stops at the sheet's <dimension>, which some writers leave
+        # stale (rows silently dropped); openpyxl's remedy is to forget it
+        ws.reset_dimensions()
+        # cells, not values: an error value is only told from text by its data type
+        self._rows = self._guard(ws.iter_rows())
         try:
             first = next(self._rows)
         except StopIteration:
             raise InputError(f"{path.name}: the sheet is empty") from None
-        header = [_cell_text(v).strip() for v in first]
+        header = [_cell_text(c.value).strip() for c in first]
         while header and not header[-1]:
             header.pop()
         if not header:
@@ -221,9 +259,15 @@ class XlsxSource(Source):
             raise InputError(f"{self.path.name}: refused: {_root_cause(exc)}") from None
 
     def __iter__(self) -> Iterator[list[str]]:
-        for values in self._rows:
-            row = [_cell_text(v) for v in values]
+        width = len(self.header)
+        for cells in self._rows:
+            row = [
+                _cell_text(c.value) if c.data_type != "e" else _excel_error(c.value) for c in cells
+            ]
             if any(row):
+                if len(row) < width:
+                    # without a dimension a row ends at its last non-empty cell
+                    row.extend([""] * (width - len(row)))
                 yield row
 
     def close(self) -> None:
