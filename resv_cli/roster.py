@@ -170,7 +170,7 @@ def _clean(value: str) -> str:
 
 def read_roster(path: Path) -> list[RosterRow]:
     """Read and check every row; raise one ``InputError`` listing each bad row and column."""
-    from resv_cli.importing.reader import has_undecodable, open_source
+    from resv_cli.importing.reader import has_undecodable, open_source, undecodable_reason
 
     path = Path(path)
     src = open_source(path)
@@ -197,11 +197,12 @@ def read_roster(path: Path) -> list[RosterRow]:
                 i = index.get(key)
                 return raw[i] if i is not None and i < len(raw) else ""
 
-            bad = [COLUMNS[k][0] for k in index if has_undecodable(cell(k))]
+            bad = [k for k in index if has_undecodable(cell(k))]
             if bad:
-                problems.append(
-                    f"{fname}: row {n}, column {bad[0]}: bytes that are not valid {src.encoding}"
-                )
+                reason = undecodable_reason(cell(bad[0]), src.encoding)
+                if not reason.startswith("cell holds"):  # an xlsx error cell, or bytes:
+                    reason = f"bytes that are not valid {src.encoding}"
+                problems.append(f"{fname}: row {n}, column {COLUMNS[bad[0]][0]}: {reason}")
                 continue
             values = {k: _clean(cell(k)) for k in COLUMNS}
             row_problems = []
@@ -211,8 +212,8 @@ def read_roster(path: Path) -> list[RosterRow]:
             emp = EMPLOYMENT.get(values["employment"].lower())
             if values["employment"] and emp is None:
                 row_problems.append(
-                    f"{fname}: row {n}, column 雇用形態: must be 正規 (正社員) or 非正規 (契約, パート) "
-                    f"(got {values['employment']!r})"
+                    f"{fname}: row {n}, column 雇用形態: must be 正規 (正社員) or 非正規 "
+                    f"(契約, パート) (got {values['employment']!r})"
                 )
             role = ROLE_ALIASES.get(values["role"].lower())
             if values["role"] and role is None:

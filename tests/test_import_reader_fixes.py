@@ -166,12 +166,6 @@ def test_cli_rejects_a_record_holding_an_excel_error(inst: Any, cli: Any, tmp_pa
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs registrants.undecodable_rejects to take its reason from "
-    "reader.undecodable_reason (see the branch's report); until then the reason reads "
-    "'undecodable byte (not valid None)'",
-)
 def test_cli_reject_reason_names_the_excel_error(inst: Any, cli: Any, tmp_path: Path) -> None:
     out = tmp_path / "rejects.csv"
     r = run_import(cli, save_xlsx(tmp_path / "legacy.xlsx", ERROR_ROWS), "--rejects", str(out))

@@ -342,3 +342,18 @@ def test_numbered_records_of_one_name_without_a_birth_date_are_two_people(
     assert r.exit_code == 0, r
     assert "2 read = 0 imported + 0 updated + 2 unchanged + 0 duplicates" in r.stderr
     assert inst.scalar("SELECT count(*) FROM registrants") == 2
+
+
+def test_a_misaligned_record_with_a_bad_byte_gives_no_number(
+    inst: Any, cli: Any, tmp_path: Path
+) -> None:
+    f = tmp_path / "shift.csv"
+    head = "区分,氏名,登録番号,生年月日,住所".encode("cp932")
+    # one field too many, before the number: 太郎 sits under 登録番号; and a bad byte
+    rec = "個人,山田,太郎,A001,S10.1.1,".encode("cp932") + b"\x81\x20"
+    f.write_bytes(head + b"\r\n" + rec + b"\r\n")
+    r = run_import(cli, f)
+    assert r.exit_code == 0, r
+    got = inst.rows("SELECT record_no, legacy_no FROM import_rejects")
+    assert got and all(legacy is None for _, legacy in got), got
+    assert "太郎" not in json.dumps([list(g) for g in got], ensure_ascii=False)

@@ -63,7 +63,7 @@ from resv_cli.errors import Conflict, InputError, NotFound, ResvError
 from resv_cli.importing import jpnorm
 from resv_cli.importing.feed import ChunkFeed, ReaderDied, chunks
 from resv_cli.importing.mapping import LABELS, Mapping, compile_mapping, load_mapping_file
-from resv_cli.importing.reader import Source, has_undecodable, open_source
+from resv_cli.importing.reader import Source, has_undecodable, open_source, undecodable_reason
 
 # records per committed checkpoint.  Measured (bench/bench_import.py, 2 vCPUs):
 # 50,000 on SQLite was not faster than 10,000 (125 s against 114 s for 1,000,000
@@ -336,6 +336,8 @@ def build_normaliser(
         ), rejects, None  # fmt: skip
 
     def legacy_of(row: list[str]) -> str | None:
+        if len(row) > width and any(v.strip() for v in row[width:]):
+            return None  # the fields do not line up: the value may be a name
         try:
             value = get_legacy(row).strip() if get_legacy is not None else ""
         except IndexError:
@@ -392,7 +394,7 @@ def undecodable_rejects(row: list[str], header: list[str], encoding: str | None)
     for i, v in enumerate(row):
         if has_undecodable(v):
             col = header[i] if i < len(header) else f"column {i + 1}"
-            out.append((col, f"undecodable byte (not valid {encoding})"))
+            out.append((col, undecodable_reason(v, encoding)))
     return out
 
 
