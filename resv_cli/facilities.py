@@ -151,7 +151,7 @@ def managing_organization(session: Session, facility_id: int, on: dt.date) -> in
 
 # 9:00 / 9時 / 9時5分 / 午後5時30分 (groups: 午前|午後, hour, minute after ':', minute before 分)
 _TIME = r"(午前|午後)?\s*(\d{1,2})\s*(?::\s*(\d{2})|時\s*(?:(\d{1,2})\s*分)?)"
-_RANGE_RE = re.compile(_TIME + r"\s*(?:[-~〜～－ー―‐]|から)\s*" + _TIME)
+_RANGE_RE = re.compile(_TIME + r"\s*(?:[-~〜～－ー―‐]|から)\s*" + _TIME + r"(?:\s*まで)?")
 
 
 def _fold(text: str) -> str:

@@ -200,3 +200,30 @@ def test_parse_hours_reads_any_written_form_of_a_valid_range():
         assert parse_hours(text) == (f"{s_h:02d}:{s_m:02d}", f"{e_h:02d}:{e_m:02d}")
 
     check()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("9時30分から16時まで", ("09:30", "16:00")),  # the form docs/facilities.md shows
+        ("9時から16時まで", ("09:00", "16:00")),
+        ("9:30から16:00まで", ("09:30", "16:00")),
+        ("8：30～１7:15", ("08:30", "17:15")),
+        ("09:00-21:00", ("09:00", "21:00")),
+    ],
+)
+def test_hours_option_takes_every_form_the_guide_shows(text, expected):
+    from resv_cli.facilities import parse_hours_option
+
+    assert parse_hours_option(text) == expected
+
+
+def test_hours_option_refuses_more_than_one_range():
+    from resv_cli.errors import InputError
+    from resv_cli.facilities import parse_hours_option
+
+    with pytest.raises(InputError) as exc:
+        parse_hours_option("9時から12時まで、13時から16時まで")
+    assert str(exc.value) == (
+        "--hours must look like 09:00-21:00, got '9時から12時まで、13時から16時まで'"
+    )
