@@ -1510,7 +1510,19 @@ def show_batch(
         + ("" if c.reconciled else " (does NOT add up)")
         + (" (aborted: none of its records were kept)" if info.get("status") == "aborted" else "")
     )
-    return info, [dict(r._mapping) for r in rejects]
+    listed = [dict(r._mapping) for r in rejects]
+    # the rejects carry legacy registration numbers, which identify people in the old
+    # system: who looked at them is recorded
+    audit.record(
+        session,
+        actor,
+        "import.show",
+        resource_type="import_batch",
+        resource_id=batch_id,
+        facility_code=info.get("facility"),
+        detail={"rejects": len(listed)},
+    )
+    return info, listed
 
 
 __all__ = [
