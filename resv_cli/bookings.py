@@ -110,7 +110,13 @@ def add_booking(
         facility_code=fac.code,
         detail={"registrant_id": registrant_id},
     )
-    return {"id": int(b.id), "facility": fac.code, "starts_at": starts_at, "ends_at": ends_at}
+    # Japan time, as `booking list` shows it (a UTC instant read as 01:00 looked wrong)
+    return {
+        "id": int(b.id),
+        "facility": fac.code,
+        "starts_at": starts_at.astimezone(clock.JST).strftime("%Y-%m-%d %H:%M"),
+        "ends_at": ends_at.astimezone(clock.JST).strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def list_query(

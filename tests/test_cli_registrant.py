@@ -264,3 +264,20 @@ def test_an_error_inside_the_decision_denies(city, monkeypatch):
         assert d.reason == "denied: error while deciding (RuntimeError)"
         d = access.decide(s, acct, "destroy", "registrants", fac, HANDOVER)
         assert (d.allowed, d.reason) == (False, "denied: error while deciding (ValueError)")
+
+
+def test_booking_add_prints_japan_time_as_list_does(city, cli):
+    inst, regs = city
+    args = ["--facility", "chuo-rojin-kaigi", "--registrant", str(regs["chuo"]),
+            "--date", "2017-04-12", "--from", "10:00", "--to", "11:30"]  # fmt: skip
+    r = cli("booking", "add", *args, "-f", "json")
+    assert r.exit_code == 0, r
+    added = json.loads(r.stdout)
+    assert (added["starts_at"], added["ends_at"]) == ("2017-04-12 10:00", "2017-04-12 11:30")
+    listed = json.loads(cli("booking", "list", "--date", "2017-04-12", "-f", "json").stdout)
+    assert [(b["id"], b["starts_at"], b["ends_at"]) for b in listed] == [
+        (added["id"], "2017-04-12 10:00", "2017-04-12 11:30")
+    ]
+    # stored as the UTC instant
+    stored = inst.scalar("SELECT starts_at FROM bookings WHERE id = :i", i=added["id"])
+    assert str(stored).startswith("2017-04-12 01:00")
