@@ -467,6 +467,10 @@ def test_monthly_report_matches_the_database(
         assert row[5] == (f"#{a[5]}" if a[5] else "名簿なし")
     by_login = {r[1]: r for r in acc_rows[1:]}
     assert by_login["staff1"][12] == 1  # one lock this month
+    # in total: the locks recorded in the history, not the account's counter, which
+    # `account unlock` resets (here it was never set: 0)
+    assert inst.scalar("SELECT lock_count FROM accounts WHERE login_id = 'staff1'") == 0
+    assert by_login["staff1"][13] == 1
     assert by_login["staff1"][14].date() == dt.date(2026, 1, 10)
     assert by_login["staff1"][15] == "研修\ufffd\ufffd\ufffd終了"  # control characters replaced
     assert by_login["staff2"][14] is None  # June training does not count for May

@@ -514,6 +514,15 @@ class _ReportWriter:
                 .group_by(ae.account_id)
             ).all()
         )
+        # in total: every lock recorded up to the month's end (the account's lock_count
+        # is reset by `account unlock`, so it could be lower than this month's)
+        locks_total: dict[Any, int] = dict(
+            s.execute(
+                select(ae.account_id, func.count())
+                .where(ae.action.in_(LOCK_ACTIONS), ae.occurred_at < self.end)
+                .group_by(ae.account_id)
+            ).all()
+        )
         trainings: dict[int, tuple[dt.date, str]] = {}
         tr = TrainingRecord
         for acc_id, done, course in s.execute(
@@ -552,7 +561,7 @@ class _ReportWriter:
                     _jst_or_none(r.last_login_at),
                     age,
                     int(locks.get(r.id, 0)),
-                    r.lock_count,
+                    int(locks_total.get(r.id, 0)),
                     training[0] if training else None,
                     training[1] if training else None,
                 ]
