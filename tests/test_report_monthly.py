@@ -314,6 +314,20 @@ def month(installation: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         facility_code="fac-a",
         detail={"rows": 12, "file": HOSTILE["cr"], "sha256": "ef" * 32},
     )
+    # earlier monitoring reports by the city's administrator: one about fm-a (belongs in
+    # fm-a's report), one about fm-b (does not)
+    ev["report_a"] = sd.event(
+        "2026-05-08 16:00",
+        "it-admin",
+        "report.export",
+        detail={"month": "2026-04", "org": "fm-a", "sha256": "a1" * 32, "file": "april-a.xlsx"},
+    )
+    ev["report_b"] = sd.event(
+        "2026-05-08 16:05",
+        "it-admin",
+        "report.export",
+        detail={"month": "2026-04", "org": "fm-b", "sha256": "b1" * 32, "file": "april-b.xlsx"},
+    )
     ev["other_org"] = sd.event(
         "2026-05-09 10:00",
         "other1",
@@ -435,7 +449,7 @@ def test_monthly_report_matches_the_database(
 
     # -- imports and exports --------------------------------------------------------
     imp = sheet_rows(wb["取込・出力"])
-    assert len(imp) == 3
+    assert len(imp) == 4
     assert imp[1][:5] == (
         "取込",
         as_jst(_at("2026-05-02 09:30")),
@@ -447,6 +461,10 @@ def test_monthly_report_matches_the_database(
     assert imp[2][0] == "出力" and imp[2][3] == "booking.export" and imp[2][8] == 12
     # XML parsers turn a lone CR into LF on reading; the cell stays quoted text
     assert imp[2][4] == HOSTILE["cr"].replace("\r", "\n") and imp[2][5] == "ef" * 32
+    # the city's earlier report about fm-a is listed; the one about fm-b is not
+    assert imp[3][0] == "出力" and imp[3][2:6] == (
+        "it-admin", "report.export", "april-a.xlsx", "a1" * 32
+    )  # fmt: skip
 
     # -- accounts -------------------------------------------------------------------
     acc_rows = sheet_rows(wb["アカウント"])
@@ -618,7 +636,10 @@ def test_facility_filter_and_city_wide(
     db = [
         r[0]
         for r in installation.rows(
-            "SELECT seq, occurred_at FROM audit_events WHERE action <> 'report.export' ORDER BY seq"
+            # the seeded events (with the seeded reports), not this test's own exports
+            "SELECT seq, occurred_at FROM audit_events WHERE action <> 'report.export' "
+            "OR seq <= :last ORDER BY seq",
+            last=ev["june"],
         )
         if dt.date(2026, 5, 1) <= as_jst(r[1]).date() <= dt.date(2026, 5, 31)
     ]

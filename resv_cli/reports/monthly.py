@@ -822,12 +822,31 @@ class _ReportWriter:
                 )
             )
         t, cond = self._events(AuditEvent.action.like("%.export"))
+        sc = self.scope
+        about_org = sc.org is not None and not sc.explicit
+        if about_org:
+            # an export *about* the organisation (an earlier report with --org), whoever
+            # ran it, belongs in its report as well: the month's exports are read and
+            # those in scope or naming the organisation in their detail are kept
+            t = AuditEvent.__table__.c
+            cond = and_(
+                t.occurred_at >= self.start, t.occurred_at < self.end, t.action.like("%.export")
+            )
         for ev in self.s.execute(
-            select(t.seq, t.occurred_at, t.login_id, t.action, t.facility_code, t.outcome, t.detail)
+            select(
+                t.seq, t.occurred_at, t.login_id, t.organization_code, t.action, t.facility_code,
+                t.outcome, t.detail,
+            )
             .where(cond)
             .order_by(t.seq)
-        ):
+        ):  # fmt: skip
             d = _detail(ev.detail)
+            if about_org and not (
+                ev.organization_code == sc.org.code  # type: ignore[union-attr]
+                or ev.facility_code in sc.facility_codes
+                or d.get("org") == sc.org.code  # type: ignore[union-attr]
+            ):
+                continue
             rows = d.get("rows")
             if isinstance(rows, dict):
                 rows = sum(v for v in rows.values() if isinstance(v, int))
