@@ -109,10 +109,12 @@ def check(ctx: typer.Context) -> None:
 
     Example: resv db check
     """
-    from resv_cli.db import check_schema
+    from resv_cli.db import check_schema, require_initialised
     from resv_cli.errors import IntegrityCheckFailed
 
-    problems = check_schema(state(ctx).engine())
+    engine = state(ctx).engine()
+    require_initialised(engine)  # exit 9, as every other command (not 8: nothing to compare)
+    problems = check_schema(engine)
     if problems:
         for p in problems:
             echo_err(f"  {p}")

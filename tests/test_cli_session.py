@@ -115,11 +115,13 @@ def test_session_file_is_private_and_holds_no_password(installation):
 
 
 def test_not_initialised(db_url, cli):
-    result = cli("whoami")
-    assert result.exit_code == EXIT_NOT_INITIALISED
-    assert (
-        result.stderr.strip() == "Error: this database is not initialised; run `resv db init` first"
-    )
+    for command in (["whoami"], ["db", "check"]):  # db check too: 9, not 8 (schema drift)
+        result = cli(*command)
+        assert result.exit_code == EXIT_NOT_INITIALISED, command
+        assert (
+            result.stderr.strip()
+            == "Error: this database is not initialised; run `resv db init` first"
+        )
 
 
 def test_init_rejects_weak_password(db_url, cli):
