@@ -148,13 +148,35 @@ def current_actor(session: Session, url: str) -> Actor:
         select(LoginSession).where(LoginSession.token_hash == token_hash(token))
     ).scalar_one_or_none()
     now = clock.now()
-    if row is None or row.ended_at is not None:
+    if row is None:
         raise SessionExpired("your session has ended: run `resv login` again")
+    account = session.get(Account, row.account_id)
+
+    def refused(reason: str) -> dict[str, Any]:
+        # a known person trying to act on a session that no longer counts (revoked,
+        # disabled, expired, ended): the monitor sees the attempt
+        assert account is not None
+        return {
+            "action": "auth.session",
+            "outcome": "denied",
+            "account_id": account.id,
+            "login_id": account.login_id,
+            "resource_type": "account",
+            "resource_id": account.id,
+            "detail": {"reason": reason, "session": row.id},
+        }
+
+    if account is None:
+        raise SessionExpired("your session has ended: run `resv login` again")
+    if row.ended_at is not None:
+        raise SessionExpired(
+            "your session has ended: run `resv login` again",
+            **refused(f"session_{row.end_reason or 'ended'}"),
+        )
     if row.expires_at <= now:
         raise SessionExpired("your session has expired: run `resv login` again")
-    account = session.get(Account, row.account_id)
-    if account is None or account_usable(account, now) is not None:
-        raise SessionExpired("your session has ended: run `resv login` again")
+    if (why := account_usable(account, now)) is not None:
+        raise SessionExpired("your session has ended: run `resv login` again", **refused(why))
     if account.must_change_password:
         raise SessionExpired("a new password must be set: run `resv login` again")
     return actor_for(session, account, row.id)

@@ -155,3 +155,40 @@ def test_db_option_takes_a_plain_path(tmp_path, cli):
     )
     assert result.exit_code == 0, result
     assert path.exists()
+
+
+def test_a_revoked_persons_old_session_is_refused_and_recorded(installation, cli):
+    import factories
+    from sqlalchemy import text
+
+    inst = installation
+    factories.make_org(inst, "inzai-fm")
+    factories.make_account(inst, "fm-gone", "inzai-fm", "operator")
+    assert inst.login("fm-gone", factories.DEFAULT_PASSWORD).exit_code == 0
+    with inst.engine().begin() as conn:  # revoked while the session is still open
+        conn.execute(text("UPDATE accounts SET status = 'revoked' WHERE login_id = 'fm-gone'"))
+    r = cli("whoami")
+    assert (r.exit_code, r.stderr.strip()) == (
+        EXIT_SESSION_EXPIRED,
+        "Error: your session has ended: run `resv login` again",
+    )
+    with inst.engine().begin() as conn:  # and once its sessions are ended too
+        conn.execute(
+            text(
+                "UPDATE sessions SET ended_at = created_at, end_reason = 'revoked' WHERE "
+                "account_id = (SELECT id FROM accounts WHERE login_id = 'fm-gone')"
+            )
+        )
+    r = cli("registrant", "search", "--name", "誰か")
+    assert (r.exit_code, r.stderr.strip()) == (
+        EXIT_SESSION_EXPIRED,
+        "Error: your session has ended: run `resv login` again",
+    )
+    events = inst.rows(
+        "SELECT action, outcome, login_id, organization_code, detail FROM audit_events "
+        "WHERE action = 'auth.session' ORDER BY seq"
+    )
+    assert [(e[0], e[1], e[2], e[3], json.loads(e[4])["reason"]) for e in events] == [
+        ("auth.session", "denied", "fm-gone", "inzai-fm", "revoked"),
+        ("auth.session", "denied", "fm-gone", "inzai-fm", "session_revoked"),
+    ]

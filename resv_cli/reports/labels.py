@@ -75,6 +75,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "reason": ("理由", "Reason"),
     "cat.login_failed": ("ログイン失敗", "failed login"),
     "cat.lockout": ("ロックアウト", "lockout"),
+    "cat.session_refused": ("失効後の利用試行", "use after revocation or expiry"),
     "cat.role": ("役割外の操作", "wrong role"),
     "cat.scope": ("範囲外の操作", "out of scope"),
     "cat.failed": ("その他の失敗", "other failure"),

@@ -65,6 +65,7 @@ JST = clock.JST
 ACTION = "report.export"
 LOCK_ACTIONS = ("account.lock", "account.locked")
 LOGIN_ACTIONS = ("auth.login", "login", "login.failed")
+SESSION_ACTION = "auth.session"  # a revoked, disabled or expired person's old session
 VIEW_ACTION = "registrant.view"
 SEARCH_ACTION = "registrant.search"
 DUPLICATE_ACTION = "registrant.check_duplicate"
@@ -683,6 +684,8 @@ class _ReportWriter:
                 cat = "cat.lockout"
             elif r.action in LOGIN_ACTIONS:
                 cat = "cat.login_failed"
+            elif r.action == SESSION_ACTION:
+                cat = "cat.session_refused"
             elif reason == "role":
                 cat = "cat.role"
             elif r.outcome == "denied":
