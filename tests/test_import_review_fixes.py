@@ -186,9 +186,10 @@ def test_a_file_error_part_way_aborts_the_batch_and_keeps_nothing(
     f.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp932"))
     r = run_import(cli, f, "--chunk-size", "3")
     assert r.exit_code == 1
-    message = r.stderr.strip()
-    assert message.startswith("Error: q.csv: ") and "\n" not in message
-    assert message.endswith("; batch 1 aborted, none of its new records were kept"), message
+    assert r.stderr.strip() == (
+        "Error: q.csv: record 8 (near line 9): ',' expected after '\"'; nothing after this "
+        "point was read; batch 1 aborted, none of its new records were kept"
+    )
     assert "誤り" not in message
     assert inst.scalar("SELECT count(*) FROM registrants") == 0
     assert batches(inst)[0][1] == "aborted"
@@ -357,3 +358,20 @@ def test_a_misaligned_record_with_a_bad_byte_gives_no_number(
     got = inst.rows("SELECT record_no, legacy_no FROM import_rejects")
     assert got and all(legacy is None for _, legacy in got), got
     assert "太郎" not in json.dumps([list(g) for g in got], ensure_ascii=False)
+
+
+def test_a_file_error_in_a_dry_run_says_nothing_was_written(
+    inst: Any, cli: Any, tmp_path: Path
+) -> None:
+    f = tmp_path / "q.csv"
+    good = [",".join(person(f"E{i}", f"誤り {i}")) for i in range(1, 4)]
+    f.write_bytes(
+        ("\r\n".join([",".join(HEADER), *good, 'E8,"誤り 8"x,S10.1.1']) + "\r\n").encode("cp932")
+    )
+    r = run_import(cli, f, "--dry-run", "--chunk-size", "2")
+    assert r.exit_code == 1
+    message = r.stderr.strip()
+    assert message.startswith("Error: q.csv: record 4") and "\n" not in message, message
+    assert message.endswith("; dry run (batch 1) stopped, nothing was written"), message
+    assert inst.scalar("SELECT count(*) FROM registrants") == 0
+    assert batches(inst)[0][1] == "dry_run"

@@ -1016,7 +1016,11 @@ class _Run:
     _DECIDING = ("kind", "mapping_sha256", "on_conflict", "max_rejects", "encoding_used")
 
     def _check_same_options(self, batch_id: int, stored_text: str) -> None:
-        """Refuse to finish an unfinished batch of this file with other options (D1)."""
+        """Refuse to finish an unfinished batch of this file with other options.
+
+        Its first records were imported with its own options; the rest must be too
+        (`resv import resume` uses them).
+        """
         stored = json.loads(stored_text)
         current = json.loads(self.options_json())
         differ = [k for k in self._DECIDING if stored.get(k) != current.get(k)]
@@ -1353,13 +1357,14 @@ class _Run:
             ), self.batch_id)  # fmt: skip
         if aborted_reason == "file_error":
             assert self.file_error is not None
-            kept = "a dry run" if self.opts.dry_run else "none of its new records were kept"
-            if c.updated and not self.opts.dry_run:
-                # an update replaced data that is not kept anywhere: it cannot be undone
-                kept += f" (the {c.updated} stored records it updated keep the new data)"
-            raise _with_batch(InputError(
-                f"{self.file_error}; batch {self.batch_id} aborted, {kept}"
-            ), self.batch_id)  # fmt: skip
+            if self.opts.dry_run:
+                outcome = f"dry run (batch {self.batch_id}) stopped, nothing was written"
+            else:
+                outcome = f"batch {self.batch_id} aborted, none of its new records were kept"
+                if c.updated:
+                    # an update replaced data that is kept nowhere: it cannot be undone
+                    outcome += f" (the {c.updated} stored records it updated keep the new data)"
+            raise _with_batch(InputError(f"{self.file_error}; {outcome}"), self.batch_id)
         return ImportResult(
             batch_id=self.batch_id,
             status=status,
