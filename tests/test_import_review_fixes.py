@@ -190,7 +190,7 @@ def test_a_file_error_part_way_aborts_the_batch_and_keeps_nothing(
         "Error: q.csv: record 8 (near line 9): ',' expected after '\"'; nothing after this "
         "point was read; batch 1 aborted, none of its new records were kept"
     )
-    assert "誤り" not in message
+    assert "誤り" not in r.stderr
     assert inst.scalar("SELECT count(*) FROM registrants") == 0
     assert batches(inst)[0][1] == "aborted"
     finish = inst.rows(
