@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from resv_cli import access, audit, clock
 from resv_cli.db import lock_facility_registrants
@@ -528,16 +528,34 @@ def issue_certificate(
             outcome="failed",
             detail={"reason": "already_holds"},
         )
+    # the check below looks into the other senior centres: it counts against the same
+    # hourly limit as `check-duplicate` (else changing a record's name and date of
+    # birth and asking again would be an unlimited way to ask about anyone)
+    limit, used = _duplicate_checks_used(session, actor)
+    if used >= limit:
+        raise PermissionDenied(
+            f"rate limit: at most {limit} duplicate checks per hour (issuing a certificate "
+            "runs one); try again later",
+            action="registrant.issue_certificate",
+            resource_type="registrant",
+            resource_id=str(registrant_id),
+            facility_code=fac.code,
+            outcome="denied",
+            detail={"reason": "rate_limit"},
+        )
     matches = _duplicate_matches(
         session, reg.name_key, reg.kana_key, reg.date_of_birth, exclude_id=int(reg.id)
     )
     elsewhere = [m for m in matches if m["certificate_number"]]
     override = (override_reason or "").strip() or None
     if elsewhere and override is None:
+        # where, and the number, only through the purpose-bound check (a reason is
+        # required there): this refusal says only that one exists
         raise Conflict(
-            f"a senior certificate already exists elsewhere ({elsewhere[0]['facility']} "
-            f"{elsewhere[0]['certificate_number']}); rerun with --override-reason if this is "
-            "a different person or a deliberate reissue",
+            "a senior certificate already exists at another senior centre for a person with "
+            "the same name, reading and date of birth; see where with `resv registrant "
+            "check-duplicate`, and rerun with --override-reason if this is a different "
+            "person or a deliberate reissue",
             action="registrant.issue_certificate",
             resource_type="registrant",
             resource_id=str(registrant_id),
@@ -562,6 +580,38 @@ def issue_certificate(
 
 
 # --- the purpose-bound duplicate check ---------------------------------------------
+
+
+def _duplicate_checks_used(session: Session, actor: Actor) -> tuple[int, int]:
+    """(the hourly limit, the checks this person ran in the last hour).
+
+    A check is an allowed `check-duplicate`, or an `issue-certificate` that looked
+    into the other centres (allowed, or refused because a certificate exists);
+    other refusals ran no check and do not count.
+    """
+    from resv_cli import settings
+    from resv_cli.models import AuditEvent
+
+    limit = settings.get_int(session, "duplicate_check_per_hour")
+    since = clock.now() - dt.timedelta(hours=1)
+    used = session.execute(
+        select(func.count()).where(
+            AuditEvent.account_id == actor.account_id,
+            AuditEvent.occurred_at >= since,
+            or_(
+                (AuditEvent.action == "registrant.check_duplicate")
+                & (AuditEvent.outcome == "allowed"),
+                (AuditEvent.action == "registrant.issue_certificate")
+                & (
+                    (AuditEvent.outcome == "allowed")
+                    # the refusal because one exists (canonical detail: sorted, compact)
+                    | AuditEvent.detail.like('%"reason":"duplicate"%')
+                ),
+            ),
+        )
+    ).scalar_one()
+    return limit, int(used)
+
 
 DUPLICATE_COLUMNS = ("match", "facility", "facility_name", "certificate_number", "issued_on")
 
@@ -664,20 +714,8 @@ def check_duplicate(
             # "reason" is why it was refused; "purpose" is the reason the user gave
             detail={"reason": "not_eligible", "purpose": reason[:200], "terms_hmac": terms_hmac},
         )
-    from resv_cli import settings
-    from resv_cli.models import AuditEvent
-
-    limit = settings.get_int(session, "duplicate_check_per_hour")
-    since = clock.now() - dt.timedelta(hours=1)
-    used = session.execute(
-        select(func.count()).where(
-            AuditEvent.account_id == actor.account_id,
-            AuditEvent.action == "registrant.check_duplicate",
-            AuditEvent.outcome == "allowed",
-            AuditEvent.occurred_at >= since,
-        )
-    ).scalar_one()
-    if int(used) >= limit:
+    limit, used = _duplicate_checks_used(session, actor)
+    if used >= limit:
         raise PermissionDenied(
             f"rate limit: at most {limit} duplicate checks per hour; try again later",
             action="registrant.check_duplicate",

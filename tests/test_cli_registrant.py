@@ -281,3 +281,53 @@ def test_booking_add_prints_japan_time_as_list_does(city, cli):
     # stored as the UTC instant
     stored = inst.scalar("SELECT starts_at FROM bookings WHERE id = :i", i=added["id"])
     assert str(stored).startswith("2017-04-12 01:00")
+
+
+def test_issue_certificate_counts_against_the_duplicate_check_limit(city, cli):
+    """Renaming a record and issuing again is no way around the hourly limit."""
+    import factories as f
+
+    inst, _ = city
+    inst.login_admin()
+    with inst.engine().begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(
+            text(
+                "INSERT INTO settings (key, value, updated_at) VALUES "
+                "('duplicate_check_per_hour', '2', '2017-04-01 00:00:00')"
+            )
+        )
+    one = f.make_registrant(inst, "chuo-rojin", "山田 一", "ヤマダ ハジメ",
+                            date_of_birth=dt.date(1940, 1, 1))  # fmt: skip
+    two = f.make_registrant(inst, "chuo-rojin", "山田 二", "ヤマダ ツギ",
+                            date_of_birth=dt.date(1940, 1, 2))  # fmt: skip
+    login(inst, "fm-sato")
+    r = cli("registrant", "check-duplicate", "--name", "佐藤一子", "--dob", "1945-02-02",
+            "--reason", "申請1")  # fmt: skip
+    assert r.exit_code == 0, r
+    r = cli("registrant", "issue-certificate", str(one), "-f", "json")
+    assert r.exit_code == 0, r  # the second check of the hour
+    r = cli("registrant", "issue-certificate", str(two))
+    assert (r.exit_code, r.stderr.strip()) == (
+        6,
+        "Error: rate limit: at most 2 duplicate checks per hour (issuing a certificate runs "
+        "one); try again later",
+    )
+    r = cli("registrant", "check-duplicate", "--name", "佐藤一子", "--dob", "1945-02-02",
+            "--reason", "申請2")  # fmt: skip
+    assert (r.exit_code, r.stderr.strip()) == (
+        6,
+        "Error: rate limit: at most 2 duplicate checks per hour; try again later",
+    )
+    assert inst.scalar("SELECT count(*) FROM certificates WHERE registrant_id = :i", i=two) == 0
+    events = inst.rows(
+        "SELECT action, outcome, detail FROM audit_events WHERE login_id = 'fm-sato' AND action "
+        "IN ('registrant.check_duplicate', 'registrant.issue_certificate') ORDER BY seq"
+    )
+    assert [(e[0], e[1], json.loads(e[2]).get("reason")) for e in events] == [
+        ("registrant.check_duplicate", "allowed", None),
+        ("registrant.issue_certificate", "allowed", None),
+        ("registrant.issue_certificate", "denied", "rate_limit"),
+        ("registrant.check_duplicate", "denied", "rate_limit"),
+    ]

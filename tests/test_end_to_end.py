@@ -371,7 +371,11 @@ def test_board_conditions_end_to_end(story: Story, tmp_path: Path) -> None:
     assert report.stat().st_mode & 0o777 == 0o600
     wb = openpyxl.load_workbook(report, read_only=True)
     sheets = {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb}
-    refused = {(r[2], r[5], r[7], r[8], r[9]) for r in sheets["Refused"][1:]}
+    # read-only rows end at their last non-empty cell: pad them
+    rows = [r + [None] * (10 - len(r)) for r in sheets["Refused"][1:]]
+    refused = {(r[2], r[5], r[7], r[8], r[9]) for r in rows}
+    # the lockout of the manager's staff is in the manager's report (it has its organisation)
+    assert (yamazaki, "account.lock", None, "allowed", None) in refused
     assert (sato, "registrant.view", "honme-rojin", "denied", "out_of_scope") in refused
     assert (sato, "registrant.view", "inba-rojin", "denied", "out_of_scope") in refused
     assert (
@@ -384,7 +388,7 @@ def test_board_conditions_end_to_end(story: Story, tmp_path: Path) -> None:
     assert (takahashi, "auth.login", None, "failed", "revoked") in refused
     assert ("inzai-fm-old", "auth.login", None, "failed", "expired") in refused
     assert (yamazaki, "auth.login", None, "failed", "locked") in refused
-    assert sum(1 for r in sheets["Refused"] if r[2] == yamazaki and r[9] == "wrong_password") == 5
+    assert sum(1 for r in rows if r[2] == yamazaki and r[9] == "wrong_password") == 5
     flags = {(r[1], r[3]) for r in sheets["Flags"][1:]}
     assert flags >= {
         ("no training in the last 12 months", sato),
