@@ -528,6 +528,14 @@ def issue_certificate(
             outcome="failed",
             detail={"reason": "already_holds"},
         )
+    # the refusals below, as the history records them
+    refused = {
+        "action": "registrant.issue_certificate",
+        "resource_type": "registrant",
+        "resource_id": str(registrant_id),
+        "facility_code": fac.code,
+        "outcome": "denied",
+    }
     # the check below looks into the other senior centres: it counts against the same
     # hourly limit as `check-duplicate` (else changing a record's name and date of
     # birth and asking again would be an unlimited way to ask about anyone)
@@ -536,11 +544,7 @@ def issue_certificate(
         raise PermissionDenied(
             f"rate limit: at most {limit} duplicate checks per hour (issuing a certificate "
             "runs one); try again later",
-            action="registrant.issue_certificate",
-            resource_type="registrant",
-            resource_id=str(registrant_id),
-            facility_code=fac.code,
-            outcome="denied",
+            **refused,
             detail={"reason": "rate_limit"},
         )
     matches = _duplicate_matches(
@@ -556,11 +560,7 @@ def issue_certificate(
             "the same name, reading and date of birth; see where with `resv registrant "
             "check-duplicate`, and rerun with --override-reason if this is a different "
             "person or a deliberate reissue",
-            action="registrant.issue_certificate",
-            resource_type="registrant",
-            resource_id=str(registrant_id),
-            facility_code=fac.code,
-            outcome="denied",
+            **refused,
             detail={"reason": "duplicate", "matches": len(elsewhere)},
         )
     result = _issue(session, actor, reg, fac, "senior_certificate", override)

@@ -21,6 +21,21 @@ def city(installation, monkeypatch):
 MISSING = 999_999
 
 
+def set_duplicate_check_limit(inst, per_hour):
+    """The city's setting of duplicate checks per hour (as its administrator)."""
+    from sqlalchemy import text
+
+    inst.login_admin()
+    with inst.engine().begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO settings (key, value, updated_at) VALUES "
+                "('duplicate_check_per_hour', :v, '2017-04-01 00:00:00')"
+            ),
+            {"v": str(per_hour)},
+        )
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -192,16 +207,7 @@ def test_duplicate_check_needs_a_reason_hashes_terms_and_is_rate_limited(city, c
     assert r.stderr.strip() == (
         "Error: --reason is required: say why you check (e.g. the application number)"
     )
-    inst.login_admin()
-    with inst.engine().begin() as conn:
-        from sqlalchemy import text
-
-        conn.execute(
-            text(
-                "INSERT INTO settings (key, value, updated_at) VALUES "
-                "('duplicate_check_per_hour', '2', '2017-04-01 00:00:00')"
-            )
-        )
+    set_duplicate_check_limit(inst, 2)
     login(inst, "fm-sato")
     r1 = cli(*args, "--reason", "申請1", "-f", "json")
     assert r1.exit_code == 0, r1
@@ -288,16 +294,7 @@ def test_issue_certificate_counts_against_the_duplicate_check_limit(city, cli):
     import factories as f
 
     inst, _ = city
-    inst.login_admin()
-    with inst.engine().begin() as conn:
-        from sqlalchemy import text
-
-        conn.execute(
-            text(
-                "INSERT INTO settings (key, value, updated_at) VALUES "
-                "('duplicate_check_per_hour', '2', '2017-04-01 00:00:00')"
-            )
-        )
+    set_duplicate_check_limit(inst, 2)
     one = f.make_registrant(inst, "chuo-rojin", "山田 一", "ヤマダ ハジメ",
                             date_of_birth=dt.date(1940, 1, 1))  # fmt: skip
     two = f.make_registrant(inst, "chuo-rojin", "山田 二", "ヤマダ ツギ",
