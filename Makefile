@@ -16,6 +16,7 @@ venv install: $(BIN)/resv
 
 ## test: the whole suite on SQLite and on a throwaway PostgreSQL (required under CI=true)
 test: $(BIN)/resv
+	$(BIN)/lint-imports
 	scripts/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-sqlite: quick run without PostgreSQL
@@ -24,6 +25,7 @@ test-sqlite: $(BIN)/resv
 
 lint: $(BIN)/resv
 	$(BIN)/ruff check resv_cli commands tests bench
+	$(BIN)/lint-imports
 
 types: $(BIN)/resv
 	$(BIN)/python -m pip install -q mypy
@@ -31,7 +33,7 @@ types: $(BIN)/resv
 
 ## docs: regenerate docs/cli-reference.md and schema.sql from the code
 docs: $(BIN)/resv
-	$(BIN)/python -m resv_cli.docgen > docs/cli-reference.md
+	$(BIN)/python -m resv_cli.commands.docgen > docs/cli-reference.md
 	$(BIN)/resv db schema --dialect postgresql > schema.sql
 
 ## demo: the main job end to end on a SQLite file, outputs under demo-out/

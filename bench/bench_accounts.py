@@ -5,7 +5,7 @@
    ``RESV_TEST_PG_URL`` is set, as under ``make bench``), median of runs, against a
    baseline measured in the same run: N bare argon2id hashes (the part no
    implementation can skip: each account gets its own one-time password hash).
-2. One ``resv_cli.sessions.login`` (row lock, verify, session row, audit event),
+2. One ``resv_cli.accounts.sessions.login`` (row lock, verify, session row, audit event),
    median of runs, against one bare argon2id verify.
 
 ``BENCH_QUICK=1``: N=100 and fewer runs.  Goal: the roster grant within 1.5x of the
@@ -44,10 +44,10 @@ def write_roster(path: Path, n: int) -> None:
 
 def new_database(backend: str, tmp: Path) -> tuple[str, object]:
     """Return (url, cleanup) of an initialised database with the demo facilities."""
-    from resv_cli import clock
-    from resv_cli.db import get_engine, transaction
-    from resv_cli.installation import initialise
-    from resv_cli.models import Facility, Organization
+    from resv_cli.accounts.installation import initialise
+    from resv_cli.core import clock
+    from resv_cli.core.db import get_engine, transaction
+    from resv_cli.core.models import Facility, Organization
 
     if backend == "sqlite":
         url = f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:8]}.db'}"
@@ -105,9 +105,9 @@ def new_database(backend: str, tmp: Path) -> tuple[str, object]:
 def admin_actor(url: str):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from resv_cli.db import get_engine, transaction
-    from resv_cli.models import Account
-    from resv_cli.sessions import actor_for
+    from resv_cli.accounts.sessions import actor_for
+    from resv_cli.core.db import get_engine, transaction
+    from resv_cli.core.models import Account
 
     with transaction(get_engine(url)) as s:
         acc = s.execute(select(Account).where(Account.login_id == "it-admin")).scalar_one()
@@ -115,8 +115,8 @@ def admin_actor(url: str):  # type: ignore[no-untyped-def]
 
 
 def time_roster_grant(url: str, roster: Path) -> float:
-    from resv_cli.db import get_engine, transaction
-    from resv_cli.roster import apply_roster, plan_roster, read_roster
+    from resv_cli.accounts.roster import apply_roster, plan_roster, read_roster
+    from resv_cli.core.db import get_engine, transaction
 
     actor = admin_actor(url)
     t0 = time.perf_counter()
@@ -129,7 +129,7 @@ def time_roster_grant(url: str, roster: Path) -> float:
 
 
 def time_bare_hashes(n: int) -> float:
-    from resv_cli import passwords
+    from resv_cli.accounts import passwords
 
     otps = [passwords.generate_one_time_password() for _ in range(n)]
     t0 = time.perf_counter()
@@ -141,10 +141,10 @@ def time_bare_hashes(n: int) -> float:
 def login_figures(url: str) -> tuple[float, float]:
     from sqlalchemy import update
 
-    from resv_cli import passwords
-    from resv_cli.db import get_engine, transaction
-    from resv_cli.models import Account
-    from resv_cli.sessions import login
+    from resv_cli.accounts import passwords
+    from resv_cli.accounts.sessions import login
+    from resv_cli.core.db import get_engine, transaction
+    from resv_cli.core.models import Account
 
     engine = get_engine(url)
     h = passwords.hash_password(USER_PW)

@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resv_cli import audit  # noqa: E402
-from resv_cli.audit import verify_select_sql  # noqa: E402
-from resv_cli.audit_verify import verify_chain  # noqa: E402
+from resv_cli.audit import chain as audit  # noqa: E402
+from resv_cli.audit.chain import verify_select_sql  # noqa: E402
+from resv_cli.audit.verify import verify_chain  # noqa: E402
 
 N = 100_000 if os.environ.get("BENCH_QUICK") else 1_000_000
 RUNS = 3
@@ -76,7 +76,7 @@ COLS = (*audit.FIELDS, "hash")
 
 
 def build_sqlite(path: Path) -> str:
-    from resv_cli.db import create_schema, get_engine
+    from resv_cli.core.db import create_schema, get_engine
 
     url = f"sqlite:///{path}"
     engine = get_engine(url)
@@ -114,7 +114,7 @@ def build_postgres(admin_url: str) -> tuple[str, str]:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from resv_cli.db import create_schema, get_engine
+    from resv_cli.core.db import create_schema, get_engine
 
     name = f"resv_bench_{uuid.uuid4().hex[:8]}"
     u = make_url(admin_url)
@@ -162,7 +162,7 @@ def bare_loop(engine) -> int:
 
 
 def measure(label: str, url: str) -> None:
-    from resv_cli.db import get_engine
+    from resv_cli.core.db import get_engine
 
     engine = get_engine(url)
     bare_loop(engine)  # warm the cache

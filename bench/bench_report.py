@@ -4,7 +4,7 @@ same rows bare (write-only mode, `ws.append`) in the same run.
 A SQLite database is initialised with `resv db init`, then seeded directly: one
 designated manager, 7 facilities with opening hours, 120 accounts on a roster (a
 tenth non-regular), and N events spread evenly over May 2026 (Japan time) with a
-valid hash chain (canonical form from ``resv_cli.audit``).  Each measurement runs in
+valid hash chain (canonical form from ``resv_cli.audit.chain``).  Each measurement runs in
 its own process; peak memory is that process's ``ru_maxrss`` and CPU time its
 ``ru_utime + ru_stime`` (``os.wait4``): on a shared machine the CPU ratio is the
 steadier figure.
@@ -109,7 +109,7 @@ def run(
 
 
 def seed(db: Path, env: dict[str, str], n: int) -> None:
-    from resv_cli import audit
+    from resv_cli.audit import chain as audit
 
     subprocess.run(
         [RESV, "db", "init", "--admin", "it-admin", "--name", "情報 太郎", "--password-stdin"],

@@ -54,7 +54,7 @@ GIVEN = [
 
 
 def names() -> list[tuple[str, str]]:
-    from resv_cli.normalize import name_key
+    from resv_cli.core.normalize import name_key
 
     out = []
     for s in SURNAMES:
@@ -68,9 +68,9 @@ def setup_schema(url: str) -> tuple[int, int]:
     """Schema, the city, a manager with MANAGED facilities, an operator; return ids."""
     from sqlalchemy import insert, select
 
-    from resv_cli import clock
-    from resv_cli.db import create_schema, get_engine
-    from resv_cli.models import Account, Facility, ManagementPeriod, Organization
+    from resv_cli.core import clock
+    from resv_cli.core.db import create_schema, get_engine
+    from resv_cli.core.models import Account, Facility, ManagementPeriod, Organization
 
     engine = get_engine(url)
     now = clock.now()
@@ -134,8 +134,8 @@ COLS = (
 
 def _indexes(url: str, create: bool) -> None:
     """Drop the registrant indexes before a bulk load and build them after (bulk-load idiom)."""
-    from resv_cli.db import get_engine
-    from resv_cli.models import Registrant
+    from resv_cli.core.db import get_engine
+    from resv_cli.core.models import Registrant
 
     engine = get_engine(url)
     with engine.begin() as conn:
@@ -192,10 +192,11 @@ def pct(values: list[float], p: float) -> float:
 def measure(url: str, account_id: int, pool: list[tuple[str, str]]) -> dict[str, list[float]]:
     from sqlalchemy.orm import Session
 
-    from resv_cli import clock, registrants
-    from resv_cli.db import get_engine, transaction
-    from resv_cli.models import Account
-    from resv_cli.sessions import actor_for
+    from resv_cli.accounts.sessions import actor_for
+    from resv_cli.core import clock
+    from resv_cli.core.db import get_engine, transaction
+    from resv_cli.core.models import Account
+    from resv_cli.records import registrants
 
     engine = get_engine(url)
     rnd = random.Random(7)
@@ -219,7 +220,7 @@ def measure(url: str, account_id: int, pool: list[tuple[str, str]]) -> dict[str,
                 out["scoped SQL"].append(time.perf_counter() - t0)
                 from sqlalchemy import select
 
-                from resv_cli.models import Facility, Registrant
+                from resv_cli.core.models import Facility, Registrant
 
                 t0 = time.perf_counter()
                 unscoped = (
@@ -257,13 +258,13 @@ def report(backend: str, load_s: float, timings: dict[str, list[float]]) -> None
 def run_sqlite(pool: list[tuple[str, str]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RESV_CONFIG_DIR"] = str(Path(tmp) / "config")
-        from resv_cli.audit import ensure_audit_key
+        from resv_cli.audit.chain import ensure_audit_key
 
         ensure_audit_key()
         path = Path(tmp) / "bench.db"
         url = f"sqlite:///{path}"
         account_id, _ = setup_schema(url)
-        from resv_cli.db import get_engine
+        from resv_cli.core.db import get_engine
 
         fac_ids = _facility_ids(url)
         get_engine(url).dispose()
@@ -275,8 +276,8 @@ def run_sqlite(pool: list[tuple[str, str]]) -> None:
 def _facility_ids(url: str) -> list[int]:
     from sqlalchemy import select
 
-    from resv_cli.db import get_engine
-    from resv_cli.models import Facility
+    from resv_cli.core.db import get_engine
+    from resv_cli.core.models import Facility
 
     with get_engine(url).connect() as conn:
         return [int(i) for (i,) in conn.execute(select(Facility.id).order_by(Facility.id))]
@@ -298,14 +299,14 @@ def run_pg(pool: list[tuple[str, str]]) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["RESV_CONFIG_DIR"] = str(Path(tmp) / "config")
-            from resv_cli.audit import ensure_audit_key
+            from resv_cli.audit.chain import ensure_audit_key
 
             ensure_audit_key()
             account_id, _ = setup_schema(db.url)
             load_s = load_pg(db.url, _facility_ids(db.url), pool)
             report("PostgreSQL", load_s, measure(db.url, account_id, pool))
     finally:
-        from resv_cli.db import get_engine
+        from resv_cli.core.db import get_engine
 
         get_engine(db.url).dispose()
         with psycopg.connect(_psycopg_dsn(admin), autocommit=True) as c:

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-    from resv_cli.context import Actor
+    from resv_cli.core.context import Actor
 
 
 @dataclass
@@ -37,13 +36,13 @@ class State:
     @property
     def url(self) -> str:
         if self._url is None:
-            from resv_cli.config import database_url
+            from resv_cli.core.config import database_url
 
             self._url = database_url(self.db_option)
         return self._url
 
     def engine(self) -> Engine:
-        from resv_cli.db import get_engine
+        from resv_cli.core.db import get_engine
 
         return get_engine(self.url)
 
@@ -66,8 +65,8 @@ class Work:
 @contextmanager
 def work(ctx: typer.Context, *, login: bool = True) -> Iterator[Work]:
     """Open the command's one transaction, acting as the logged-in person."""
-    from resv_cli.db import require_initialised, transaction
-    from resv_cli.errors import ResvError
+    from resv_cli.core.db import require_initialised, transaction
+    from resv_cli.core.errors import ResvError
 
     st = state(ctx)
     engine = st.engine()
@@ -76,7 +75,7 @@ def work(ctx: typer.Context, *, login: bool = True) -> Iterator[Work]:
     try:
         with transaction(engine) as s:
             if login:
-                from resv_cli.sessions import current_actor
+                from resv_cli.accounts.sessions import current_actor
 
                 actor = current_actor(s, st.url)
             yield Work(session=s, actor=actor, engine=engine, url=st.url)
@@ -88,8 +87,8 @@ def work(ctx: typer.Context, *, login: bool = True) -> Iterator[Work]:
 
 def record_refusal(engine: Engine, actor: Actor | None, fields: dict[str, Any]) -> None:
     """Write a refused or failed attempt in its own transaction."""
-    from resv_cli import audit
-    from resv_cli.db import transaction
+    from resv_cli.audit import chain as audit
+    from resv_cli.core.db import transaction
 
     fields = dict(fields)
     action = fields.pop("action", "unknown")
@@ -130,7 +129,7 @@ def read_stdin_lines(count: int) -> list[str]:
 
 def prompt_new_password(label: str = "New password") -> str:
     """Ask twice on the terminal, hidden; refuse a mismatch."""
-    from resv_cli.errors import InputError
+    from resv_cli.core.errors import InputError
 
     first = typer.prompt(label, hide_input=True, err=True)
     second = typer.prompt(f"{label} (again)", hide_input=True, err=True)

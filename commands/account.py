@@ -16,11 +16,10 @@ from resv_cli.commands._common import (
     read_stdin_lines,
     work,
 )
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 if TYPE_CHECKING:
-    from resv_cli.accounts import IssuedCredential
+    from resv_cli.accounts.lifecycle import IssuedCredential
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -42,14 +41,14 @@ CredentialsOutOpt = Annotated[
 
 
 def _date(value: str | None, what: str) -> Any:
-    from resv_cli.clock import parse_date
+    from resv_cli.core.clock import parse_date
 
     return parse_date(value, what=what) if value else None
 
 
 def _deliver(creds: list[IssuedCredential], out: Path | None, fmt: Format) -> None:
     """Show the one-time passwords once (stdout), or say where the file is."""
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
 
     if out is not None:
         echo_err(f"{len(creds)} one-time password(s) written to {out} (mode 0600).")
@@ -77,14 +76,14 @@ def list_problems(exc: BaseException) -> None:
 
 
 def _check_out(out: Path | None) -> None:
-    from resv_cli.credentials import check_credentials_path
+    from resv_cli.accounts.credentials import check_credentials_path
 
     check_credentials_path(out)
 
 
 def _write_out(out: Path | None, creds: list[IssuedCredential]) -> None:
     if out is not None and creds:
-        from resv_cli.credentials import write_credentials_xlsx
+        from resv_cli.accounts.credentials import write_credentials_xlsx
 
         write_credentials_xlsx(out, creds)
 
@@ -116,7 +115,7 @@ def grant(
 
     Example: resv account grant it-suzuki --name "鈴木 花子" --org inzai --role monitor
     """
-    from resv_cli.accounts import grant_account
+    from resv_cli.accounts.lifecycle import grant_account
 
     _check_out(credentials_out)
     try:
@@ -164,8 +163,9 @@ def list_(
 
     Example: resv account list --org inzai-fm --status active
     """
-    from resv_cli.accounts import list_accounts
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
+
+    from resv_cli.accounts.lifecycle import list_accounts
 
     with work(ctx) as w:
         rows = list_accounts(w.session, w.actor, org_code=org, status=status, dormant_days=dormant)
@@ -182,8 +182,9 @@ def show(
 
     Example: resv account show inzai-fm-0001
     """
-    from resv_cli.accounts import show_account
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.accounts.lifecycle import show_account
 
     with work(ctx) as w:
         row = show_account(w.session, w.actor, login_id)
@@ -202,7 +203,7 @@ def revoke(
 
     Example: resv account revoke inzai-fm-0003 --reason "left the company"
     """
-    from resv_cli.accounts import revoke_account
+    from resv_cli.accounts.lifecycle import revoke_account
 
     with work(ctx) as w:
         result = revoke_account(w.session, w.actor, login_id, reason)
@@ -220,7 +221,7 @@ def reset_password(
 
     Example: resv account reset-password inzai-fm-0002 --credentials-out reset.xlsx
     """
-    from resv_cli.accounts import reset_password as do_reset
+    from resv_cli.accounts.lifecycle import reset_password as do_reset
 
     _check_out(credentials_out)
     try:
@@ -243,7 +244,7 @@ def unlock(
 
     Example: resv account unlock inzai-fm-0002
     """
-    from resv_cli.accounts import unlock_account
+    from resv_cli.accounts.lifecycle import unlock_account
 
     with work(ctx) as w:
         result = unlock_account(w.session, w.actor, login_id)
@@ -262,8 +263,9 @@ def disable_dormant(
 
     Example: resv account disable-dormant --days 90 --dry-run
     """
-    from resv_cli.accounts import disable_dormant as do_disable
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
+
+    from resv_cli.accounts.lifecycle import disable_dormant as do_disable
 
     with work(ctx) as w:
         rows = do_disable(w.session, w.actor, days, dry_run=dry_run)
@@ -281,8 +283,8 @@ def passwd(ctx: typer.Context, password_stdin: PasswordStdinOpt = False) -> None
 
     Example: printf '%s\\n%s\\n' "$OLD" "$NEW" | resv account passwd --password-stdin
     """
-    from resv_cli.accounts import change_own_password
-    from resv_cli.errors import InputError
+    from resv_cli.accounts.lifecycle import change_own_password
+    from resv_cli.core.errors import InputError
 
     with work(ctx) as w:
         actor, engine = w.actor, w.engine
@@ -326,9 +328,9 @@ def import_roster(
 
     Example: resv account import-roster roster.csv --org inzai-fm --credentials-out new.xlsx
     """
-    from resv_cli.context import require_role
-    from resv_cli.errors import InputError
-    from resv_cli.roster import apply_roster, plan_roster, read_roster
+    from resv_cli.accounts.roster import apply_roster, plan_roster, read_roster
+    from resv_cli.core.context import require_role
+    from resv_cli.core.errors import InputError
 
     _check_out(credentials_out)
     creds: list[IssuedCredential] = []
@@ -372,7 +374,7 @@ def import_roster(
 def _print_plan(plan: Any, fmt: Format) -> None:
     import json
 
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
 
     if fmt is Format.json:
         sys.stdout.write(json.dumps(plan.as_dict(), ensure_ascii=False, indent=2) + "\n")
@@ -413,9 +415,12 @@ def policy(
 
     Example: resv account policy --min-length 12
     """
-    from resv_cli import audit, passwords, settings
-    from resv_cli.context import require_role
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.accounts import passwords
+    from resv_cli.audit import chain as audit
+    from resv_cli.core import settings
+    from resv_cli.core.context import require_role
 
     with work(ctx) as w:
         if min_length is not None:

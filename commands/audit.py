@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -50,13 +49,13 @@ def verify(
 
     Example: resv audit verify --anchor "$(cat last-anchor.txt)"
     """
-    from resv_cli.audit_history import verify_history
+    from resv_cli.audit.history import verify_history
 
     with work(ctx) as w:
         result = verify_history(w.session, w.actor, anchor=anchor, archives=archive or [])
     for note in result.notes:
         echo_err(f"Note: {note}")
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
 
     render_record(result.as_dict(), fmt)
 
@@ -70,7 +69,7 @@ def anchor(ctx: typer.Context) -> None:
 
     Example: resv audit anchor >> anchors.txt
     """
-    from resv_cli.audit_history import take_anchor
+    from resv_cli.audit.history import take_anchor
 
     with work(ctx) as w:
         seq, digest = take_anchor(w.session, w.actor)
@@ -100,9 +99,10 @@ def list_(
 
     Example: resv audit list --from 2026-04-01 --to 2026-04-30 --outcome denied --format csv
     """
-    from resv_cli import clock
-    from resv_cli.audit_history import LIST_COLUMNS, list_events
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
+
+    from resv_cli.audit.history import LIST_COLUMNS, list_events
+    from resv_cli.core import clock
 
     d_from = clock.parse_date(date_from, what="--from") if date_from else None
     d_to = clock.parse_date(date_to, what="--to") if date_to else None
@@ -131,8 +131,9 @@ def show(
 
     Example: resv audit show 42 --format json
     """
-    from resv_cli.audit_history import show_event
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.audit.history import show_event
 
     with work(ctx) as w:
         event = show_event(w.session, w.actor, seq)
@@ -163,8 +164,8 @@ def archive(
 
     Example: resv audit archive --before 2026-04-01 --output audit-2025.jsonl.gz
     """
-    from resv_cli import clock
-    from resv_cli.audit_history import archive_events
+    from resv_cli.audit.history import archive_events
+    from resv_cli.core import clock
 
     day = clock.parse_date(before, what="--before")
     existed = output.exists()

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 from resv_cli.commands._common import FormatOpt, work
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -28,8 +27,9 @@ def add_cmd(
     Example: resv booking add --facility cosmos-hall --registrant 42 --date 2026-12-01
     --from 10:00 --to 12:00
     """
-    from resv_cli.bookings import add_booking, parse_slot
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.records.bookings import add_booking, parse_slot
 
     starts, ends = parse_slot(date, start, end)
     with work(ctx) as w:
@@ -58,9 +58,10 @@ def list_cmd(
 
     Example: resv booking list --facility chuo-rojin-kaigi --date 2026-12-01 --format csv
     """
-    from resv_cli.bookings import LIST_COLUMNS, list_bookings
-    from resv_cli.clock import parse_date
-    from resv_cli.render import render, render_record
+    from resv_cli.commands.render import render, render_record
+
+    from resv_cli.core.clock import parse_date
+    from resv_cli.records.bookings import LIST_COLUMNS, list_bookings
 
     day = parse_date(date, what="--date") if date else None
     with work(ctx) as w:
@@ -89,7 +90,7 @@ def cancel_cmd(
     """
     from resv_cli.commands._common import echo_err
 
-    from resv_cli.bookings import cancel_booking
+    from resv_cli.records.bookings import cancel_booking
 
     with work(ctx) as w:
         row = cancel_booking(w.session, w.actor, booking_id)

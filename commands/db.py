@@ -45,13 +45,13 @@ def init(
 
     Example: resv --db city.db db init --admin it-tanaka --name "田中 一郎"
     """
-    from resv_cli.errors import InputError
-    from resv_cli.installation import initialise
+    from resv_cli.accounts.installation import initialise
+    from resv_cli.core.errors import InputError
 
     st = state(ctx)
     engine = st.engine()
-    from resv_cli.db import is_initialised
-    from resv_cli.errors import AlreadyInitialised
+    from resv_cli.core.db import is_initialised
+    from resv_cli.core.errors import AlreadyInitialised
 
     if is_initialised(engine):
         raise AlreadyInitialised("this database is already initialised; nothing was changed")
@@ -70,7 +70,7 @@ def init(
         city_code=city_code,
         city_name=city_name,
     )
-    from resv_cli.config import audit_key_file, redact_url
+    from resv_cli.core.config import audit_key_file, redact_url
 
     echo_err(
         f"Initialised {redact_url(st.url)}: administrator {result['admin']}, city {result['city']}."
@@ -88,7 +88,7 @@ def upgrade(ctx: typer.Context) -> None:
 
     Example: resv --db postgresql://resv@dbhost/resv db upgrade
     """
-    from resv_cli import migrations
+    from resv_cli.core import migrations
 
     engine = state(ctx).engine()
     with engine.begin() as conn:
@@ -109,8 +109,8 @@ def check(ctx: typer.Context) -> None:
 
     Example: resv db check
     """
-    from resv_cli.db import check_schema, require_initialised
-    from resv_cli.errors import IntegrityCheckFailed
+    from resv_cli.core.db import check_schema, require_initialised
+    from resv_cli.core.errors import IntegrityCheckFailed
 
     engine = state(ctx).engine()
     require_initialised(engine)  # exit 9, as every other command (not 8: nothing to compare)
@@ -134,7 +134,7 @@ def schema(
 
     Example: resv db schema --dialect sqlite > schema-sqlite.sql
     """
-    from resv_cli.db import schema_ddl
+    from resv_cli.core.db import schema_ddl
 
     sys.stdout.write(schema_ddl(dialect.value))
 
@@ -156,9 +156,10 @@ def grant_runtime_role(
 
     Example: printf '%s\\n' "$RUNTIME_PW" | resv db grant-runtime-role resv_app --password-stdin
     """
-    from resv_cli.errors import InputError
-    from resv_cli.render import render
-    from resv_cli.runtime_role import grant_runtime_role as do_grant
+    from resv_cli.commands.render import render
+
+    from resv_cli.audit.runtime_role import grant_runtime_role as do_grant
+    from resv_cli.core.errors import InputError
 
     password = None
     if password_stdin:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -22,7 +21,7 @@ OnOpt = Annotated[
 
 
 def _date(value: str | None, what: str) -> dt.date | None:
-    from resv_cli.clock import parse_date
+    from resv_cli.core.clock import parse_date
 
     return parse_date(value, what=what) if value else None
 
@@ -50,8 +49,9 @@ def add(
 
     Example: resv facility add kaigi-2 会議室2 --category room --parent chuo-rojin
     """
-    from resv_cli.facilities import add_facility, show_facility
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.facilities.catalogue import add_facility, show_facility
 
     with work(ctx) as w:
         fac = add_facility(
@@ -90,8 +90,9 @@ def list_(
 
     Example: resv facility list --org inzai-fm --on 2017-05-15
     """
-    from resv_cli.facilities import list_facilities
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
+
+    from resv_cli.facilities.catalogue import list_facilities
 
     with work(ctx) as w:
         rows = list_facilities(
@@ -110,8 +111,9 @@ def categories(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
     Example: resv facility categories
     """
-    from resv_cli.facilities import list_categories
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
+
+    from resv_cli.facilities.catalogue import list_categories
 
     with work(ctx) as w:
         rows = list_categories(w.session)
@@ -129,8 +131,9 @@ def show(
 
     Example: resv facility show chuo-rojin --on 2017-05-15
     """
-    from resv_cli.facilities import show_facility
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.facilities.catalogue import show_facility
 
     with work(ctx) as w:
         record = show_facility(w.session, code, _date(on, "--on"))
@@ -158,8 +161,9 @@ def update(
 
     Example: resv facility update cosmos --hours 09:00-22:00
     """
-    from resv_cli.facilities import show_facility, update_facility
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.facilities.catalogue import show_facility, update_facility
 
     with work(ctx) as w:
         _, changed = update_facility(
@@ -190,9 +194,10 @@ def retire(
 
     Example: resv facility retire honme-rojin --on 2027-04-01
     """
-    from resv_cli.clock import parse_date
-    from resv_cli.facilities import retire_facility
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.core.clock import parse_date
+    from resv_cli.facilities.catalogue import retire_facility
 
     with work(ctx) as w:
         result = retire_facility(w.session, w.actor, code, parse_date(on, what="--on"))
@@ -216,9 +221,10 @@ def assign(
 
     Example: resv facility assign cosmos --org city --from 2000-04-01
     """
-    from resv_cli.clock import parse_date
-    from resv_cli.facilities import assign_facility
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.core.clock import parse_date
+    from resv_cli.facilities.catalogue import assign_facility
 
     with work(ctx) as w:
         result = assign_facility(
@@ -245,8 +251,9 @@ def history(
 
     Example: resv facility history chuo-rojin --on 2017-05-15
     """
-    from resv_cli.facilities import facility_history
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
+
+    from resv_cli.facilities.catalogue import facility_history
 
     with work(ctx) as w:
         rows = facility_history(w.session, code, _date(on, "--on"))
@@ -301,8 +308,9 @@ def import_(
 
     Example: resv facility import 131199_public_facilities.csv --dry-run
     """
-    from resv_cli.opendata import import_facilities
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.facilities.opendata import import_facilities
 
     with work(ctx) as w:
         report = import_facilities(
@@ -340,8 +348,9 @@ def seed_demo(
 
     Example: resv facility seed-demo
     """
-    from resv_cli.render import render_record
-    from resv_cli.seed import seed_demo as do_seed
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.demo.seed import seed_demo as do_seed
 
     with work(ctx) as w:
         result = do_seed(w.session, w.actor, with_handover=with_handover)

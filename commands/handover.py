@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -31,7 +30,7 @@ RosterOpt = Annotated[
 def _print_plan(plan: dict[str, Any], fmt: Format, *, title: str) -> None:
     import json
 
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
 
     if fmt is Format.json:
         typer.echo(json.dumps(plan, ensure_ascii=False, indent=2))
@@ -98,9 +97,9 @@ def plan(
 
     Example: resv handover plan --to inzai-fm --facility chuo-rojin --on 2017-04-01
     """
-    from resv_cli.clock import parse_date
-    from resv_cli.context import require_role
-    from resv_cli.handover import plan_handover
+    from resv_cli.core.clock import parse_date
+    from resv_cli.core.context import require_role
+    from resv_cli.facilities.handover import plan_handover
 
     with work(ctx) as w:
         require_role(w.actor, "admin", action="handover.plan")
@@ -132,13 +131,13 @@ def apply(
 
     Example: resv handover apply --to inzai-fm --facility chuo-rojin --on 2017-04-01
     """
-    from resv_cli.clock import parse_date
-    from resv_cli.errors import InputError
-    from resv_cli.handover import apply_handover
+    from resv_cli.core.clock import parse_date
+    from resv_cli.core.errors import InputError
+    from resv_cli.facilities.handover import apply_handover
 
     if roster is not None and credentials_out is None:
         raise InputError("--roster needs --credentials-out FILE for the one-time passwords")
-    from resv_cli.credentials import check_credentials_path, write_credentials_xlsx
+    from resv_cli.accounts.credentials import check_credentials_path, write_credentials_xlsx
 
     check_credentials_path(credentials_out)
     try:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, state, work
 
-from resv_cli.errors import ResvError
+from resv_cli.core.errors import ResvError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -49,8 +49,9 @@ def _progress() -> tuple[Any, Any]:
 
 
 def _report(ctx: typer.Context, result: Any, rejects: Path | None, fmt: Any) -> None:
+    from resv_cli.commands.render import render
+
     from resv_cli.importing.registrants import write_rejects_file
-    from resv_cli.render import render
 
     c = result.counts
     render(result.summary_rows(), fmt)
@@ -128,7 +129,7 @@ def registrants(
     with work(ctx) as w:
         actor = w.actor
         engine = w.engine
-        from resv_cli.context import require_role
+        from resv_cli.core.context import require_role
 
         require_role(actor, "admin", action="import.batch")
     update, bar = _progress()
@@ -187,7 +188,7 @@ def resume(
 
     with work(ctx) as w:
         actor, engine = w.actor, w.engine
-        from resv_cli.context import require_role
+        from resv_cli.core.context import require_role
 
         require_role(actor, "admin", action="import.batch")
     update, bar = _progress()
@@ -208,8 +209,9 @@ def list_(ctx: typer.Context, fmt: FormatOpt = "table") -> None:  # type: ignore
 
     Example: resv import list --format json
     """
+    from resv_cli.commands.render import render
+
     from resv_cli.importing.registrants import list_batches
-    from resv_cli.render import render
 
     with work(ctx) as w:
         rows = list_batches(w.session, w.actor)
@@ -226,8 +228,9 @@ def show(
 
     Example: resv import show 3
     """
+    from resv_cli.commands.render import render, render_record
+
     from resv_cli.importing.registrants import show_batch
-    from resv_cli.render import render, render_record
 
     with work(ctx) as w:
         info, rejects = show_batch(w.session, w.actor, batch)

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -38,9 +37,10 @@ def add(
     Example: resv org add kita-fm 北総管理 --kind designated-manager --term-start 2026-04-01 \
 --term-end 2031-03-31
     """
-    from resv_cli.clock import parse_date
-    from resv_cli.orgs import add_org, show_org
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.accounts.orgs import add_org, show_org
+    from resv_cli.core.clock import parse_date
 
     with work(ctx) as w:
         add_org(
@@ -63,8 +63,9 @@ def list_(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
     Example: resv org list --format csv
     """
-    from resv_cli.orgs import list_orgs
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
+
+    from resv_cli.accounts.orgs import list_orgs
 
     with work(ctx) as w:
         rows = list_orgs(w.session, w.actor)
@@ -81,8 +82,9 @@ def show(
 
     Example: resv org show inzai-fm
     """
-    from resv_cli.orgs import show_org
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.accounts.orgs import show_org
 
     with work(ctx) as w:
         row = show_org(w.session, w.actor, code)

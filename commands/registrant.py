@@ -1,6 +1,6 @@
 """resv registrant: add, search, show, update, issue-card, issue-certificate, check-duplicate.
 
-Every command goes through the access layer (resv_cli.access): you see and change
+Every command goes through the access layer (resv_cli.access.decide): you see and change
 only the registrants of the facilities your organisation manages today, plus
 what explicit scope rules grant.
 """
@@ -11,8 +11,7 @@ from typing import Annotated
 
 import typer
 from resv_cli.commands._common import FormatOpt, work
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -35,7 +34,7 @@ RepOpt = Annotated[
 
 
 def _dob(text: str | None):  # noqa: ANN202 - returns date | None
-    from resv_cli.clock import parse_date
+    from resv_cli.core.clock import parse_date
 
     return parse_date(text, what="--dob") if text else None
 
@@ -62,8 +61,9 @@ def add_cmd(
 
     Example: resv registrant add --facility chuo-rojin --name "髙橋 花子" --dob 1948-05-03
     """
-    from resv_cli.registrants import NewRegistrant, add_registrant
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.records.registrants import NewRegistrant, add_registrant
 
     new = NewRegistrant(
         facility=facility,
@@ -104,8 +104,9 @@ def search_cmd(
 
     Example: resv registrant search --name "高橋" --dob 1948-05-03
     """
-    from resv_cli.registrants import SEARCH_COLUMNS, Criteria, search_registrants
-    from resv_cli.render import render, render_record
+    from resv_cli.commands.render import render, render_record
+
+    from resv_cli.records.registrants import SEARCH_COLUMNS, Criteria, search_registrants
 
     crit = Criteria(name=name, kana=kana, date_of_birth=_dob(dob), phone=phone, facility=facility)
     with work(ctx) as w:
@@ -122,8 +123,9 @@ def show_cmd(ctx: typer.Context, registrant_id: IdArg, fmt: FormatOpt = Format.t
 
     Example: resv registrant show 42
     """
-    from resv_cli.registrants import show_registrant
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.records.registrants import show_registrant
 
     with work(ctx) as w:
         row = show_registrant(w.session, w.actor, registrant_id)
@@ -149,8 +151,9 @@ def update_cmd(
 
     Example: resv registrant update 42 --phone 0476-11-2222
     """
-    from resv_cli.registrants import update_registrant
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.records.registrants import update_registrant
 
     changes = {
         "name": name,
@@ -174,8 +177,9 @@ def issue_card_cmd(ctx: typer.Context, registrant_id: IdArg, fmt: FormatOpt = Fo
 
     Example: resv registrant issue-card 43
     """
-    from resv_cli.registrants import issue_card
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.records.registrants import issue_card
 
     with work(ctx) as w:
         row = issue_card(w.session, w.actor, registrant_id)
@@ -202,8 +206,9 @@ def issue_certificate_cmd(
 
     Example: resv registrant issue-certificate 42
     """
-    from resv_cli.registrants import issue_certificate
-    from resv_cli.render import render_record
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.records.registrants import issue_certificate
 
     with work(ctx) as w:
         row = issue_certificate(w.session, w.actor, registrant_id, override_reason)
@@ -228,8 +233,9 @@ def check_duplicate_cmd(
 
     Example: resv registrant check-duplicate --name "髙橋 花子" --dob 1948-05-03 --reason "申請 123"
     """
-    from resv_cli.registrants import DUPLICATE_COLUMNS, check_duplicate
-    from resv_cli.render import render
+    from resv_cli.commands.render import render
+
+    from resv_cli.records.registrants import DUPLICATE_COLUMNS, check_duplicate
 
     day = _dob(dob)
     assert day is not None

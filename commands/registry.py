@@ -1,4 +1,4 @@
-"""The list of sub-apps and top-level commands composed by ``resv_cli.cli``.
+"""The list of sub-apps and top-level commands composed by ``resv_cli.commands.main``.
 
 Each module only imports Typer at load time; services are imported inside the
 commands, so building the help stays fast.

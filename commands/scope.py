@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -19,8 +18,9 @@ def list_cmd(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
     Example: resv scope list --format json
     """
-    from resv_cli.render import render
-    from resv_cli.scope import list_rules
+    from resv_cli.commands.render import render
+
+    from resv_cli.access.rules import list_rules
 
     with work(ctx) as w:
         rows = list_rules(w.session, w.actor)
@@ -65,8 +65,9 @@ def add_cmd(
     Example: resv scope add kodomo-view --subject account:fm-suzuki --actions view,search
     --facility kodomo-fureai --until 2027-03-31
     """
-    from resv_cli.render import render_record
-    from resv_cli.scope import add_rule, make_spec
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.access.rules import add_rule, make_spec
 
     with work(ctx) as w:
         spec = make_spec(
@@ -95,7 +96,7 @@ def remove_cmd(
 
     Example: resv scope remove kodomo-view
     """
-    from resv_cli.scope import remove_rule
+    from resv_cli.access.rules import remove_rule
 
     with work(ctx) as w:
         remove_rule(w.session, w.actor, name)
@@ -123,9 +124,10 @@ def explain_cmd(
 
     Example: resv scope explain --account fm-sato --action search --facility chuo-rojin
     """
-    from resv_cli.clock import parse_date
-    from resv_cli.render import render_record
-    from resv_cli.scope import explain
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.access.rules import explain
+    from resv_cli.core.clock import parse_date
 
     day = parse_date(on, what="--on") if on else None
     with work(ctx) as w:
@@ -179,9 +181,10 @@ def _plan_or_apply(
     import json
     import sys
 
-    from resv_cli.clock import parse_date
-    from resv_cli.render import render
-    from resv_cli.scope import apply_policy, plan_policy
+    from resv_cli.commands.render import render
+
+    from resv_cli.access.rules import apply_policy, plan_policy
+    from resv_cli.core.clock import parse_date
 
     day = parse_date(on, what="--on") if on else None
     with work(ctx) as w:

@@ -15,8 +15,7 @@ from resv_cli.commands._common import (
     state,
     work,
 )
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 
 def login(
@@ -33,10 +32,10 @@ def login(
 
     Example: printf '%s\\n' "$PW" | resv login it-tanaka --password-stdin
     """
-    from resv_cli.db import require_initialised
-    from resv_cli.errors import InputError
-    from resv_cli.sessions import PasswordChangeRequired, save_token
-    from resv_cli.sessions import login as do_login
+    from resv_cli.accounts.sessions import PasswordChangeRequired, save_token
+    from resv_cli.accounts.sessions import login as do_login
+    from resv_cli.core.db import require_initialised
+    from resv_cli.core.errors import InputError
 
     st = state(ctx)
     engine = st.engine()
@@ -76,9 +75,9 @@ def logout(ctx: typer.Context) -> None:
 
     Example: resv logout
     """
-    from resv_cli.errors import NotLoggedIn, SessionExpired
-    from resv_cli.sessions import forget_token
-    from resv_cli.sessions import logout as do_logout
+    from resv_cli.accounts.sessions import forget_token
+    from resv_cli.accounts.sessions import logout as do_logout
+    from resv_cli.core.errors import NotLoggedIn, SessionExpired
 
     st = state(ctx)
     try:
@@ -98,8 +97,9 @@ def whoami(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
     Example: resv whoami --format json
     """
-    from resv_cli.render import render_record
-    from resv_cli.sessions import whoami as do_whoami
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.accounts.sessions import whoami as do_whoami
 
     with work(ctx) as w:
         assert w.actor is not None

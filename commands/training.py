@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
-
-from resv_cli.render import Format
+from resv_cli.commands.render import Format
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -25,9 +24,10 @@ def record(
 
     Example: resv training record inzai-fm-0001 --course 個人情報保護研修 --on 2026-04-10
     """
-    from resv_cli.clock import parse_date
-    from resv_cli.render import render_record
-    from resv_cli.training import record_training
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.accounts.training import record_training
+    from resv_cli.core.clock import parse_date
 
     with work(ctx) as w:
         row = record_training(w.session, w.actor, login_id, course, parse_date(on, what="--on"))
@@ -46,9 +46,10 @@ def list_(
 
     Example: resv training list --org inzai-fm --since 2026-04-01
     """
-    from resv_cli.clock import parse_date
-    from resv_cli.render import render
-    from resv_cli.training import list_training
+    from resv_cli.commands.render import render
+
+    from resv_cli.accounts.training import list_training
+    from resv_cli.core.clock import parse_date
 
     with work(ctx) as w:
         rows = list_training(
@@ -73,9 +74,9 @@ def import_(
     Example: resv training import training-2026.xlsx --dry-run
     """
     from resv_cli.commands.account import list_problems
+    from resv_cli.commands.render import render_record
 
-    from resv_cli.render import render_record
-    from resv_cli.training import import_training
+    from resv_cli.accounts.training import import_training
 
     try:
         with work(ctx) as w:

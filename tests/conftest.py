@@ -94,7 +94,7 @@ def create_pg_database() -> PgDatabase:
 def drop_pg_database(db: PgDatabase) -> None:
     import psycopg
 
-    from resv_cli.db import get_engine
+    from resv_cli.core.db import get_engine
 
     get_engine(db.url).dispose()
     with psycopg.connect(_psycopg_dsn(db.admin_url), autocommit=True) as conn:
@@ -120,7 +120,7 @@ def db_url(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         url = f"sqlite:///{tmp_path / 'test.db'}"
         monkeypatch.setenv("RESV_DATABASE_URL", url)
         yield url
-        from resv_cli.db import get_engine
+        from resv_cli.core.db import get_engine
 
         get_engine(url).dispose()
         get_engine.cache_clear()
@@ -131,7 +131,7 @@ def db_url(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
             yield db.url
         finally:
             drop_pg_database(db)
-            from resv_cli.db import get_engine
+            from resv_cli.core.db import get_engine
 
             get_engine.cache_clear()
 
@@ -152,9 +152,8 @@ class CliResult:
 
 def run_cli(*args: str, input: str | None = None) -> CliResult:
     """Run ``resv ARGS`` in-process (Typer's runner), stdout and stderr apart."""
+    from resv_cli.commands.main import app
     from typer.testing import CliRunner
-
-    from resv_cli.cli import app
 
     result = CliRunner().invoke(app, [str(a) for a in args], input=input)
     exc = result.exception
@@ -184,7 +183,7 @@ class Installation:
         assert result.exit_code == 0, result
 
     def engine(self) -> Any:
-        from resv_cli.db import get_engine
+        from resv_cli.core.db import get_engine
 
         return get_engine(self.url)
 

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from resv_cli import clock, passwords
-from resv_cli.models import (
+from resv_cli.accounts import passwords
+from resv_cli.core import clock
+from resv_cli.core.models import (
     Account,
     Booking,
     Facility,
@@ -22,7 +23,7 @@ from resv_cli.models import (
     Organization,
     Registrant,
 )
-from resv_cli.normalize import kana_key, name_key, nfc
+from resv_cli.core.normalize import kana_key, name_key, nfc
 
 DEFAULT_PASSWORD = "Test-passphrase-for-staff-2026"  # test-only; searched for in leak tests
 

@@ -90,7 +90,7 @@ def build_city(inst: Any) -> dict[str, Any]:
 
 def at(monkeypatch: Any, day: dt.date, hour: int = 10) -> None:
     """Move the clock to ``day`` at ``hour`` JST."""
-    from resv_cli import clock
+    from resv_cli.core import clock
 
     instant = dt.datetime(day.year, day.month, day.day, hour, tzinfo=clock.JST).astimezone(dt.UTC)
     monkeypatch.setattr(clock, "now", lambda: instant)

@@ -1,6 +1,6 @@
 """Every command that touches registrants or bookings goes through the access layer.
 
-Two checks that fail when a new path bypasses ``resv_cli.access``:
+Two checks that fail when a new path bypasses ``resv_cli.access.decide``:
 
 * **runtime**: walk the Typer app; every command under ``registrant``/``booking``,
   and every other command whose module imports the registrant/booking services,
@@ -21,17 +21,17 @@ import pytest
 from scope_world import HANDOVER, at, build_city, login
 
 ROOT = Path(__file__).resolve().parents[1]
-THROUGH_ACCESS = {"resv_cli/access.py", "resv_cli/registrants.py", "resv_cli/bookings.py"}
+THROUGH_ACCESS = {"resv_cli/access/decide.py", "resv_cli/records/registrants.py", "resv_cli/records/bookings.py"}
 # modules that may name the tables without the operator access layer, and why
 EXEMPT = {
-    "resv_cli/models.py": "the table definitions",
-    "resv_cli/db.py": "schema creation",
-    "resv_cli/handover.py": "admin-only handover plan: per-facility counts, no personal data",
+    "resv_cli/core/models.py": "the table definitions",
+    "resv_cli/core/db.py": "schema creation",
+    "resv_cli/facilities/handover.py": "admin-only handover plan: per-facility counts, no personal data",
     "resv_cli/reports/monthly.py": "monitor report: masked names of flagged views",
 }
 EXEMPT_DIRS = {
     "resv_cli/importing/": "admin-only legacy import at handover (writes, audited per batch)",
-    "resv_cli/migrations/": "schema migrations",
+    "resv_cli/core/migrations/": "schema migrations",
 }
 TABLE_NAMES = {"Registrant", "Booking", "Certificate"}
 SQL_WORDS = (
@@ -73,9 +73,8 @@ INVOCATIONS: dict[tuple[str, ...], list[str]] = {
 
 def _commands():
     import typer.main
-
-    from resv_cli.cli import app
-    from resv_cli.docgen import _walk
+    from resv_cli.commands.docgen import _walk
+    from resv_cli.commands.main import app
 
     for path, cmd in _walk(typer.main.get_command(app), []):
         if path and not getattr(cmd, "commands", None):
@@ -92,7 +91,7 @@ def _touches_personal_data(path, cmd) -> bool:
     if module is None:
         return False
     source = inspect.getsource(module)
-    return any(w in source for w in ("resv_cli.registrants", "resv_cli.bookings"))
+    return any(w in source for w in ("resv_cli.records.registrants", "resv_cli.records.bookings"))
 
 
 def test_every_personal_data_command_is_listed():
@@ -116,7 +115,7 @@ def city(installation, monkeypatch):
 
 
 def test_each_command_consults_the_access_layer(city, cli):
-    from resv_cli import access
+    from resv_cli.access import decide as access
 
     _, regs = city
     for path, args in INVOCATIONS.items():
@@ -136,7 +135,7 @@ def offences(rel: str, source: str) -> list[str]:
     """Where a module names the registrant/booking tables directly."""
     out = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module == "resv_cli.models":
+        if isinstance(node, ast.ImportFrom) and node.module == "resv_cli.core.models":
             bad = TABLE_NAMES & {a.name for a in node.names}
             if bad:
                 out.append(f"{rel}:{node.lineno} imports {', '.join(sorted(bad))}")
@@ -158,7 +157,7 @@ def test_no_module_reads_registrants_or_bookings_outside_the_access_layer():
 
 def test_the_static_check_catches_a_bypass():
     """The checker itself can fail: an import and a raw SQL string are both reported."""
-    src = "from resv_cli.models import Booking, Registrant\nq = 'SELECT *  FROM\\n registrants'\n"
+    src = "from resv_cli.core.models import Booking, Registrant\nq = 'SELECT *  FROM\\n registrants'\n"
     assert offences("resv_cli/leak.py", src) == [
         "resv_cli/leak.py:1 imports Booking, Registrant",
         "resv_cli/leak.py:2 has SQL on registrants/bookings",

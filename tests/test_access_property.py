@@ -6,7 +6,7 @@ bookings, and a day.  For every account it runs the services behind `registrant
 search` (rows, `--count`, and the CSV export of `--format csv`), `registrant show`
 for every registrant, `booking list` (rows and `--count`) and `registrant
 check-duplicate`, and compares them with a plain-Python oracle written from the
-rules in docs/guide-scope.md -- not with the SQL of ``resv_cli.access``.
+rules in docs/guide-scope.md -- not with the SQL of ``resv_cli.access.decide``.
 
 Each example runs in one transaction that is rolled back, on SQLite and PostgreSQL.
 """
@@ -232,8 +232,8 @@ class Oracle:
 
 
 def build(s, w: World):
-    from resv_cli import clock
-    from resv_cli.models import (
+    from resv_cli.core import clock
+    from resv_cli.core.models import (
         Account,
         Booking,
         Facility,
@@ -243,7 +243,7 @@ def build(s, w: World):
         ScopeRule,
         Setting,
     )
-    from resv_cli.normalize import kana_key, name_key
+    from resv_cli.core.normalize import kana_key, name_key
 
     now = clock.now()
     s.merge(Setting(key="duplicate_check_per_hour", value="1000", updated_at=now))
@@ -366,13 +366,14 @@ def inst(installation):
 @example(w=DEEP, query="高橋")
 @example(w=DEEP, query="佐藤")
 def test_every_path_matches_the_oracle(inst, monkeypatch, w, query):
+    from resv_cli.commands.render import render
     from sqlalchemy.orm import Session
 
-    from resv_cli import bookings, clock, registrants
-    from resv_cli.errors import NotFound, PermissionDenied
-    from resv_cli.normalize import name_key
-    from resv_cli.render import render
-    from resv_cli.sessions import actor_for
+    from resv_cli.accounts.sessions import actor_for
+    from resv_cli.core import clock
+    from resv_cli.core.errors import NotFound, PermissionDenied
+    from resv_cli.core.normalize import name_key
+    from resv_cli.records import bookings, registrants
 
     oracle = Oracle(w)
     instant = dt.datetime.combine(oracle.on, dt.time(10), clock.JST).astimezone(dt.UTC)

@@ -14,13 +14,13 @@ import openpyxl
 from conftest import ADMIN_PASSWORD
 from factories import DEFAULT_PASSWORD, make_account, make_facility
 
-from resv_cli.errors import EXIT_AUTH_FAILED
+from resv_cli.core.errors import EXIT_AUTH_FAILED
 
 HAMMER = r"""
 import os, sys, time
-from resv_cli.db import get_engine
-from resv_cli.errors import AuthenticationFailed
-from resv_cli.sessions import login
+from resv_cli.core.db import get_engine
+from resv_cli.core.errors import AuthenticationFailed
+from resv_cli.accounts.sessions import login
 url, n, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 engine = get_engine(url)
 while not os.path.exists(go):
@@ -109,7 +109,7 @@ def file_bytes(path: Path) -> bytes:
 
 def database_text(inst) -> bytes:
     """Every row of every table, as text; on SQLite also the raw database files."""
-    from resv_cli.models import Base
+    from resv_cli.core.models import Base
 
     parts: list[bytes] = []
     with inst.engine().connect() as conn:

@@ -7,11 +7,12 @@ import hashlib
 import pytest
 from sqlalchemy import select, text
 
-from resv_cli import audit
-from resv_cli.audit_verify import chain_head, parse_anchor, verify_chain
-from resv_cli.db import transaction
-from resv_cli.errors import InputError
-from resv_cli.models import AuditEvent
+from resv_cli.audit import chain as audit
+from resv_cli.audit.verify import chain_head, parse_anchor, verify_chain
+from resv_cli.core import clock
+from resv_cli.core.db import transaction
+from resv_cli.core.errors import InputError
+from resv_cli.core.models import AuditEvent
 
 
 def _add_events(engine, n: int) -> None:
@@ -138,7 +139,7 @@ def test_archive_table_is_append_only(installation):
                 "INSERT INTO audit_archives (first_seq, last_seq, last_hash, file_name, "
                 "file_sha256, created_at) VALUES (1, 1, :h, 'f', :h, :t)"
             ),
-            {"h": "0" * 64, "t": audit.canonical_time(__import__("resv_cli.clock").clock.now())},
+            {"h": "0" * 64, "t": audit.canonical_time(clock.now())},
         )
     for stmt in ("UPDATE audit_archives SET last_seq = 2", "DELETE FROM audit_archives"):
         with pytest.raises(DatabaseError, match="append-only"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from resv_cli.audit_verify import verify_chain
+from resv_cli.audit.verify import verify_chain
 
 WORKERS = 4
 PER_WORKER = 60
@@ -13,8 +13,8 @@ PER_WORKER = 60
 WORKER = """
 import sys
 from sqlalchemy import text
-from resv_cli import audit
-from resv_cli.db import get_engine, transaction
+from resv_cli.audit import chain as audit
+from resv_cli.core.db import get_engine, transaction
 url, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 engine = get_engine(url)
 with engine.connect() as conn:  # imports done and the database reachable before "ready"

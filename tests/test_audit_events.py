@@ -593,7 +593,7 @@ def _prepare_world(inst: Installation) -> None:
 
 
 def _known_secrets(inst: Installation) -> list[str]:
-    from resv_cli.sessions import stored_token
+    from resv_cli.accounts.sessions import stored_token
 
     values = [
         ADMIN_PASSWORD,
@@ -609,7 +609,7 @@ def _known_secrets(inst: Installation) -> list[str]:
     token = stored_token(inst.url)
     if token:
         values.append(token)
-    from resv_cli.config import audit_key_file
+    from resv_cli.core.config import audit_key_file
 
     values.append(audit_key_file().read_text().strip())
     return values
@@ -660,9 +660,8 @@ def test_every_case_row_is_sound():
 def test_every_registered_command_has_a_case():
     """A new command without a row here fails, so the table stays complete."""
     import typer.main
-
-    from resv_cli.cli import app
-    from resv_cli.docgen import _walk
+    from resv_cli.commands.docgen import _walk
+    from resv_cli.commands.main import app
 
     commands = {
         " ".join(path)
@@ -700,7 +699,7 @@ def test_command_leaves_exactly_its_events(installation, case: Case, monkeypatch
         assert all(r.login_id == case.as_login for r in rows)
     forbidden = [*secrets, *case.secrets, *_personal_values(installation)]
     forbidden += _issued_passwords(case)
-    from resv_cli.audit import FORBIDDEN_DETAIL_KEYS
+    from resv_cli.audit.chain import FORBIDDEN_DETAIL_KEYS
 
     for r in installation.rows("SELECT * FROM audit_events WHERE seq > :s", s=before):
         blob = "\x00".join("" if v is None else str(v) for v in r)
@@ -720,7 +719,7 @@ def _drop_role(inst: Installation, role: str) -> None:
 
 
 def test_failed_login_keeps_only_a_keyed_hash(installation):
-    from resv_cli.audit import keyed_hash
+    from resv_cli.audit.chain import keyed_hash
 
     typed = "Kyou-wa-ii-tenki-desu-ne-43"
     r = installation.login(typed, WRONG_PASSWORD)

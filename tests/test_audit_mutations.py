@@ -19,10 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from resv_cli import audit
-from resv_cli.audit_verify import verify_chain
-from resv_cli.db import get_engine, transaction
-from resv_cli.models import AuditEvent
+from resv_cli.audit import chain as audit
+from resv_cli.audit.verify import verify_chain
+from resv_cli.core.db import get_engine, transaction
+from resv_cli.core.models import AuditEvent
 
 T = AuditEvent.__table__
 EVENTS = 80

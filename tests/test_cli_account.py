@@ -11,14 +11,14 @@ import json
 import pytest
 from factories import DEFAULT_PASSWORD, make_account, make_facility, make_org
 
-from resv_cli import clock
-from resv_cli.errors import (
+from resv_cli.accounts.sessions import LOGIN_FAILED
+from resv_cli.core import clock
+from resv_cli.core.errors import (
     EXIT_AUTH_FAILED,
     EXIT_DENIED,
     EXIT_FAILED,
     EXIT_SESSION_EXPIRED,
 )
-from resv_cli.sessions import LOGIN_FAILED
 
 NEW_PW = "Hajimete-no-jibun-no-pass-7"
 TERM = ("2017-04-01", "2032-03-31")

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from resv_cli import audit
-from resv_cli.db import transaction
+from resv_cli.audit import chain as audit
+from resv_cli.core.db import transaction
 from tests import factories
 
 
 def _add(inst, action: str, when: dt.datetime, facility: str | None = None, outcome="allowed"):
-    import resv_cli.clock as clock_mod
+    import resv_cli.core.clock as clock_mod
 
     orig = clock_mod.now
     clock_mod.now = lambda: when  # type: ignore[assignment]
@@ -164,7 +164,7 @@ def test_verify_names_the_first_bad_event(installation, cli):
 
 
 def test_archive_round_trip(installation, cli, tmp_path, monkeypatch):
-    import resv_cli.clock as clock_mod
+    import resv_cli.core.clock as clock_mod
 
     r = cli("audit", "archive", "--before", "2999-01-01", "--output", "a1.jsonl.gz")
     assert r.exit_code == 0, r
@@ -207,7 +207,7 @@ def test_archive_round_trip(installation, cli, tmp_path, monkeypatch):
     assert r.exit_code == 8
     assert "differs from the archive recorded in the database" in r.stderr
     # the same edit with the recorded checksum out of the picture: the hash catches it
-    from resv_cli.audit_verify import verify_chain
+    from resv_cli.audit.verify import verify_chain
 
     res = verify_chain(installation.engine(), archives=[bad])
     assert not res.ok and res.first_bad_seq == 3
@@ -281,7 +281,7 @@ def test_damaged_archive_file_is_reported(installation, cli, tmp_path):
     data = Path("a.jsonl.gz").read_bytes()
     cut = tmp_path / "cut.jsonl.gz"
     cut.write_bytes(data[: len(data) - 12])  # truncated gzip stream
-    from resv_cli.audit_verify import verify_chain
+    from resv_cli.audit.verify import verify_chain
 
     res = verify_chain(installation.engine(), archives=[cut])
     assert not res.ok

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from conftest import create_pg_database, drop_pg_database, require_pg
 
-from resv_cli.db import check_schema, get_engine, schema_ddl
-from resv_cli.errors import EXIT_INTEGRITY
+from resv_cli.core.db import check_schema, get_engine, schema_ddl
+from resv_cli.core.errors import EXIT_INTEGRITY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_schema_sql_builds_a_database_that_matches_the_definitions():
             conn.execute((ROOT / "schema.sql").read_text("utf-8"))
         engine = get_engine(db.url)
         with engine.begin() as conn:
-            from resv_cli import migrations
+            from resv_cli.core import migrations
 
             migrations.stamp_head(conn)
         problems = check_schema(engine)

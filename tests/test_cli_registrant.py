@@ -186,8 +186,8 @@ def test_search_terms_are_audited_only_as_keyed_hash(city, cli):
     assert set(d) == {"terms_hmac", "results"} and d["results"] == 1
     plain = re.sub(r"[0-9a-f]{32,}", "<digest>", detail)  # a digest may hold "1948" by chance
     assert "髙橋" not in plain and "高橋" not in plain and "1948" not in plain
-    from resv_cli import audit
-    from resv_cli.normalize import name_key
+    from resv_cli.audit import chain as audit
+    from resv_cli.core.normalize import name_key
 
     expected = audit.keyed_hash(
         json.dumps(
@@ -252,7 +252,7 @@ def test_duplicate_check_needs_a_reason_hashes_terms_and_is_rate_limited(city, c
 
 
 def test_an_error_inside_the_decision_denies(city, monkeypatch):
-    from resv_cli import access
+    from resv_cli.access import decide as access
 
     inst, regs = city
 

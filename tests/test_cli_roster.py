@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 from factories import make_account, make_facility
 
-from resv_cli.errors import EXIT_FAILED
+from resv_cli.core.errors import EXIT_FAILED
 
 NEW_PW = "Hajimete-no-jibun-no-pass-7"
 HEADER = ["氏名", "フリガナ", "所属施設", "雇用形態", "役割"]
@@ -285,8 +285,8 @@ def test_library_api_for_handover(city, tmp_path):
 
     from sqlalchemy.orm import Session
 
-    from resv_cli.context import Actor
-    from resv_cli.roster import apply_roster, plan_roster, read_roster
+    from resv_cli.accounts.roster import apply_roster, plan_roster, read_roster
+    from resv_cli.core.context import Actor
 
     rows = read_roster(write_csv(tmp_path / "a.csv", STAFF))
     assert [r.row for r in rows] == [2, 3, 4, 5]

@@ -9,8 +9,8 @@ import stat
 
 from conftest import ADMIN_LOGIN, ADMIN_PASSWORD, run_cli
 
-from resv_cli import clock
-from resv_cli.errors import (
+from resv_cli.core import clock
+from resv_cli.core.errors import (
     EXIT_ALREADY_INITIALISED,
     EXIT_AUTH_FAILED,
     EXIT_NOT_INITIALISED,
@@ -80,7 +80,7 @@ def test_logout_ends_the_session_in_the_database(installation, cli):
     token = next(iter(json.loads(token_file.read_text()).values()))["token"]
     assert cli("logout").exit_code == 0
     # the old token no longer works even if someone kept a copy of the file
-    from resv_cli.sessions import save_token
+    from resv_cli.accounts.sessions import save_token
 
     save_token(installation.url, token)
     result = cli("whoami")
@@ -89,7 +89,7 @@ def test_logout_ends_the_session_in_the_database(installation, cli):
 
 
 def installation_session_file():
-    from resv_cli.config import session_file
+    from resv_cli.core.config import session_file
 
     return session_file()
 
@@ -130,7 +130,7 @@ def test_init_rejects_weak_password(db_url, cli):
     assert result.stderr.strip() == (
         "Error: password too short: at least 15 characters are required"
     )
-    from resv_cli.db import get_engine, is_initialised
+    from resv_cli.core.db import get_engine, is_initialised
 
     assert not is_initialised(get_engine(db_url))
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_cli_reference_is_current():
-    from resv_cli.docgen import cli_reference
+    from resv_cli.commands.docgen import cli_reference
 
     expected = cli_reference()
     actual = (ROOT / "docs" / "cli-reference.md").read_text("utf-8")
@@ -19,9 +19,8 @@ def test_cli_reference_is_current():
 
 def test_every_command_has_help_and_an_example():
     import typer.main
-
-    from resv_cli.cli import app
-    from resv_cli.docgen import _walk
+    from resv_cli.commands.docgen import _walk
+    from resv_cli.commands.main import app
 
     missing = []
     for path, cmd in _walk(typer.main.get_command(app), []):
@@ -38,7 +37,7 @@ def test_every_command_has_help_and_an_example():
 def test_help_imports_no_database_or_spreadsheet_module():
     code = (
         "import sys\n"
-        "from resv_cli.cli import app\n"
+        "from resv_cli.commands.main import app\n"
         "from typer.testing import CliRunner\n"
         "r = CliRunner().invoke(app, ['--help'])\n"
         "assert r.exit_code == 0, r.output\n"
@@ -66,8 +65,7 @@ def test_readme_commands_exist_with_their_options():
     import shlex
 
     import typer.main
-
-    from resv_cli.cli import app
+    from resv_cli.commands.main import app
 
     lines = _readme_command_lines()
     assert len(lines) >= 10, lines

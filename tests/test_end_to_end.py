@@ -37,8 +37,8 @@ from typing import Any
 import openpyxl
 import pytest
 
-from resv_cli import clock
-from resv_cli.errors import (
+from resv_cli.core import clock
+from resv_cli.core.errors import (
     EXIT_AUTH_FAILED,
     EXIT_DENIED,
     EXIT_FAILED,

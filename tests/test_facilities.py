@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from resv_cli.errors import NotFound
+from resv_cli.core.errors import NotFound
 from tests import factories as f
 
 D = dt.date
@@ -33,7 +33,7 @@ def _ids(s, *codes):
 
 
 def test_facilities_managed_by_includes_inheriting_rooms(tree):
-    from resv_cli.facilities import facilities_managed_by
+    from resv_cli.facilities.catalogue import facilities_managed_by
 
     with Session(bind=tree.engine()) as s:
         city, fm = f.org_id(s, "city"), f.org_id(s, "fm")
@@ -47,7 +47,7 @@ def test_facilities_managed_by_includes_inheriting_rooms(tree):
 
 
 def test_managing_organization_walks_up_to_rooms_parent(tree):
-    from resv_cli.facilities import managing_organization
+    from resv_cli.facilities.catalogue import managing_organization
 
     with Session(bind=tree.engine()) as s:
         city, fm = f.org_id(s, "city"), f.org_id(s, "fm")
@@ -59,7 +59,7 @@ def test_managing_organization_walks_up_to_rooms_parent(tree):
 
 
 def test_get_facility_not_found(tree):
-    from resv_cli.facilities import get_facility
+    from resv_cli.facilities.catalogue import get_facility
 
     with Session(bind=tree.engine()) as s:
         assert get_facility(s, "senior1").category == "senior_welfare_centre"
@@ -95,14 +95,14 @@ def test_database_rejects_overlap_even_without_python_checks(tree):
     ],
 )
 def test_parse_hours_real_forms(text, expected):
-    from resv_cli.facilities import parse_hours
+    from resv_cli.facilities.catalogue import parse_hours
 
     assert parse_hours(text) == expected
 
 
 def test_parse_hours_rejects_impossible_times():
-    from resv_cli.errors import InputError
-    from resv_cli.facilities import parse_hours
+    from resv_cli.core.errors import InputError
+    from resv_cli.facilities.catalogue import parse_hours
 
     with pytest.raises(InputError, match="not after opening"):
         parse_hours("17:00～9:00")
@@ -117,9 +117,9 @@ def test_overlap_rule_and_manager_lookup_agree_with_a_model(installation):
     from hypothesis import strategies as st
     from sqlalchemy import delete
 
-    from resv_cli.errors import Conflict
-    from resv_cli.facilities import insert_period, managing_organization
-    from resv_cli.models import Facility, ManagementPeriod, Organization
+    from resv_cli.core.errors import Conflict
+    from resv_cli.core.models import Facility, ManagementPeriod, Organization
+    from resv_cli.facilities.catalogue import insert_period, managing_organization
 
     f.make_org(installation, "fm")
     f.make_facility(installation, "a")
@@ -174,7 +174,7 @@ def test_parse_hours_reads_any_written_form_of_a_valid_range():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from resv_cli.facilities import parse_hours
+    from resv_cli.facilities.catalogue import parse_hours
 
     full = str.maketrans("0123456789:", "０１２３４５６７８９：")
 
@@ -213,14 +213,14 @@ def test_parse_hours_reads_any_written_form_of_a_valid_range():
     ],
 )
 def test_hours_option_takes_every_form_the_guide_shows(text, expected):
-    from resv_cli.facilities import parse_hours_option
+    from resv_cli.facilities.catalogue import parse_hours_option
 
     assert parse_hours_option(text) == expected
 
 
 def test_hours_option_refuses_more_than_one_range():
-    from resv_cli.errors import InputError
-    from resv_cli.facilities import parse_hours_option
+    from resv_cli.core.errors import InputError
+    from resv_cli.facilities.catalogue import parse_hours_option
 
     with pytest.raises(InputError) as exc:
         parse_hours_option("9時から12時まで、13時から16時まで")

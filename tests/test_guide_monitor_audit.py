@@ -27,7 +27,7 @@ def test_guide_has_examples_for_every_audit_command():
 
 
 def test_guide_examples_run(db_url, backend, monkeypatch, tmp_path):
-    import resv_cli.clock as clock_mod
+    import resv_cli.core.clock as clock_mod
 
     # an installation set up in March, so "--before 2026-04-01" has events to archive
     march = dt.datetime(2026, 3, 15, 1, 0, tzinfo=dt.UTC)
@@ -67,7 +67,7 @@ def test_guide_examples_run(db_url, backend, monkeypatch, tmp_path):
             assert "Archived events 1..1 (1)" in r.stderr  # db.init, in March
     assert anchor and ran >= 9
     if backend == "postgresql":
-        from resv_cli.db import get_engine
+        from resv_cli.core.db import get_engine
 
         with get_engine(db_url).begin() as conn:
             conn.exec_driver_sql("DROP OWNED BY resv_app")
@@ -76,7 +76,7 @@ def test_guide_examples_run(db_url, backend, monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_guide_names_the_exit_codes_errors_py_defines(backend):
-    from resv_cli.errors import EXIT_DENIED, EXIT_INTEGRITY
+    from resv_cli.core.errors import EXIT_DENIED, EXIT_INTEGRITY
 
     text = GUIDE.read_text("utf-8")
     assert f"code **{EXIT_INTEGRITY}**" in text and f"`{EXIT_DENIED}` you lack the role" in text

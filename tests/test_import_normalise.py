@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resv_cli import normalize
+from resv_cli.core import normalize
 from resv_cli.importing import jpnorm
 from resv_cli.importing.jpnorm import FieldError
 

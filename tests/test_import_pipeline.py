@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resv_cli.errors import InputError
+from resv_cli.core.errors import InputError
 from resv_cli.importing import feed
 from resv_cli.importing.feed import ChunkFeed, chunks
 from resv_cli.importing.registrants import KeyFilter, _db_pkey, _lkey
@@ -308,8 +308,8 @@ def in_process_actor(inst: Any, login_id: str) -> Any:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from resv_cli.models import Account
-    from resv_cli.sessions import actor_for
+    from resv_cli.accounts.sessions import actor_for
+    from resv_cli.core.models import Account
 
     with Session(bind=inst.engine()) as s:
         account = s.execute(select(Account).where(Account.login_id == login_id)).scalar_one()
@@ -322,12 +322,12 @@ def test_rows_stored_by_others_during_the_import_are_duplicates(
 ) -> None:
     from sqlalchemy import insert
 
-    from resv_cli import clock
-    from resv_cli.db import transaction
+    from resv_cli.core import clock
+    from resv_cli.core.db import transaction
+    from resv_cli.core.models import Registrant
     from resv_cli.importing import jpnorm
     from resv_cli.importing.registrants import ImportOptions, import_registrants
-    from resv_cli.models import Registrant
-    from resv_cli.registrants import NewRegistrant, add_registrant
+    from resv_cli.records.registrants import NewRegistrant, add_registrant
 
     inst = installation
     if worker:
@@ -429,10 +429,10 @@ def test_postgresql_registration_during_a_chunk_waits_and_is_found(
     import threading
     import time
 
-    from resv_cli.db import transaction
+    from resv_cli.core.db import transaction
     from resv_cli.importing import jpnorm
     from resv_cli.importing import registrants as imp
-    from resv_cli.registrants import NewRegistrant, add_registrant
+    from resv_cli.records.registrants import NewRegistrant, add_registrant
 
     inst = installation
     if inst.backend != "postgresql":

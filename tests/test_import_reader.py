@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from resv_cli.errors import InputError
+from resv_cli.core.errors import InputError
 from resv_cli.importing.mapping import compile_mapping, load_mapping_file
 from resv_cli.importing.reader import detect_encoding, has_undecodable, open_source
 

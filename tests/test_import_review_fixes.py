@@ -85,7 +85,7 @@ def test_rerun_with_other_options_refuses_to_finish_the_unfinished_batch(
 
 HOLD = """
 import sys, time
-from resv_cli.db import BatchRunLock, get_engine
+from resv_cli.core.db import BatchRunLock, get_engine
 lock = BatchRunLock(get_engine(sys.argv[1]), int(sys.argv[2]))
 print("held" if lock.acquire() else "busy", flush=True)
 sys.stdin.readline()

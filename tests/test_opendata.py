@@ -43,7 +43,7 @@ def _count(inst, lg):
     "code", ["222127", "131199", "203629", "130001", "011002", "271004", "011011"]
 )
 def test_check_digit_of_known_codes(code):
-    from resv_cli.opendata import valid_lg_code
+    from resv_cli.facilities.opendata import valid_lg_code
 
     assert valid_lg_code(code)
     wrong = code[:5] + str((int(code[5]) + 1) % 10)
@@ -241,7 +241,7 @@ def test_any_cell_content_is_loaded_or_rejected_with_row_and_column():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from resv_cli.opendata import ImportReport, _parse
+    from resv_cli.facilities.opendata import ImportReport, _parse
 
     rows = _rows(YAIZU)[:4]
     header = rows[0]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resv_cli import passwords
-from resv_cli.errors import InputError
+from resv_cli.accounts import passwords
+from resv_cli.core.errors import InputError
 
 
 def reason(password: str, **kw: object) -> str:

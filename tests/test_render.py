@@ -7,8 +7,7 @@ import io
 import json
 
 import pytest
-
-from resv_cli.render import Format, render
+from resv_cli.commands.render import Format, render
 
 
 @pytest.mark.parametrize("fmt", list(Format))

@@ -1,7 +1,7 @@
 """resv report monthly: the workbook read back and checked against the database.
 
 A month (2026-05) is seeded with direct inserts (tests/factories.py) and audit events
-appended through ``resv_cli.audit.record`` at chosen instants, so the chain is valid.
+appended through ``resv_cli.audit.chain.record`` at chosen instants, so the chain is valid.
 Every sheet is compared with an independent SQL query of the same tables.
 """
 
@@ -29,8 +29,9 @@ from factories import (
 )
 from sqlalchemy.orm import Session
 
-from resv_cli import audit, clock, settings
-from resv_cli.models import Account, ImportBatch, Organization, RosterEntry, TrainingRecord
+from resv_cli.audit import chain as audit
+from resv_cli.core import clock, settings
+from resv_cli.core.models import Account, ImportBatch, Organization, RosterEntry, TrainingRecord
 
 JST = clock.JST
 MONTH = "2026-05"

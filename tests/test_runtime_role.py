@@ -63,7 +63,7 @@ def test_runtime_role_can_append_but_never_rewrite(installation, cli, monkeypatc
                 with pytest.raises(errors.InsufficientPrivilege, match="permission denied"):
                     conn.execute(stmt)
         # the application's normal commands work through the runtime role
-        from resv_cli.db import get_engine
+        from resv_cli.core.db import get_engine
 
         monkeypatch.setenv("RESV_DATABASE_URL", url)
         before = installation.scalar("SELECT max(seq) FROM audit_events")
@@ -84,7 +84,7 @@ def test_runtime_role_can_append_but_never_rewrite(installation, cli, monkeypatc
         assert run_cli("logout").exit_code == 0
         get_engine(url).dispose()
     finally:
-        from resv_cli.db import get_engine
+        from resv_cli.core.db import get_engine
 
         get_engine(url).dispose()
         with psycopg.connect(_psycopg_dsn(installation.url), autocommit=True) as conn:

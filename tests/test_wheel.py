@@ -36,7 +36,7 @@ def test_wheel_installs_and_runs(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "resv_cli/commands/db.py" in names
     assert not any(n.startswith("commands/") for n in names), "no top-level commands package"
-    assert "resv_cli/migrations/versions/0001_baseline.py" in names
+    assert "resv_cli/core/migrations/versions/0001_baseline.py" in names
 
     env_dir = tmp_path / "venv"
     # system site-packages give the dependencies without a network round-trip;

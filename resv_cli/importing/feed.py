@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from resv_cli.errors import InputError, ResvError
+from resv_cli.core.errors import InputError, ResvError
 
 Record = tuple[int, Any, list[tuple[str, str]], str | None]
 Chunk = list[Record]

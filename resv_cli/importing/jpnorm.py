@@ -7,7 +7,7 @@ itself: the reason must not carry personal data).
 Choices (see docs/guide-migration.md):
 
 * names are stored as received (NFC, outer spaces trimmed); the search key is
-  ``resv_cli.normalize.name_key`` (width, spacing, kana form, variant kanji);
+  ``resv_cli.core.normalize.name_key`` (width, spacing, kana form, variant kanji);
 * readings: half-width ｶﾅ become full-width through the Unicode compatibility
   mapping (stdlib ``unicodedata`` NFKC, which joins ｶﾞ into ガ) -- safe *only*
   here, because a reading must be kana and anything else is rejected; jaconv did
@@ -29,7 +29,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from resv_cli.normalize import _SEPARATORS, VARIANT_KANJI
+from resv_cli.core.normalize import _SEPARATORS, VARIANT_KANJI
 
 
 class FieldError(ValueError):
@@ -68,7 +68,7 @@ def nfc(text: str) -> str:
 PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 
 
-# The same folding as resv_cli.normalize.name_key/kana_key (a test compares them on
+# The same folding as resv_cli.core.normalize.name_key/kana_key (a test compares them on
 # random text), with translate tables instead of a per-character loop.
 _HIRA_TO_KATA = str.maketrans(
     {**{c: c + 0x60 for c in range(0x3041, 0x3097)}, 0x309D: 0x30FD, 0x309E: 0x30FE}
@@ -85,7 +85,7 @@ def _to_kata(text: str) -> str:
 
 @lru_cache(maxsize=1 << 14)
 def name_key(name: str) -> str:
-    """Search key of a name (same result as ``resv_cli.normalize.name_key``)."""
+    """Search key of a name (same result as ``resv_cli.core.normalize.name_key``)."""
     text = unicodedata.normalize("NFKC", name)
     if _HAS_VARIANT.search(text):
         text = text.translate(_VARIANTS)
@@ -93,7 +93,7 @@ def name_key(name: str) -> str:
 
 
 def kana_key(kana: str) -> str:
-    """Search key of a reading (same result as ``resv_cli.normalize.kana_key``)."""
+    """Search key of a reading (same result as ``resv_cli.core.normalize.kana_key``)."""
     return _to_kata(_SEPARATORS.sub("", unicodedata.normalize("NFKC", kana)))
 
 

@@ -33,7 +33,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NoReturn
 
-from resv_cli.errors import InputError
+from resv_cli.core.errors import InputError
 
 FIELDS = (
     "kind",

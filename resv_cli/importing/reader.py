@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from resv_cli.errors import InputError
+from resv_cli.core.errors import InputError
 
 SAMPLE_BYTES = 1 << 20
 # zip members: refuse inflation beyond this ratio (legitimate sheets compress ~5-15x)

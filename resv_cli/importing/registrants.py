@@ -57,9 +57,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text, update
 
-from resv_cli import audit, clock
-from resv_cli.db import BatchRunLock, lock_facility_registrants
-from resv_cli.errors import Conflict, InputError, NotFound, ResvError
+from resv_cli.audit import chain as audit
+from resv_cli.core import clock
+from resv_cli.core.db import BatchRunLock, lock_facility_registrants
+from resv_cli.core.errors import Conflict, InputError, NotFound, ResvError
 from resv_cli.importing import jpnorm
 from resv_cli.importing.feed import ChunkFeed, ReaderDied, chunks
 from resv_cli.importing.mapping import LABELS, Mapping, compile_mapping, load_mapping_file
@@ -822,7 +823,7 @@ def write_rejects_file(engine: Engine, batch_id: int, path: Path) -> int:
     """
     import io
 
-    from resv_cli.config import write_private
+    from resv_cli.core.config import write_private
 
     buf = io.BytesIO()
     with engine.connect() as conn:
@@ -1070,7 +1071,7 @@ class _Run:
                 self.counts = Counts(*[int(x) for x in b[1:7]])
                 event = "resume"
             else:
-                from resv_cli.models import ImportBatch
+                from resv_cli.core.models import ImportBatch
 
                 self.batch_id = int(
                     conn.execute(
@@ -1309,7 +1310,7 @@ class _Run:
                         batch = []
                 db.add_rejects(batch)
                 spool.close()
-            from resv_cli.models import ImportBatch
+            from resv_cli.core.models import ImportBatch
 
             conn.execute(
                 update(ImportBatch)
@@ -1384,7 +1385,7 @@ def _with_batch(exc: ResvError, batch_id: int) -> ResvError:
 
 
 def _require(actor: Any, action: str = "import.batch") -> None:
-    from resv_cli.context import require_role
+    from resv_cli.core.context import require_role
 
     require_role(actor, "admin", action=action)
 

@@ -1,6 +1,6 @@
 """The audit chain head and its verification, as the report's cover shows them.
 
-Verification belongs to the audit capability (``resv_cli.audit_verify``); the report
+Verification belongs to the audit capability (``resv_cli.audit.verify``); the report
 only runs it in its own transaction, so the head it prints and the rows it lists
 come from the same snapshot.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from resv_cli import audit_verify
+from resv_cli.audit import verify as audit_verify
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

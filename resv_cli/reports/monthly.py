@@ -38,10 +38,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, case, false, func, or_, select, type_coerce
 from sqlalchemy.types import Text
 
-from resv_cli import audit, clock, settings
-from resv_cli.context import require_role
-from resv_cli.errors import InputError, NotFound, PermissionDenied
-from resv_cli.models import (
+from resv_cli.audit import chain as audit
+from resv_cli.core import clock, settings
+from resv_cli.core.context import require_role
+from resv_cli.core.errors import InputError, NotFound, PermissionDenied
+from resv_cli.core.models import (
     Account,
     AuditEvent,
     Facility,
@@ -59,7 +60,7 @@ from resv_cli.reports.xlsx import EXCEL_MAX_ROWS, CellSanitiser, Column, TableSh
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from resv_cli.context import Actor
+    from resv_cli.core.context import Actor
 
 JST = clock.JST
 ACTION = "report.export"

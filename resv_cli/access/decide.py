@@ -1,0 +1,538 @@
+"""The one access layer for registrants and bookings (default deny).
+
+Every read and write of ``registrants``, ``bookings`` and ``certificates`` goes
+through this module: services in ``registrants.py`` and ``bookings.py`` ask it
+either for a *decision* about one facility (``decide``) or for a *SQL filter*
+(``permitted_facilities``) that they put in their query's WHERE clause, so a list,
+a search or a count never fetches a row outside the caller's scope.
+
+Where access comes from, on the day ``on`` of the action (the city's calendar day):
+
+1. **Management periods** (管理期間).  An *operator* account acts on the
+   facilities its organisation manages that day: the facility's own period, or,
+   when it has none covering the day, its parent's (rooms), or its grandparent's
+   (rooms of a facility inside a complex).  A facility's own period wins over its
+   parent's, so handing one centre of a complex to a designated manager moves
+   exactly that centre (and its rooms).  Admin and monitor accounts get nothing
+   from management: the city's administrators and monitors see no personal data
+   unless an explicit rule says so.
+2. **Scope rules** (利用範囲).  A rule names a subject (organisation code, login ID
+   or role), actions, a resource, facilities (one code, which covers that
+   facility's rooms too, or a category), optionally the only fields it reveals,
+   and validity dates (inclusive).  Rules grant; nothing subtracts.
+3. Everything else is denied.  An account whose own validity dates do not cover
+   the day gets nothing.  An exception while deciding denies.
+
+The purpose-bound duplicate check (``duplicate_check_scope``) is separate: it
+is open only to operators whose place of work is a senior welfare centre their
+organisation manages that day, spans only facilities of the senior categories,
+and reveals only match / facility / certificate number and date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+
+from resv_cli.core.models import (
+    SCOPE_ACTIONS,
+    SCOPE_RESOURCES,
+    Account,
+    Facility,
+    FacilityCategory,
+    ManagementPeriod,
+    Organization,
+    ScopeRule,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from resv_cli.core.context import Actor
+
+ACTIONS = SCOPE_ACTIONS
+RESOURCES = SCOPE_RESOURCES
+# role that acts on the facilities its organisation manages
+MANAGING_ROLE = "operator"
+DUPLICATE_CHECK = "check_duplicate"
+
+# How often each entry point was consulted in this process.  The test that walks
+# every registrant/booking command asserts each one moved this counter.
+CONSULTED: Counter[str] = Counter()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer for one (account, action, resource, facility, day)."""
+
+    allowed: bool
+    reason: str
+    source: str = "none"  # "period", "rule", "exception" or "none"
+    rule: str | None = None
+    period_id: int | None = None
+    fields: frozenset[str] | None = None  # None: every field
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the access layer needs to know about an account."""
+
+    account_id: int
+    login_id: str
+    organization_id: int
+    organization_code: str
+    role: str
+    facility_id: int | None
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
+    status: str = "active"
+
+
+def subject_of(session: Session, actor: Actor | int) -> Subject:
+    """Load the account behind an actor (or an account id) with its validity dates."""
+    account_id = actor if isinstance(actor, int) else actor.account_id
+    row = session.execute(
+        select(Account, Organization.code)
+        .join(Organization, Organization.id == Account.organization_id)
+        .where(Account.id == account_id)
+    ).one()
+    acc, org_code = row
+    return Subject(
+        account_id=acc.id,
+        login_id=acc.login_id,
+        organization_id=acc.organization_id,
+        organization_code=org_code,
+        role=acc.role,
+        facility_id=acc.facility_id,
+        valid_from=acc.valid_from,
+        valid_until=acc.valid_until,
+        status=acc.status,
+    )
+
+
+def _account_valid_on(subj: Subject, on: dt.date) -> bool:
+    if subj.status != "active":
+        return False
+    if subj.valid_from is not None and on < subj.valid_from:
+        return False
+    return subj.valid_until is None or on <= subj.valid_until
+
+
+# --- SQL building blocks -------------------------------------------------------------
+
+
+def _covers(mp: Any, on: dt.date) -> ColumnElement[bool]:
+    return and_(mp.valid_from <= on, or_(mp.valid_until.is_(None), mp.valid_until >= on))
+
+
+# Core aliases built once: building ORM aliases per call costs milliseconds.
+_F = Facility.__table__.alias("f")
+_P = Facility.__table__.alias("fp")
+_G = Facility.__table__.alias("fg")
+_MP = [ManagementPeriod.__table__.alias(f"mp{i}") for i in range(3)]
+_TREE = _F.outerjoin(_P, _P.c.id == _F.c.parent_id).outerjoin(_G, _G.c.id == _P.c.parent_id)
+
+
+def facility_tree() -> tuple[Any, Any, Any, Select[Any]]:
+    """``(f, p, g, select_from)``: a facility with its parent and grandparent (outer joins)."""
+    return _F.c, _P.c, _G.c, select(_F.c.id).select_from(_TREE)
+
+
+def manager_expr(f: Any, p: Any, g: Any, on: dt.date) -> ColumnElement[Any]:
+    """SQL expression: the organisation managing facility ``f`` on ``on``.
+
+    The facility's own covering period wins, then its parent's, then its
+    grandparent's (periods of one facility never overlap, so each scalar
+    subquery yields at most one row).
+    """
+
+    def own(fid: Any, i: int) -> Any:
+        mp = _MP[i].c
+        return (
+            select(mp.organization_id)
+            .where(mp.facility_id == fid, _covers(mp, on))
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    return func.coalesce(own(f.id, 0), own(p.id, 1), own(g.id, 2))
+
+
+def _rule_subject_matches(subj: Subject) -> ColumnElement[bool]:
+    return or_(
+        and_(
+            ScopeRule.subject_type == "organization",
+            ScopeRule.subject_ref == subj.organization_code,
+        ),
+        and_(ScopeRule.subject_type == "account", ScopeRule.subject_ref == subj.login_id),
+        and_(ScopeRule.subject_type == "role", ScopeRule.subject_ref == subj.role),
+    )
+
+
+def _rule_action_matches(action: str) -> ColumnElement[bool]:
+    # actions are stored comma-separated without spaces ("view,search")
+    return (literal(",") + ScopeRule.actions + literal(",")).contains(f",{action},")
+
+
+def _rule_valid_on(on: dt.date) -> ColumnElement[bool]:
+    return and_(
+        or_(ScopeRule.valid_from.is_(None), ScopeRule.valid_from <= on),
+        or_(ScopeRule.valid_until.is_(None), ScopeRule.valid_until >= on),
+    )
+
+
+def _rule_targets(f: Any, p: Any) -> ColumnElement[bool]:
+    """The rule names this facility: by its code, its parent's code, or its category."""
+    return or_(
+        ScopeRule.facility_code == f.code,
+        and_(p.code.is_not(None), ScopeRule.facility_code == p.code),
+        ScopeRule.facility_category == f.category,
+    )
+
+
+def _matching_rules(subj: Subject, action: str, resource: str, on: dt.date, f: Any, p: Any) -> Any:
+    return and_(
+        _rule_subject_matches(subj),
+        _rule_action_matches(action),
+        ScopeRule.resource == resource,
+        _rule_valid_on(on),
+        _rule_targets(f, p),
+    )
+
+
+def _check_names(action: str, resource: str) -> None:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if resource not in RESOURCES:
+        raise ValueError(f"unknown resource {resource!r}")
+
+
+@functools.cache
+def _permitted_template(managing: bool) -> Select[Any]:
+    """The permitted-facilities SELECT with bind parameters, built once per shape.
+
+    Building SQLAlchemy expressions costs more than running this query, so the
+    statement is built once and executed with the subject's values.
+    """
+    on: Any = bindparam("on", type_=Date())
+    f, p, g, base = facility_tree()
+    by_period: ColumnElement[bool] = (
+        manager_expr(f, p, g, on) == bindparam("org_id") if managing else false()
+    )
+    rules = and_(
+        or_(
+            and_(
+                ScopeRule.subject_type == "organization",
+                ScopeRule.subject_ref == bindparam("org_code"),
+            ),
+            and_(ScopeRule.subject_type == "account", ScopeRule.subject_ref == bindparam("login")),
+            and_(ScopeRule.subject_type == "role", ScopeRule.subject_ref == bindparam("role")),
+        ),
+        (literal(",") + ScopeRule.actions + literal(",")).contains(bindparam("action_pat")),
+        ScopeRule.resource == bindparam("resource"),
+        _rule_valid_on(on),
+        _rule_targets(f, p),
+    )
+    return base.where(or_(by_period, select(ScopeRule.id).where(rules).exists()))
+
+
+def _permitted(
+    session: Session, actor: Actor | Subject | int, action: str, resource: str, on: dt.date
+) -> tuple[Select[Any], dict[str, Any]]:
+    CONSULTED["filter"] += 1
+    _check_names(action, resource)
+    subj = actor if isinstance(actor, Subject) else subject_of(session, actor)
+    if not _account_valid_on(subj, on):
+        return facility_tree()[3].where(false()), {}
+    values = {
+        "on": on,
+        "org_id": subj.organization_id,
+        "org_code": subj.organization_code,
+        "login": subj.login_id,
+        "role": subj.role,
+        "action_pat": f",{action},",
+        "resource": resource,
+    }
+    managing = subj.role == MANAGING_ROLE
+    if not managing:
+        del values["org_id"]
+    return _permitted_template(managing), values
+
+
+def permitted_facilities(
+    session: Session, actor: Actor | Subject | int, action: str, resource: str, on: dt.date
+) -> Select[Any]:
+    """Return ``SELECT facilities.id`` of every facility where the action is allowed.
+
+    Use it as ``Registrant.facility_id.in_(permitted_facilities(...))``: the
+    filter runs inside the caller's query, so rows outside scope are never read.
+    """
+    stmt, values = _permitted(session, actor, action, resource, on)
+    return stmt.params(**values) if values else stmt
+
+
+def scope_filter(
+    session: Session,
+    actor: Actor | Subject | int,
+    action: str,
+    resource: str,
+    on: dt.date,
+    facility_id_col: Any,
+    *,
+    inline: bool = False,
+) -> ColumnElement[bool]:
+    """WHERE clause: ``facility_id_col`` is a facility where the action is allowed.
+
+    By default the permitted facility ids are resolved first (one small query over
+    the facilities, never over personal data) and bound as an ``IN`` list: both
+    planners then seek the ``(facility_id, name_key)`` index per facility, which
+    keeps a scoped search over a million registrants in milliseconds.  With
+    ``inline=True`` the rule is a subquery of the same statement instead.
+    Either way no row outside scope is fetched.
+    """
+    if inline:
+        return facility_id_col.in_(permitted_facilities(session, actor, action, resource, on))
+    stmt, values = _permitted(session, actor, action, resource, on)
+    ids = [int(i) for (i,) in session.execute(stmt, values)]
+    if not ids:
+        return false()
+    return facility_id_col.in_(ids)
+
+
+# --- decisions ----------------------------------------------------------------------
+
+
+def decide(
+    session: Session,
+    actor: Actor | Subject | int,
+    action: str,
+    resource: str,
+    facility_id: int,
+    on: dt.date,
+) -> Decision:
+    """Decide one action on one facility's records; any error while deciding denies."""
+    CONSULTED["decide"] += 1
+    try:
+        return _decide(session, actor, action, resource, facility_id, on)
+    except Exception as exc:  # noqa: BLE001 - an error must deny, never allow
+        return Decision(False, f"denied: error while deciding ({type(exc).__name__})")
+
+
+def _decide(
+    session: Session,
+    actor: Actor | Subject | int,
+    action: str,
+    resource: str,
+    facility_id: int,
+    on: dt.date,
+) -> Decision:
+    subj = actor if isinstance(actor, Subject) else subject_of(session, actor)
+    if action == DUPLICATE_CHECK:
+        return duplicate_check_decision(session, subj, facility_id, on)
+    _check_names(action, resource)
+    if not _account_valid_on(subj, on):
+        return Decision(False, f"denied: account {subj.login_id} is not valid on {on}")
+    fac = session.get(Facility, facility_id)
+    if fac is None:
+        return Decision(False, "denied: no such facility")
+    full_grant: Decision | None = None
+    narrow: list[Decision] = []
+    if subj.role == MANAGING_ROLE:
+        period = managing_period(session, facility_id, on)
+        if period is not None and period.organization_id == subj.organization_id:
+            where = session.get(Facility, period.facility_id)
+            until = period.valid_until.isoformat() if period.valid_until else "open-ended"
+            via = (
+                ""
+                if period.facility_id == facility_id
+                else f" (via {where.code if where else '?'})"
+            )
+            full_grant = Decision(
+                True,
+                f"allowed: {subj.organization_code} manages {fac.code}{via} "
+                f"from {period.valid_from} to {until} (period {period.id})",
+                source="period",
+                period_id=period.id,
+            )
+    f, p, _g, base = facility_tree()
+    rules = (
+        session.execute(
+            base.with_only_columns(ScopeRule)
+            .join(ScopeRule, _matching_rules(subj, action, resource, on, f, p))
+            .where(f.id == facility_id)
+            .order_by(ScopeRule.name)
+        )
+        .scalars()
+        .all()
+    )
+    for rule in rules:
+        fields = frozenset(f for f in (rule.fields or "").split(",") if f) or None
+        d = Decision(
+            True,
+            f"allowed: rule {rule.name} ({rule.subject_type} {rule.subject_ref}, "
+            f"{rule.actions} on {rule.resource} at "
+            f"{rule.facility_code or 'category ' + str(rule.facility_category)})",
+            source="rule",
+            rule=rule.name,
+            fields=fields,
+        )
+        if fields is None and full_grant is None:
+            full_grant = d
+        elif fields is not None:
+            narrow.append(d)
+    if full_grant is not None:
+        return full_grant
+    if narrow:
+        merged = frozenset().union(*(d.fields or frozenset() for d in narrow))
+        first = narrow[0]
+        return Decision(True, first.reason, "rule", first.rule, None, merged)
+    manager = managing_period(session, facility_id, on)
+    if subj.role != MANAGING_ROLE:
+        why = f"the {subj.role} role gets no {resource} from management periods and no rule matches"
+    elif manager is None:
+        why = f"no organisation manages {fac.code} on {on} and no rule matches"
+    else:
+        org = session.get(Organization, manager.organization_id)
+        why = (
+            f"{fac.code} is managed by {org.code if org else '?'} on {on} "
+            f"(period {manager.id}), not {subj.organization_code}, and no rule matches"
+        )
+    return Decision(False, f"denied (default): {why}")
+
+
+def managing_period(session: Session, facility_id: int, on: dt.date) -> ManagementPeriod | None:
+    """The period that decides who manages a facility on a day (own, parent's, grandparent's)."""
+    current: int | None = facility_id
+    for _ in range(3):
+        if current is None:
+            return None
+        period = session.execute(
+            select(ManagementPeriod)
+            .where(ManagementPeriod.facility_id == current, _covers(ManagementPeriod, on))
+            .limit(1)
+        ).scalar_one_or_none()
+        if period is not None:
+            return period
+        current = session.execute(
+            select(Facility.parent_id).where(Facility.id == current)
+        ).scalar_one_or_none()
+    return None
+
+
+def has_narrow_rules(
+    session: Session, actor: Actor | Subject | int, action: str, resource: str, on: dt.date
+) -> bool:
+    """Whether any field-limited rule could apply to this account (else grants show all)."""
+    CONSULTED["narrow"] += 1
+    subj = actor if isinstance(actor, Subject) else subject_of(session, actor)
+    q = select(ScopeRule.id).where(
+        _rule_subject_matches(subj),
+        _rule_action_matches(action),
+        ScopeRule.resource == resource,
+        _rule_valid_on(on),
+        ScopeRule.fields.is_not(None),
+    )
+    return session.execute(q.limit(1)).first() is not None
+
+
+def allowed_fields(
+    session: Session,
+    actor: Actor | Subject | int,
+    action: str,
+    resource: str,
+    facility_id: int,
+    on: dt.date,
+) -> frozenset[str] | None:
+    """Fields a decision reveals (None: all).  Raises nothing; denied -> empty set."""
+    d = decide(session, actor, action, resource, facility_id, on)
+    if not d.allowed:
+        return frozenset()
+    return d.fields
+
+
+def effective_access(session: Session, account_id: int, on: dt.date) -> set[tuple[int, str, str]]:
+    """Every (facility_id, action, resource) the account may act on, on ``on``."""
+    subj = subject_of(session, account_id)
+    out: set[tuple[int, str, str]] = set()
+    for resource in RESOURCES:
+        for action in ACTIONS:
+            ids = session.execute(permitted_facilities(session, subj, action, resource, on))
+            out.update((int(fid), action, resource) for (fid,) in ids)
+    return out
+
+
+# --- the duplicate-check exception -------------------------------------------------
+
+
+def duplicate_check_decision(
+    session: Session, actor: Actor | Subject | int, facility_id: int | None, on: dt.date
+) -> Decision:
+    """May this account run the purpose-bound duplicate check (over ``facility_id``)?
+
+    Open to operators whose place of work is a senior welfare centre that their
+    organisation manages on the day; spans facilities of the senior categories.
+    """
+    CONSULTED["duplicate_check"] += 1
+    try:
+        subj = actor if isinstance(actor, Subject) else subject_of(session, actor)
+        if not _account_valid_on(subj, on):
+            return Decision(False, f"denied: account {subj.login_id} is not valid on {on}")
+        if subj.role != MANAGING_ROLE:
+            return Decision(False, "denied: the duplicate check is for operators")
+        if subj.facility_id is None:
+            return Decision(False, "denied: the account has no place of work (所属施設)")
+        work = session.get(Facility, subj.facility_id)
+        if work is None or work.category != "senior_welfare_centre":
+            return Decision(
+                False, "denied: the duplicate check is only for staff of a senior welfare centre"
+            )
+        period = managing_period(session, work.id, on)
+        if period is None or period.organization_id != subj.organization_id:
+            return Decision(
+                False,
+                f"denied: {subj.organization_code} does not manage {work.code} on {on}",
+            )
+        if facility_id is not None:
+            target = session.get(Facility, facility_id)
+            cat = session.get(FacilityCategory, target.category) if target else None
+            if target is None or cat is None or not cat.is_senior:
+                return Decision(
+                    False, "denied: the duplicate check spans only senior-category facilities"
+                )
+        return Decision(
+            True,
+            f"allowed: purpose-bound duplicate check from {work.code} (senior welfare centre "
+            f"managed by {subj.organization_code}, period {period.id})",
+            source="exception",
+            period_id=period.id,
+            fields=frozenset({"facility", "certificate_number", "issued_on"}),
+        )
+    except Exception as exc:  # noqa: BLE001 - an error must deny
+        return Decision(False, f"denied: error while deciding ({type(exc).__name__})")
+
+
+def duplicate_check_scope(_session: Session) -> Select[Any]:
+    """``SELECT facilities.id`` of the facilities the duplicate check spans (senior categories)."""
+    CONSULTED["duplicate_check_filter"] += 1
+    return (
+        select(Facility.id)
+        .join(FacilityCategory, FacilityCategory.code == Facility.category)
+        .where(FacilityCategory.is_senior == true())
+    )

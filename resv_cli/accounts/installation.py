@@ -1,0 +1,72 @@
+"""Set up a new shared database: schema, the city, the first administrator."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from resv_cli.accounts import passwords
+from resv_cli.audit import chain as audit
+from resv_cli.core import clock
+from resv_cli.core.db import create_schema, is_initialised
+from resv_cli.core.errors import AlreadyInitialised, InputError
+from resv_cli.core.models import Account, Organization
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+def initialise(
+    engine: Engine,
+    *,
+    admin_login: str,
+    admin_name: str,
+    password: str,
+    city_code: str = "city",
+    city_name: str = "市",
+) -> dict[str, Any]:
+    """Create the schema and the first city administrator; refuse a second run."""
+    if is_initialised(engine):
+        raise AlreadyInitialised("this database is already initialised; nothing was changed")
+    admin_login = admin_login.strip()
+    if not admin_login or len(admin_login) > 64 or any(c.isspace() for c in admin_login):
+        raise InputError("--admin must be a login ID of 1-64 characters without spaces")
+    passwords.check_policy(password, login_id=admin_login, name=admin_name)
+    password_hash = passwords.hash_password(password)
+    key_created = audit.ensure_audit_key()
+    now = clock.now()
+    with engine.connect() as conn, conn.begin(), Session(bind=conn) as s:
+        create_schema(conn)
+        city = Organization(code=city_code, name=city_name, kind="city", created_at=now)
+        s.add(city)
+        s.flush()
+        admin = Account(
+            login_id=admin_login,
+            display_name=admin_name,
+            organization_id=city.id,
+            role="admin",
+            password_hash=password_hash,
+            password_changed_at=now,
+            must_change_password=False,
+            status="active",
+            failed_attempts=0,
+            lock_count=0,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(admin)
+        s.flush()
+        audit.record(
+            s,
+            None,
+            "db.init",
+            resource_type="account",
+            resource_id=admin.id,
+            account_id=admin.id,
+            login_id=admin.login_id,
+            organization_code=city.code,
+            detail={"dialect": engine.dialect.name, "city": city_code},
+        )
+        s.flush()
+    return {"admin": admin_login, "city": city_code, "audit_key_created": key_created}

@@ -1,0 +1,320 @@
+"""Reading and retaining the audit history: list, show, anchor, verify, archive.
+
+Monitors and administrators only; every read is itself an audit event
+(``audit.list``, ``audit.show``, ``audit.anchor``, ``audit.verify``,
+``audit.archive``), written in the same transaction as the read.
+
+Archive files (``resv audit archive``) are gzip-compressed JSON lines: line 1
+is a header ``{"format": "resv-audit-archive", "version": 1, "first_seq",
+"last_seq", "prev_hash", "last_hash", "before", "created_at"}``; every other
+line is one event with the twelve canonical fields (``occurred_at`` already in
+its canonical text form) and its ``hash``, so the chain can be re-checked from
+the file alone and continued into the live table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import func, select, text
+
+from resv_cli.audit import chain as audit
+from resv_cli.audit.verify import (
+    ARCHIVE_FORMAT,
+    ARCHIVE_VERSION,
+    VerifyResult,
+    chain_head,
+    file_sha256,
+    verify_chain,
+)
+from resv_cli.core import clock
+from resv_cli.core.context import require_role
+from resv_cli.core.errors import Conflict, InputError, IntegrityCheckFailed, NotFound
+from resv_cli.core.models import OUTCOMES, AuditArchive, AuditEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Table
+    from sqlalchemy.orm import Session
+
+    from resv_cli.core.context import Actor
+
+READERS = ("admin", "monitor")
+LIST_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "login_id",
+    "organization_code",
+    "action",
+    "resource_type",
+    "resource_id",
+    "facility_code",
+    "outcome",
+    "detail",
+)
+
+
+def jst_day_start(day: dt.date) -> dt.datetime:
+    """The UTC instant at which ``day`` begins in Japan (the city's calendar)."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=clock.JST).astimezone(dt.UTC)
+
+
+def _event_dict(row: Any) -> dict[str, Any]:
+    return {c: getattr(row, c) for c in LIST_COLUMNS}
+
+
+def list_events(
+    session: Session,
+    actor: Actor | None,
+    *,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    account: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    facility: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Return events matching the filters (dates are Japanese calendar days, inclusive).
+
+    ``action`` is an exact action name, or a prefix ending in ``*``
+    (``auth.*``).  Filtering happens in SQL.
+    """
+    actor = require_role(actor, *READERS, action="audit.list")
+    if date_from and date_to and date_to < date_from:
+        raise InputError("--to is before --from")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InputError(f"--outcome must be one of {', '.join(OUTCOMES)}")
+    if limit is not None and limit < 1:
+        raise InputError("--limit must be at least 1")
+    t = AuditEvent.__table__
+    q = select(*(t.c[c] for c in LIST_COLUMNS)).order_by(t.c.seq)
+    filters: dict[str, Any] = {}
+    if date_from:
+        q = q.where(t.c.occurred_at >= jst_day_start(date_from))
+        filters["from"] = date_from.isoformat()
+    if date_to:
+        q = q.where(t.c.occurred_at < jst_day_start(date_to + dt.timedelta(days=1)))
+        filters["to"] = date_to.isoformat()
+    if account:
+        q = q.where(t.c.login_id == account)
+        filters["account"] = account
+    if action:
+        if action.endswith("*"):
+            prefix = action[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            q = q.where(t.c.action.like(prefix + "%", escape="\\"))
+        else:
+            q = q.where(t.c.action == action)
+        filters["action"] = action
+    if outcome:
+        q = q.where(t.c.outcome == outcome)
+        filters["outcome"] = outcome
+    if facility:
+        q = q.where(t.c.facility_code == facility)
+        filters["facility"] = facility
+    if limit:
+        q = q.limit(limit)
+        filters["limit"] = limit
+    rows = [_event_dict(r) for r in session.execute(q)]
+    audit.record(
+        session,
+        actor,
+        "audit.list",
+        resource_type="audit_event",
+        detail={**filters, "rows": len(rows)},
+    )
+    return rows
+
+
+def show_event(session: Session, actor: Actor | None, seq: int) -> dict[str, Any]:
+    """Return one event with all its fields (the detail parsed), as stored."""
+    actor = require_role(actor, *READERS, action="audit.show")
+    t = AuditEvent.__table__
+    row = session.execute(select(t).where(t.c.seq == seq)).first()
+    if row is None:
+        arch = session.execute(
+            select(AuditArchive.file_name).where(
+                AuditArchive.first_seq <= seq, AuditArchive.last_seq >= seq
+            )
+        ).scalar()
+        where = f"; it was archived to {arch}" if arch else ""
+        raise NotFound(f"no audit event {seq}{where}")
+    audit.record(session, actor, "audit.show", resource_type="audit_event", resource_id=seq)
+    out = {c.name: getattr(row, c.name) for c in t.columns}
+    try:
+        out["detail"] = json.loads(out["detail"])
+    except (TypeError, ValueError):
+        pass  # shown as stored; verify reports the damage
+    return out
+
+
+def take_anchor(session: Session, actor: Actor | None) -> tuple[int, str]:
+    """Record ``audit.anchor`` and return the head it creates (``SEQ``, ``HASH``).
+
+    The anchor is the anchor event itself, so keeping it elsewhere (the
+    monthly report, a printed sheet) later proves nothing after it was cut.
+    """
+    actor = require_role(actor, *READERS, action="audit.anchor")
+    audit.record(session, actor, "audit.anchor", resource_type="audit_event")
+    return chain_head(session)
+
+
+def verify_history(
+    session: Session,
+    actor: Actor | None,
+    *,
+    anchor: str | None = None,
+    archives: Sequence[Path] = (),
+) -> VerifyResult:
+    """Verify the chain and record the check.
+
+    A broken chain raises ``IntegrityCheckFailed`` (exit 8) naming the first bad
+    event; its ``audit.verify`` event (outcome ``failed``) is kept by the command
+    session's refusal path.
+    """
+    actor = require_role(actor, *READERS, action="audit.verify")
+    from resv_cli.audit.verify import parse_anchor
+
+    parsed = parse_anchor(anchor) if anchor else None
+    # on the command's own connection: on SQLite a second connection would wait
+    # for the write lock this transaction holds (BEGIN IMMEDIATE)
+    result = verify_chain(session, anchor=parsed, archives=archives)
+    detail: dict[str, Any] = {
+        "head_seq": result.head_seq,
+        "events_checked": result.events_checked,
+        "anchor_seq": parsed[0] if parsed else None,
+        "archives": len(archives),
+    }
+    if result.incomplete:
+        raise InputError(f"cannot verify: {result.message}")
+    if not result.ok:
+        detail["first_bad_seq"] = result.first_bad_seq
+        raise IntegrityCheckFailed(
+            f"audit history broken: {result.message}",
+            action="audit.verify",
+            resource_type="audit_event",
+            resource_id=result.first_bad_seq,
+            outcome="failed",
+            detail=detail,
+        )
+    audit.record(session, actor, "audit.verify", resource_type="audit_event", detail=detail)
+    return result
+
+
+def archive_events(
+    session: Session, actor: Actor | None, *, before: dt.date, output: Path
+) -> dict[str, Any]:
+    """Move events older than ``before`` (a Japanese day) to a gzip file.
+
+    The file is complete, flushed and in place *before* any event is deleted;
+    if the transaction then fails the caller removes it (the events stay).
+    Only an unbroken chain is archived.  The deletion passes the append-only
+    trigger because the range is first recorded in ``audit_archives`` (and, on
+    PostgreSQL, because this transaction sets ``resv.audit_archive``).
+    """
+    actor = require_role(actor, "admin", action="audit.archive")
+    if output.exists():
+        raise Conflict(f"{output} already exists; choose a new file name")
+    if not output.parent.is_dir():
+        raise InputError(f"{output.parent} is not a directory")
+    t = AuditEvent.__table__
+    cutoff = jst_day_start(before)
+    first_live = session.execute(select(func.min(t.c.seq))).scalar()
+    if first_live is None:
+        raise InputError("the audit history has no live events to archive")
+    first_kept = session.execute(
+        select(func.min(t.c.seq)).where(t.c.occurred_at >= cutoff)
+    ).scalar()
+    last_seq = (
+        session.execute(select(func.max(t.c.seq))).scalar()
+        if first_kept is None
+        else int(first_kept) - 1
+    )
+    if last_seq is None or last_seq < first_live:
+        raise InputError(f"no audit events before {before.isoformat()} to archive")
+    check = verify_chain(session)
+    if not check.ok:
+        raise IntegrityCheckFailed(
+            f"audit history broken, nothing archived: {check.message}",
+            action="audit.archive",
+            outcome="failed",
+            detail={"first_bad_seq": check.first_bad_seq},
+        )
+    prev_hash = session.execute(select(t.c.prev_hash).where(t.c.seq == first_live)).scalar_one()
+    last_hash = session.execute(select(t.c.hash).where(t.c.seq == last_seq)).scalar_one()
+    header = {
+        "format": ARCHIVE_FORMAT,
+        "version": ARCHIVE_VERSION,
+        "first_seq": int(first_live),
+        "last_seq": int(last_seq),
+        "prev_hash": prev_hash,
+        "last_hash": last_hash,
+        "before": before.isoformat(),
+        "created_at": audit.format_time(clock.now()),
+    }
+    partial = output.with_name(output.name + ".partial")
+    cols = [t.c[name] for name in audit.FIELDS] + [t.c.hash]
+    count = 0
+    try:
+        with gzip.open(partial, "wt", encoding="utf-8", compresslevel=6) as fh:
+            fh.write(json.dumps(header, ensure_ascii=False, separators=(",", ":")) + "\n")
+            stream = session.execute(
+                select(*cols).where(t.c.seq <= last_seq).order_by(t.c.seq),
+                execution_options={"yield_per": 10_000},
+            )
+            for row in stream:
+                event = dict(row._mapping)
+                event["occurred_at"] = audit.canonical_time(event["occurred_at"])
+                fh.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+                count += 1
+        with partial.open("rb") as raw:
+            os.fsync(raw.fileno())
+        partial.replace(output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
+    digest = file_sha256(output)
+    session.add(
+        AuditArchive(
+            first_seq=int(first_live),
+            last_seq=int(last_seq),
+            last_hash=last_hash,
+            file_name=output.name[:300],
+            file_sha256=digest,
+            created_at=clock.now(),
+        )
+    )
+    session.flush()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL resv.audit_archive = 'on'"))
+    deleted = conn.execute(
+        cast("Table", t).delete().where(t.c.seq >= first_live, t.c.seq <= last_seq)
+    ).rowcount
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL resv.audit_archive = 'off'"))
+    if deleted != count:
+        raise IntegrityCheckFailed(
+            f"archived {count} events but {deleted} were deleted; nothing was changed"
+        )
+    info = {
+        "first_seq": int(first_live),
+        "last_seq": int(last_seq),
+        "events": count,
+        "before": before.isoformat(),
+        "file_sha256": digest,
+    }
+    audit.record(
+        session,
+        actor,
+        "audit.archive",
+        resource_type="audit_event",
+        detail={**info, "file": output.name},
+    )
+    return {**info, "file": str(output)}

@@ -1,0 +1,140 @@
+"""The PostgreSQL runtime role: what day-to-day ``resv`` connections log in as.
+
+The tables belong to the owner (the DBA's role that ran ``resv db init``).
+Staff PCs connect as a separate, non-owner, non-superuser role that may read
+and write the application tables but may only SELECT and INSERT audit events:
+no UPDATE, DELETE or TRUNCATE of ``audit_events`` and no write at all to
+``audit_archives``.  So even with the triggers dropped by an owner, the
+runtime credentials on the PCs cannot rewrite history; archiving is run by
+the owner.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from resv_cli.audit import chain as audit
+from resv_cli.core.context import require_role
+from resv_cli.core.errors import Conflict, InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from resv_cli.core.context import Actor
+
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+AUDIT_TABLES = ("audit_events", "audit_archives")
+
+
+def scram_sha256_verifier(password: str, *, iterations: int = 4096) -> str:
+    """Return PostgreSQL's SCRAM-SHA-256 verifier, so the password never reaches the server.
+
+    (A plain ``PASSWORD '...'`` would be sent, and possibly logged, as text.)
+    Format from RFC 5803 as PostgreSQL stores it in ``pg_authid``.
+    """
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(b: bytes) -> str:
+        return base64.b64encode(b).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def grant_runtime_role(
+    session: Session, actor: Actor | None, role: str, *, password: str | None = None
+) -> dict[str, Any]:
+    """Create (if needed) and configure ``role`` as the runtime role; return its grants."""
+    actor = require_role(actor, "admin", action="db.grant_runtime_role")
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        raise InputError(
+            "runtime roles exist only on PostgreSQL; on SQLite protect the database file "
+            "with file permissions (see docs/physical-controls.md)"
+        )
+    if not ROLE_NAME.match(role):
+        raise InputError(f"role name {role!r} must be lowercase letters, digits and _ (at most 63)")
+    from psycopg import sql
+
+    owner = conn.execute(
+        text(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename = 'audit_events'"
+        )
+    ).scalar()
+    if role == owner:
+        raise Conflict(f"{role} owns the tables; the runtime role must be a different role")
+    existing = conn.execute(
+        text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}
+    ).first()
+    if existing is not None and existing[0]:
+        raise Conflict(f"{role} is a superuser or bypasses row security; choose another role")
+    schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+    database = conn.execute(text("SELECT current_database()")).scalar_one()
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    r, s = sql.Identifier(role), sql.Identifier(schema)
+    stmts: list[Any] = []
+    if existing is None:
+        stmts.append(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(r))
+    if password:
+        stmts.append(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                r, sql.Literal(scram_sha256_verifier(password))
+            )
+        )
+    stmts += [
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), r),
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r),
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(
+            s, r
+        ),
+        sql.SQL("REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA {} FROM {}").format(
+            s, r
+        ),
+        sql.SQL("REVOKE UPDATE, DELETE ON {}, {} FROM {}").format(
+            sql.Identifier(schema, "audit_events"), sql.Identifier(schema, "audit_archives"), r
+        ),
+        sql.SQL("REVOKE INSERT ON {} FROM {}").format(sql.Identifier(schema, "audit_archives"), r),
+        sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, r),
+    ]
+    if conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar():
+        stmts.append(
+            sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {} FROM {}").format(
+                sql.Identifier(schema, "alembic_version"), r
+            )
+        )
+    with raw.cursor() as cur:
+        for stmt in stmts:
+            cur.execute(stmt)
+    grants = [
+        {"table": t, "privileges": p}
+        for t, p in conn.execute(
+            text(
+                "SELECT table_name, string_agg(privilege_type, ', ' ORDER BY privilege_type) "
+                "FROM information_schema.role_table_grants "
+                "WHERE grantee = :r AND table_schema = current_schema() "
+                "GROUP BY table_name ORDER BY table_name"
+            ),
+            {"r": role},
+        )
+    ]
+    audit.record(
+        session,
+        actor,
+        "db.grant_runtime_role",
+        resource_type="db_role",
+        resource_id=role,
+        detail={"created": existing is None, "password_set": bool(password)},
+    )
+    return {"role": role, "created": existing is None, "grants": grants}
