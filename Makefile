@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv install test test-sqlite lint types docs demo bench clean
+.PHONY: venv install test test-sqlite lint types docs demo bench clean constraints
 
-$(BIN)/resv: pyproject.toml
+$(BIN)/resv: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(BIN)/resv
 
 venv install: $(BIN)/resv
@@ -28,7 +28,7 @@ lint: $(BIN)/resv
 	$(BIN)/lint-imports
 
 types: $(BIN)/resv
-	$(BIN)/python -m pip install -q mypy
+	$(BIN)/python -m pip install -q -c constraints.txt mypy
 	$(BIN)/mypy resv_cli commands
 
 ## docs: regenerate docs/cli-reference.md and schema.sql from the code
@@ -43,6 +43,11 @@ demo: $(BIN)/resv
 ## bench: benchmarks as ratios against baselines measured in the same run
 bench: $(BIN)/resv
 	scripts/with-postgres.sh $(BIN)/python bench/run_all.py
+
+## constraints: re-pin constraints.txt to what the venv holds (after changing dependencies)
+constraints: $(BIN)/resv
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --all --exclude-editable | grep -v '^-e\|^resv\|^pip=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf build dist *.egg-info demo-out .pytest_cache

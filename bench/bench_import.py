@@ -179,16 +179,16 @@ def sqlite_import_baseline(utf8: Path, work: Path) -> float:
 def pg_copy_baseline(utf8: Path, admin_url: str) -> float:
     import psycopg
 
-    from tests.conftest import _psycopg_dsn
+    from tests.support import psycopg_dsn
 
     name = f"resv_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_psycopg_dsn(admin_url), autocommit=True) as c:
+    with psycopg.connect(psycopg_dsn(admin_url), autocommit=True) as c:
         c.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     try:
         from sqlalchemy.engine import make_url
 
         url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        with psycopg.connect(_psycopg_dsn(url)) as conn:
+        with psycopg.connect(psycopg_dsn(url)) as conn:
             cols = ", ".join(f"c{i} text" for i in range(13))
             conn.execute(f"CREATE TABLE t ({cols})")
             conn.commit()
@@ -200,7 +200,7 @@ def pg_copy_baseline(utf8: Path, admin_url: str) -> float:
             conn.commit()
             return time.perf_counter() - t0
     finally:
-        with psycopg.connect(_psycopg_dsn(admin_url), autocommit=True) as c:
+        with psycopg.connect(psycopg_dsn(admin_url), autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -245,14 +245,14 @@ def pg_floor(imported_url: str, admin_url: str, work: Path) -> float:
     """
     import psycopg
 
-    from tests.conftest import _psycopg_dsn
+    from tests.support import psycopg_dsn
 
     name, url = pg_resv_url(admin_url)
     try:
         prepare_resv(url, work / "pgcfg-floor")
         with (
-            psycopg.connect(_psycopg_dsn(imported_url)) as src,
-            psycopg.connect(_psycopg_dsn(url)) as dst,
+            psycopg.connect(psycopg_dsn(imported_url)) as src,
+            psycopg.connect(psycopg_dsn(url)) as dst,
         ):
             cols = [
                 r[0]
@@ -281,10 +281,10 @@ def pg_resv_url(admin_url: str) -> tuple[str, str]:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from tests.conftest import _psycopg_dsn
+    from tests.support import psycopg_dsn
 
     name = f"resv_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_psycopg_dsn(admin_url), autocommit=True) as c:
+    with psycopg.connect(psycopg_dsn(admin_url), autocommit=True) as c:
         c.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     return name, make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
@@ -292,9 +292,9 @@ def pg_resv_url(admin_url: str) -> tuple[str, str]:
 def drop_pg(admin_url: str, name: str) -> None:
     import psycopg
 
-    from tests.conftest import _psycopg_dsn
+    from tests.support import psycopg_dsn
 
-    with psycopg.connect(_psycopg_dsn(admin_url), autocommit=True) as c:
+    with psycopg.connect(psycopg_dsn(admin_url), autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

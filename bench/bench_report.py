@@ -41,15 +41,15 @@ ACCOUNTS = 120
 # (action, outcome, resource_type, detail) by event number modulo 100
 MIX: list[tuple[str, str, str | None, str]] = (
     [("registrant.view", "allowed", "registrant", "{}")] * 40
-    + [("registrant.search", "allowed", None, '{"result_count":3}')] * 15
+    + [("registrant.search", "allowed", None, '{"results":3}')] * 15
     + [("booking.add", "allowed", "booking", "{}")] * 15
     + [("booking.cancel", "allowed", "booking", "{}")] * 4
     + [("auth.login", "allowed", "account", '{"session":1}')] * 15
     + [("registrant.view", "denied", "registrant", '{"reason":"scope"}')] * 5
-    + [("registrant.check_duplicate", "allowed", None, '{"reason":"登録証","result_count":1}')]
+    + [("registrant.check_duplicate", "allowed", None, '{"reason":"登録証","matches":1}')]
     + [("auth.login", "failed", "account", '{"reason":"wrong_password"}')] * 2
     + [("account.lock", "allowed", "account", '{"minutes":15}')]
-    + [("booking.export", "allowed", None, '{"rows":40}')]
+    + [("report.export", "allowed", None, '{"rows":40}')]
     + [("audit.list", "allowed", None, "{}")]
 )
 assert len(MIX) == 100

@@ -135,7 +135,7 @@ COLS = (
 def _indexes(url: str, create: bool) -> None:
     """Drop the registrant indexes before a bulk load and build them after (bulk-load idiom)."""
     from resv_cli.core.db import get_engine
-    from resv_cli.core.models import Registrant
+    from resv_cli.core.personal import Registrant
 
     engine = get_engine(url)
     with engine.begin() as conn:
@@ -169,17 +169,17 @@ def load_pg(url: str, fac_ids: list[int], pool: list[tuple[str, str]]) -> float:
     import psycopg
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import _psycopg_dsn
+    from support import psycopg_dsn
 
     t0 = time.perf_counter()
     _indexes(url, create=False)
-    with psycopg.connect(_psycopg_dsn(url)) as conn:
+    with psycopg.connect(psycopg_dsn(url)) as conn:
         with conn.cursor().copy(f"COPY registrants ({COLS}) FROM STDIN") as cp:
             for r in rows(fac_ids, pool):
                 cp.write_row(r)
         conn.commit()
     _indexes(url, create=True)
-    with psycopg.connect(_psycopg_dsn(url), autocommit=True) as conn:
+    with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
         conn.execute("ANALYZE")
     return time.perf_counter() - t0
 
@@ -220,7 +220,8 @@ def measure(url: str, account_id: int, pool: list[tuple[str, str]]) -> dict[str,
                 out["scoped SQL"].append(time.perf_counter() - t0)
                 from sqlalchemy import select
 
-                from resv_cli.core.models import Facility, Registrant
+                from resv_cli.core.models import Facility
+                from resv_cli.core.personal import Registrant
 
                 t0 = time.perf_counter()
                 unscoped = (
@@ -290,10 +291,10 @@ def run_pg(pool: list[tuple[str, str]]) -> None:
         return
     sys.path.insert(0, str(ROOT / "tests"))
     import psycopg
-    from conftest import PgDatabase, _psycopg_dsn
+    from support import PgDatabase, psycopg_dsn
 
     name = f"resv_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_psycopg_dsn(admin), autocommit=True) as c:
+    with psycopg.connect(psycopg_dsn(admin), autocommit=True) as c:
         c.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     db = PgDatabase(admin, name)
     try:
@@ -309,7 +310,7 @@ def run_pg(pool: list[tuple[str, str]]) -> None:
         from resv_cli.core.db import get_engine
 
         get_engine(db.url).dispose()
-        with psycopg.connect(_psycopg_dsn(admin), autocommit=True) as c:
+        with psycopg.connect(psycopg_dsn(admin), autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -328,17 +328,16 @@ def import_roster(
 
     Example: resv account import-roster roster.csv --org inzai-fm --credentials-out new.xlsx
     """
-    from resv_cli.accounts.roster import apply_roster, plan_roster, read_roster
-    from resv_cli.core.context import require_role
+    from resv_cli.accounts.roster import apply_roster, plan_roster_file
     from resv_cli.core.errors import InputError
 
     _check_out(credentials_out)
     creds: list[IssuedCredential] = []
     try:
         with work(ctx) as w:
-            require_role(w.actor, "admin", action="account.import_roster")
-            rows = read_roster(file)
-            plan = plan_roster(w.session, org, rows, valid_from=_date(valid_from, "--valid-from"))
+            plan = plan_roster_file(
+                w.session, w.actor, file, org, valid_from=_date(valid_from, "--valid-from")
+            )
             _print_plan(plan, fmt)
             issues = len(plan.to_create) + len(plan.to_enable)
             if not dry_run and issues and credentials_out is None:
@@ -417,29 +416,8 @@ def policy(
     """
     from resv_cli.commands.render import render_record
 
-    from resv_cli.accounts import passwords
-    from resv_cli.audit import chain as audit
-    from resv_cli.core import settings
-    from resv_cli.core.context import require_role
+    from resv_cli.accounts.lifecycle import password_policy
 
     with work(ctx) as w:
-        if min_length is not None:
-            require_role(w.actor, "admin", action="account.policy")
-            settings.set_int(w.session, "password_min_length", min_length)
-            audit.record(
-                w.session,
-                w.actor,
-                "account.policy",
-                resource_type="setting",
-                resource_id="password_min_length",
-                detail={"value": min_length},
-            )
-        row = {
-            "min_length": settings.password_min_length(w.session),
-            "max_length": passwords.MAX_LENGTH,
-            "hash": "argon2id m=19456 KiB t=2 p=1 (older hashes upgraded at login)",
-            "common_passwords_blocked": len(passwords.common_passwords()),
-            "lockout": "5 failures -> 15 min, doubling per further lock",
-            "one_time_password": "160 bits, 72 hours, must be changed at first login",
-        }
+        row = password_policy(w.session, w.actor, min_length)
     render_record(row, fmt)

@@ -121,6 +121,26 @@ def list_(
     render(rows, fmt, columns=LIST_COLUMNS)
 
 
+@app.command("actions")
+def actions(fmt: FormatOpt = Format.table) -> None:
+    """List every action the audit history can hold, with its Japanese and English label.
+
+    The one vocabulary that writers, `audit list --action` and the monthly report
+    use. Needs no login and reads no database.
+
+    Example: resv audit actions --format csv
+    """
+    from resv_cli.commands.render import render
+
+    from resv_cli.audit.vocabulary import ACTIONS
+
+    rows = [
+        {"action": d.code, "ja": d.ja, "en": d.en, "personal_data": d.personal}
+        for d in ACTIONS.values()
+    ]
+    render(rows, fmt, columns=["action", "ja", "en", "personal_data"])
+
+
 @app.command("show")
 def show(
     ctx: typer.Context,

@@ -98,12 +98,12 @@ def plan(
     Example: resv handover plan --to inzai-fm --facility chuo-rojin --on 2017-04-01
     """
     from resv_cli.core.clock import parse_date
-    from resv_cli.core.context import require_role
     from resv_cli.facilities.handover import plan_handover
 
     with work(ctx) as w:
-        require_role(w.actor, "admin", action="handover.plan")
-        result = plan_handover(w.session, to, facility, parse_date(on, what="--on"), roster)
+        result = plan_handover(
+            w.session, w.actor, to, facility, parse_date(on, what="--on"), roster
+        )
     _print_plan(result.as_dict(), fmt, title="Handover plan")
 
 

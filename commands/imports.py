@@ -51,7 +51,7 @@ def _progress() -> tuple[Any, Any]:
 def _report(ctx: typer.Context, result: Any, rejects: Path | None, fmt: Any) -> None:
     from resv_cli.commands.render import render
 
-    from resv_cli.importing.registrants import write_rejects_file
+    from resv_cli.importing.batches import write_rejects_file
 
     c = result.counts
     render(result.summary_rows(), fmt)
@@ -164,7 +164,7 @@ def _rejects_of_aborted(ctx: typer.Context, exc: ResvError, rejects: Path | None
     batch_id = getattr(exc, "batch_id", None)
     if rejects is None or batch_id is None:
         return
-    from resv_cli.importing.registrants import write_rejects_file
+    from resv_cli.importing.batches import write_rejects_file
 
     n = write_rejects_file(state(ctx).engine(), batch_id, rejects)
     echo_err(f"Wrote {n} reject line(s) of aborted batch {batch_id} to {rejects}.")
@@ -211,7 +211,7 @@ def list_(ctx: typer.Context, fmt: FormatOpt = "table") -> None:  # type: ignore
     """
     from resv_cli.commands.render import render
 
-    from resv_cli.importing.registrants import list_batches
+    from resv_cli.importing.batches import list_batches
 
     with work(ctx) as w:
         rows = list_batches(w.session, w.actor)
@@ -230,7 +230,7 @@ def show(
     """
     from resv_cli.commands.render import render, render_record
 
-    from resv_cli.importing.registrants import show_batch
+    from resv_cli.importing.batches import show_batch
 
     with work(ctx) as w:
         info, rejects = show_batch(w.session, w.actor, batch)

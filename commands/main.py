@@ -35,6 +35,8 @@ class ResvGroup(TyperGroup):
 
             if type(exc).__module__.startswith(("typer", "click")):
                 raise  # usage errors, --help, Exit: Typer reports them itself
+            if isinstance(exc, BrokenPipeError):
+                raise  # the reader went away (| head): main() ends quietly
             if _debug_requested(ctx):
                 raise
             if isinstance(exc, SQLAlchemyError):
@@ -116,7 +118,16 @@ _register()
 
 def main() -> None:
     """Console entry point."""
-    app()
+    try:
+        app()
+    except BrokenPipeError:
+        # `resv audit list | head`: the reader has gone; say nothing more to it
+        # (Python's documented recipe: point stdout at devnull before exiting)
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

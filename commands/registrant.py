@@ -179,7 +179,7 @@ def issue_card_cmd(ctx: typer.Context, registrant_id: IdArg, fmt: FormatOpt = Fo
     """
     from resv_cli.commands.render import render_record
 
-    from resv_cli.records.registrants import issue_card
+    from resv_cli.records.certificates import issue_card
 
     with work(ctx) as w:
         row = issue_card(w.session, w.actor, registrant_id)
@@ -208,7 +208,7 @@ def issue_certificate_cmd(
     """
     from resv_cli.commands.render import render_record
 
-    from resv_cli.records.registrants import issue_certificate
+    from resv_cli.records.certificates import issue_certificate
 
     with work(ctx) as w:
         row = issue_certificate(w.session, w.actor, registrant_id, override_reason)
@@ -235,7 +235,7 @@ def check_duplicate_cmd(
     """
     from resv_cli.commands.render import render
 
-    from resv_cli.records.registrants import DUPLICATE_COLUMNS, check_duplicate
+    from resv_cli.records.certificates import DUPLICATE_COLUMNS, check_duplicate
 
     day = _dob(dob)
     assert day is not None

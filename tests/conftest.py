@@ -8,20 +8,21 @@ the PostgreSQL half is skipped, except under ``CI=true``, where it fails.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-ADMIN_LOGIN = "it-admin"
-ADMIN_NAME = "情報 太郎"
-ADMIN_PASSWORD = "Kyou-wa-ii-tenki-desu-ne-42"  # test-only; searched for in leak tests
-
-BACKENDS = ["sqlite", "postgresql"]
+from support import (
+    ADMIN_LOGIN,
+    ADMIN_NAME,
+    ADMIN_PASSWORD,
+    BACKENDS,
+    Installation,
+    create_pg_database,
+    drop_pg_database,
+    run_cli,
+)
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -40,65 +41,6 @@ def pytest_generate_tests(metafunc: Any) -> None:
     ):
         chosen = metafunc.config.getoption("backend") or BACKENDS
         metafunc.parametrize("backend", chosen, scope="function")
-
-
-def pg_admin_url() -> str | None:
-    return os.environ.get("RESV_TEST_PG_URL")
-
-
-def require_pg() -> str:
-    url = pg_admin_url()
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but RESV_TEST_PG_URL is not set: PostgreSQL tests must run")
-        pytest.skip("no PostgreSQL server (RESV_TEST_PG_URL unset); run `make test`")
-    return url
-
-
-def _psycopg_dsn(sqlalchemy_url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    u = make_url(sqlalchemy_url)
-    parts = [f"host={u.host or 'localhost'}", f"port={u.port or 5432}", f"dbname={u.database}"]
-    if u.username:
-        parts.append(f"user={u.username}")
-    if u.password:
-        parts.append(f"password={u.password}")
-    return " ".join(parts)
-
-
-@dataclass
-class PgDatabase:
-    admin_url: str
-    name: str
-
-    @property
-    def url(self) -> str:
-        from sqlalchemy.engine import make_url
-
-        return (
-            make_url(self.admin_url).set(database=self.name).render_as_string(hide_password=False)
-        )
-
-
-def create_pg_database() -> PgDatabase:
-    import psycopg
-
-    admin = require_pg()
-    name = f"resv_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_psycopg_dsn(admin), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    return PgDatabase(admin, name)
-
-
-def drop_pg_database(db: PgDatabase) -> None:
-    import psycopg
-
-    from resv_cli.core.db import get_engine
-
-    get_engine(db.url).dispose()
-    with psycopg.connect(_psycopg_dsn(db.admin_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
 
 
 @pytest.fixture(autouse=True)
@@ -136,68 +78,9 @@ def db_url(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
             get_engine.cache_clear()
 
 
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-    exception: BaseException | None
-
-    def __repr__(self) -> str:  # shown by pytest on assertion failures
-        return (
-            f"CliResult(exit_code={self.exit_code}, stdout={self.stdout[-2000:]!r}, "
-            f"stderr={self.stderr[-2000:]!r}, exception={self.exception!r})"
-        )
-
-
-def run_cli(*args: str, input: str | None = None) -> CliResult:
-    """Run ``resv ARGS`` in-process (Typer's runner), stdout and stderr apart."""
-    from resv_cli.commands.main import app
-    from typer.testing import CliRunner
-
-    result = CliRunner().invoke(app, [str(a) for a in args], input=input)
-    exc = result.exception
-    if isinstance(exc, SystemExit):
-        exc = None
-    return CliResult(result.exit_code, result.stdout, result.stderr, exc)
-
-
 @pytest.fixture
 def cli() -> Any:
     return run_cli
-
-
-@dataclass
-class Installation:
-    """An initialised database with the city administrator logged in."""
-
-    url: str
-    backend: str
-
-    def login(self, login_id: str, password: str, new_password: str | None = None) -> CliResult:
-        data = password + "\n" + (new_password + "\n" if new_password else "")
-        return run_cli("login", login_id, "--password-stdin", input=data)
-
-    def login_admin(self) -> None:
-        result = self.login(ADMIN_LOGIN, ADMIN_PASSWORD)
-        assert result.exit_code == 0, result
-
-    def engine(self) -> Any:
-        from resv_cli.core.db import get_engine
-
-        return get_engine(self.url)
-
-    def scalar(self, sql: str, **params: Any) -> Any:
-        from sqlalchemy import text
-
-        with self.engine().connect() as conn:
-            return conn.execute(text(sql), params).scalar()
-
-    def rows(self, sql: str, **params: Any) -> list[Any]:
-        from sqlalchemy import text
-
-        with self.engine().connect() as conn:
-            return list(conn.execute(text(sql), params))
 
 
 @pytest.fixture

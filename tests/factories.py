@@ -15,15 +15,9 @@ from sqlalchemy.orm import Session
 
 from resv_cli.accounts import passwords
 from resv_cli.core import clock
-from resv_cli.core.models import (
-    Account,
-    Booking,
-    Facility,
-    ManagementPeriod,
-    Organization,
-    Registrant,
-)
+from resv_cli.core.models import Account, Facility, ManagementPeriod, Organization
 from resv_cli.core.normalize import kana_key, name_key, nfc
+from resv_cli.core.personal import Booking, Registrant
 
 DEFAULT_PASSWORD = "Test-passphrase-for-staff-2026"  # test-only; searched for in leak tests
 

@@ -235,15 +235,14 @@ def build(s, w: World):
     from resv_cli.core import clock
     from resv_cli.core.models import (
         Account,
-        Booking,
         Facility,
         ManagementPeriod,
         Organization,
-        Registrant,
         ScopeRule,
         Setting,
     )
     from resv_cli.core.normalize import kana_key, name_key
+    from resv_cli.core.personal import Booking, Registrant
 
     now = clock.now()
     s.merge(Setting(key="duplicate_check_per_hour", value="1000", updated_at=now))
@@ -373,7 +372,7 @@ def test_every_path_matches_the_oracle(inst, monkeypatch, w, query):
     from resv_cli.core import clock
     from resv_cli.core.errors import NotFound, PermissionDenied
     from resv_cli.core.normalize import name_key
-    from resv_cli.records import bookings, registrants
+    from resv_cli.records import bookings, certificates, registrants
 
     oracle = Oracle(w)
     instant = dt.datetime.combine(oracle.on, dt.time(10), clock.JST).astimezone(dt.UTC)
@@ -433,7 +432,7 @@ def test_every_path_matches_the_oracle(inst, monkeypatch, w, query):
                 # the duplicate check
                 dob = DOBS[0]
                 if oracle.duplicate_ok(ai):
-                    out = registrants.check_duplicate(
+                    out = certificates.check_duplicate(
                         s, actor, name="高橋花子", kana=None, date_of_birth=dob, reason="test"
                     )
                     want_f = sorted(
@@ -444,10 +443,10 @@ def test_every_path_matches_the_oracle(inst, monkeypatch, w, query):
                     got_f = sorted(r["facility"] for r in out if r["match"] == "yes")
                     assert got_f == want_f
                     for r in out:
-                        assert set(r) == set(registrants.DUPLICATE_COLUMNS)
+                        assert set(r) == set(certificates.DUPLICATE_COLUMNS)
                 else:
                     with pytest.raises(PermissionDenied):
-                        registrants.check_duplicate(
+                        certificates.check_duplicate(
                             s, actor, name="高橋花子", kana=None, date_of_birth=dob, reason="t"
                         )
         finally:

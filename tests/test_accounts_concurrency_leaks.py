@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
-from conftest import ADMIN_PASSWORD
 from factories import DEFAULT_PASSWORD, make_account, make_facility
+from support import ADMIN_PASSWORD
 
 from resv_cli.core.errors import EXIT_AUTH_FAILED
 

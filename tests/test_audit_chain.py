@@ -21,12 +21,12 @@ def _add_events(engine, n: int) -> None:
             audit.record(
                 s,
                 None,
-                "test.event",
+                "audit.show",
                 resource_type="registrant" if i % 2 else None,
                 resource_id=i if i % 3 else None,
                 facility_code="中央-rojin" if i % 4 == 0 else "",
                 outcome=("allowed", "denied", "failed")[i % 3],
-                detail={"n": i, "note": "日本語\x1f:None", "empty": "", "none": None},
+                detail={"rows": i, "file": "日本語\x1f:None", "kind": "", "value": None},
                 login_id="職員 一" if i == 3 else None,
                 account_id=i if i % 2 else None,
             )
@@ -57,7 +57,7 @@ def test_driver_rows_give_the_same_canonical_form_as_record(installation):
 def test_record_refuses_values_that_would_blur_the_encoding(installation, bad):
     with pytest.raises(ValueError, match="may not be 'None' or hold control characters"):
         with transaction(installation.engine()) as s:
-            audit.record(s, None, "test.event", resource_id=bad)
+            audit.record(s, None, "audit.show", resource_id=bad)
 
 
 def test_verify_passes_then_detects_an_edit(installation):

@@ -23,7 +23,7 @@ print("ready", flush=True)
 sys.stdin.readline()  # every worker waits here until the test says go
 for i in range(n):
     with transaction(engine) as s:
-        audit.record(s, None, "test.concurrent", resource_id=f"{name}-{i}", detail={"w": name})
+        audit.record(s, None, "audit.show", resource_id=f"{name}-{i}", detail={"kind": name})
 print("done", name, flush=True)
 """
 

@@ -43,7 +43,7 @@ def _populate(engine) -> None:
                 resource_id=rnd.choice([None, i, f"R-{i}"]),
                 facility_code=rnd.choice([None, "cosmos", "中央老人福祉センター"]),
                 outcome=rnd.choice(["allowed", "denied", "failed"]),
-                detail={"i": i, "q_hmac": f"{rnd.getrandbits(64):016x}"},
+                detail={"rows": i, "q_hmac": f"{rnd.getrandbits(64):016x}"},
                 account_id=rnd.choice([None, 1, 2]),
                 login_id=rnd.choice([None, "it-admin", "op-1"]),
                 organization_code=rnd.choice([None, "city", "inzai-fm"]),

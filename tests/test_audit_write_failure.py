@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD
+from support import ADMIN_LOGIN, ADMIN_PASSWORD
 
 MESSAGE = "audit store unavailable"
 

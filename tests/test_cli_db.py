@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import create_pg_database, drop_pg_database, require_pg
+from support import create_pg_database, drop_pg_database, require_pg
 
 from resv_cli.core.db import check_schema, get_engine, schema_ddl
 from resv_cli.core.errors import EXIT_INTEGRITY
@@ -31,11 +31,11 @@ def test_schema_sql_builds_a_database_that_matches_the_definitions():
     """Load schema.sql into a real PostgreSQL database; compare it with the models."""
     require_pg()
     import psycopg
-    from conftest import _psycopg_dsn
+    from support import psycopg_dsn
 
     db = create_pg_database()
     try:
-        with psycopg.connect(_psycopg_dsn(db.url), autocommit=True) as conn:
+        with psycopg.connect(psycopg_dsn(db.url), autocommit=True) as conn:
             conn.execute((ROOT / "schema.sql").read_text("utf-8"))
         engine = get_engine(db.url)
         with engine.begin() as conn:

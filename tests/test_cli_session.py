@@ -7,7 +7,7 @@ import json
 import os
 import stat
 
-from conftest import ADMIN_LOGIN, ADMIN_PASSWORD, run_cli
+from support import ADMIN_LOGIN, ADMIN_PASSWORD, run_cli
 
 from resv_cli.core import clock
 from resv_cli.core.errors import (

@@ -36,6 +36,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from support import ADMIN_LOGIN, ADMIN_PASSWORD, run_cli
 
 from resv_cli.core import clock
 from resv_cli.core.errors import (
@@ -46,7 +47,6 @@ from resv_cli.core.errors import (
     EXIT_SESSION_EXPIRED,
 )
 from tests import factories
-from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, run_cli
 
 HANDOVER = ["--to", "inzai-fm", "--facility", "chuo-rojin", "--facility", "chiiki-fukushi",
             "--on", "2017-04-01"]  # fmt: skip

@@ -59,12 +59,12 @@ def test_managing_organization_walks_up_to_rooms_parent(tree):
 
 
 def test_get_facility_not_found(tree):
-    from resv_cli.facilities.catalogue import get_facility
+    from resv_cli.core.lookup import facility_by_code
 
     with Session(bind=tree.engine()) as s:
-        assert get_facility(s, "senior1").category == "senior_welfare_centre"
+        assert facility_by_code(s, "senior1").category == "senior_welfare_centre"
         with pytest.raises(NotFound, match="no facility with code 'nope'"):
-            get_facility(s, "nope")
+            facility_by_code(s, "nope")
 
 
 def test_database_rejects_overlap_even_without_python_checks(tree):

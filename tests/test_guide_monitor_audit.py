@@ -8,8 +8,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import ADMIN_LOGIN, ADMIN_PASSWORD, run_cli
+from support import ADMIN_LOGIN, ADMIN_PASSWORD, run_cli
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide-monitor-audit.md"
 RUNTIME_PW = "Runtime-guide-pass-31"

@@ -23,13 +23,14 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import ADMIN_LOGIN
 
 from resv_cli.core.errors import InputError
 from resv_cli.importing import feed
+from resv_cli.importing.classify import KeyFilter
 from resv_cli.importing.feed import ChunkFeed, chunks
-from resv_cli.importing.registrants import KeyFilter, _db_pkey, _lkey
+from resv_cli.importing.record import legacy_key, person_key
 from tests import factories
-from tests.conftest import ADMIN_LOGIN
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from gen_legacy import HEADER as GEN_HEADER  # noqa: E402
@@ -230,9 +231,9 @@ def test_rerun_after_completed_import_inserts_nothing(
 
 KEYS = st.one_of(
     st.text(),
-    st.builds(_lkey, st.text(min_size=1, max_size=64)),
+    st.builds(legacy_key, st.text(min_size=1, max_size=64)),
     st.builds(
-        _db_pkey,
+        person_key,
         st.text(min_size=1, max_size=40),
         st.one_of(st.none(), st.dates().map(dt.date.isoformat)),
         st.sampled_from(["individual", "group"]),
@@ -271,9 +272,9 @@ def test_key_filter_false_positive_rate_below_one_percent() -> None:
     # keys shaped like the importer's: consecutive registration numbers
     f2 = KeyFilter()
     for i in range(100_000):
-        f2.add(_lkey(f"{i:08d}"))
-    assert all(_lkey(f"{i:08d}") in f2 for i in range(100_000))
-    false_positives = sum(_lkey(f"{i:08d}") in f2 for i in range(100_000, 200_000))
+        f2.add(legacy_key(f"{i:08d}"))
+    assert all(legacy_key(f"{i:08d}") in f2 for i in range(100_000))
+    false_positives = sum(legacy_key(f"{i:08d}") in f2 for i in range(100_000, 200_000))
     assert false_positives / 100_000 < 0.01, false_positives
 
 
@@ -324,8 +325,8 @@ def test_rows_stored_by_others_during_the_import_are_duplicates(
 
     from resv_cli.core import clock
     from resv_cli.core.db import transaction
-    from resv_cli.core.models import Registrant
-    from resv_cli.importing import jpnorm
+    from resv_cli.core.normalize import name_key
+    from resv_cli.core.personal import Registrant
     from resv_cli.importing.registrants import ImportOptions, import_registrants
     from resv_cli.records.registrants import NewRegistrant, add_registrant
 
@@ -368,7 +369,7 @@ def test_rows_stored_by_others_during_the_import_are_duplicates(
                         kind="individual",
                         legacy_no=legacy,
                         name="別人 太郎",
-                        name_key=jpnorm.name_key("別人 太郎"),
+                        name_key=name_key("別人 太郎"),
                         date_of_birth=dob2,
                         created_at=now,
                         updated_at=now,
@@ -406,7 +407,7 @@ def test_rows_stored_by_others_during_the_import_are_duplicates(
     assert (
         inst.scalar(
             "SELECT count(*) FROM registrants WHERE name_key = :k AND date_of_birth = :d",
-            k=jpnorm.name_key(name),
+            k=name_key(name),
             d=dob,
         )
         == 1
@@ -430,8 +431,9 @@ def test_postgresql_registration_during_a_chunk_waits_and_is_found(
     import time
 
     from resv_cli.core.db import transaction
-    from resv_cli.importing import jpnorm
+    from resv_cli.core.normalize import name_key
     from resv_cli.importing import registrants as imp
+    from resv_cli.records.migration import RegistrantStore
     from resv_cli.records.registrants import NewRegistrant, add_registrant
 
     inst = installation
@@ -454,7 +456,7 @@ def test_postgresql_registration_during_a_chunk_waits_and_is_found(
             done["id"] = add_registrant(s, clerk, new)["id"]
         done["at"] = time.monotonic()
 
-    original = imp._Db.insert
+    original = RegistrantStore.insert
     calls: list[float] = []
     clerk_thread = threading.Thread(target=clerk_registers)
 
@@ -466,7 +468,7 @@ def test_postgresql_registration_during_a_chunk_waits_and_is_found(
             time.sleep(0.5)
             assert "id" not in done, "the clerk's insert did not wait for the chunk"
 
-    monkeypatch.setattr(imp._Db, "insert", insert_while_clerk_registers)
+    monkeypatch.setattr(RegistrantStore, "insert", insert_while_clerk_registers)
     result = imp.import_registrants(
         inst.engine(), actor, path, "chuo-rojin", imp.ImportOptions(chunk_size=SMALL_CHUNK)
     )
@@ -483,7 +485,7 @@ def test_postgresql_registration_during_a_chunk_waits_and_is_found(
     assert (
         inst.scalar(
             "SELECT count(*) FROM registrants WHERE name_key = :k AND date_of_birth = :d",
-            k=jpnorm.name_key(name),
+            k=name_key(name),
             d=dob,
         )
         == 1
@@ -578,7 +580,15 @@ def test_sqlite_foreign_keys_back_on_after_a_dry_run_stopped_by_a_file_error(
 
 def simple_records(n: int) -> Iterator[tuple[Any, ...]]:
     for i in range(1, n + 1):
-        yield (i, ("individual", f"{i:05d}", "髙橋 一郎"), [], None, _lkey(f"{i:05d}"), None, True)
+        yield (
+            i,
+            ("individual", f"{i:05d}", "髙橋 一郎"),
+            [],
+            None,
+            legacy_key(f"{i:05d}"),
+            None,
+            True,
+        )
 
 
 def simple_make() -> Iterator[tuple[list[Any], int]]:

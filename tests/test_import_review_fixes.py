@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from resv_cli.importing import jpnorm
-from resv_cli.importing.registrants import GAIJI_REASON
+from resv_cli.importing.record import GAIJI_REASON
 from tests import factories
 from tests.test_cli_import import HEADER, registrants, run_import, write_csv
 

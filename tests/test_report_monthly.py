@@ -246,7 +246,7 @@ def month(installation: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         "staff1",
         "registrant.search",
         facility_code="fac-a-room",
-        detail={"result_count": 2, "query_hmac": "00" * 32},
+        detail={"results": 2, "terms_hmac": "00" * 32},
     )
     ev["scope_denied"] = sd.event(
         "2026-05-05 14:00",
@@ -296,7 +296,7 @@ def month(installation: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         facility_code="fac-a",
         detail={
             "reason": HOSTILE["dup_reason"],
-            "result_count": 1,
+            "matches": 1,
             "registrant_ids": [other_reg],
             "name_hmac": "22" * 32,
         },
@@ -306,12 +306,12 @@ def month(installation: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         "staff1",
         "registrant.check_duplicate",
         facility_code="fac-a",
-        detail={"reason": HOSTILE["tab"], "result_count": 0},
+        detail={"reason": HOSTILE["tab"], "matches": 0},
     )
     ev["export"] = sd.event(
         "2026-05-08 15:00",
         "staff1",
-        "booking.export",
+        "report.export",
         facility_code="fac-a",
         detail={"rows": 12, "file": HOSTILE["cr"], "sha256": "ef" * 32},
     )
@@ -459,7 +459,7 @@ def test_monthly_report_matches_the_database(
         HOSTILE["file_name"],
     )
     assert imp[1][8:13] == (10, 7, 0, 2, 1)
-    assert imp[2][0] == "出力" and imp[2][3] == "booking.export" and imp[2][8] == 12
+    assert imp[2][0] == "出力" and imp[2][3] == "report.export" and imp[2][8] == 12
     # XML parsers turn a lone CR into LF on reading; the cell stays quoted text
     assert imp[2][4] == HOSTILE["cr"].replace("\r", "\n") and imp[2][5] == "ef" * 32
     # the city's earlier report about fm-a is listed; the one about fm-b is not

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
-from tests.conftest import _psycopg_dsn, run_cli
+from support import psycopg_dsn, run_cli
 
 
 def _role_url(owner_url: str, role: str, password: str) -> str:
@@ -48,7 +47,7 @@ def test_runtime_role_can_append_but_never_rewrite(installation, cli, monkeypatc
     assert verifier.startswith("SCRAM-SHA-256$4096:")
     url = _role_url(installation.url, role, pw)
     try:
-        with psycopg.connect(_psycopg_dsn(url), autocommit=True) as conn:
+        with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == role
             assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] >= 2
             for stmt in (
@@ -87,7 +86,7 @@ def test_runtime_role_can_append_but_never_rewrite(installation, cli, monkeypatc
         from resv_cli.core.db import get_engine
 
         get_engine(url).dispose()
-        with psycopg.connect(_psycopg_dsn(installation.url), autocommit=True) as conn:
+        with psycopg.connect(psycopg_dsn(installation.url), autocommit=True) as conn:
             conn.execute(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE "{role}"')

@@ -115,7 +115,7 @@ def test_duplicate_check_from_chuo_rojin_reveals_only_what_is_needed(city, cli, 
     at(monkeypatch, HANDOVER)
     from factories import _session
 
-    from resv_cli.core.models import Certificate
+    from resv_cli.core.personal import Certificate
 
     with _session(inst) as s, s.begin():
         s.add(

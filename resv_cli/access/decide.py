@@ -452,21 +452,6 @@ def has_narrow_rules(
     return session.execute(q.limit(1)).first() is not None
 
 
-def allowed_fields(
-    session: Session,
-    actor: Actor | Subject | int,
-    action: str,
-    resource: str,
-    facility_id: int,
-    on: dt.date,
-) -> frozenset[str] | None:
-    """Fields a decision reveals (None: all).  Raises nothing; denied -> empty set."""
-    d = decide(session, actor, action, resource, facility_id, on)
-    if not d.allowed:
-        return frozenset()
-    return d.fields
-
-
 def effective_access(session: Session, account_id: int, on: dt.date) -> set[tuple[int, str, str]]:
     """Every (facility_id, action, resource) the account may act on, on ``on``."""
     subj = subject_of(session, account_id)

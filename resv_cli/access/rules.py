@@ -23,6 +23,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import Conflict, InputError, NotFound
+from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import (
     SCOPE_ACTIONS,
     SCOPE_RESOURCES,
@@ -307,9 +308,7 @@ def explain(
     acc = session.execute(select(Account).where(Account.login_id == login_id)).scalar_one_or_none()
     if acc is None:
         raise NotFound(f"no account {login_id!r}")
-    fac = session.execute(select(Facility).where(Facility.code == facility)).scalar_one_or_none()
-    if fac is None:
-        raise NotFound(f"facility {facility} not found")
+    fac = facility_by_code(session, facility)
     if action != access.DUPLICATE_CHECK and action not in SCOPE_ACTIONS:
         raise InputError(
             f"--action must be one of {', '.join((*SCOPE_ACTIONS, access.DUPLICATE_CHECK))}"

@@ -24,6 +24,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import AuthenticationFailed, Conflict, InputError, NotFound
+from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import ROLES, Account, Facility, Organization, RosterEntry
 
 if TYPE_CHECKING:
@@ -56,15 +57,6 @@ def get_account(session: Session, login_id: str, *, for_update: bool = False) ->
     if acc is None:
         raise NotFound(f"no account with login ID {login_id.strip()!r}")
     return acc
-
-
-def _facility(session: Session, code: str) -> Facility:
-    fac = session.execute(
-        select(Facility).where(Facility.code == code.strip())
-    ).scalar_one_or_none()
-    if fac is None:
-        raise NotFound(f"no facility with code {code.strip()!r} (see `resv facility list`)")
-    return fac
 
 
 def _issue(account: Account, now: dt.datetime) -> IssuedCredential:
@@ -123,7 +115,6 @@ def grant_account(
     ``valid_until`` defaults to the end of a designated manager's term.  The
     admin and monitor roles are for the city's own staff only.
     """
-    from resv_cli.accounts.orgs import get_org
 
     require_role(actor, "admin", action="account.grant")
     login_id = login_id.strip()
@@ -136,13 +127,13 @@ def grant_account(
         raise InputError(f"--role must be one of {', '.join(ROLES)}")
     if not name.strip():
         raise InputError("--name is empty")
-    org = get_org(session, org_code)
+    org = organization_by_code(session, org_code)
     if role in ("admin", "monitor") and org.kind != "city":
         raise InputError(
             f"the {role} role is for the city's own staff; {org.code} is a designated manager"
         )
     valid_from, valid_until = check_validity(org, valid_from, valid_until)
-    fac = _facility(session, facility_code) if facility_code else None
+    fac = facility_by_code(session, facility_code) if facility_code else None
     if session.execute(select(Account.id).where(Account.login_id == login_id)).first():
         raise Conflict(
             f"login ID {login_id!r} is already taken (IDs are never reused)",
@@ -395,7 +386,6 @@ def list_accounts(
     dormant_days: int | None = None,
 ) -> list[dict[str, Any]]:
     """Accounts with their state (admin, monitor); never a password hash."""
-    from resv_cli.accounts.orgs import get_org
 
     require_role(actor, "admin", "monitor", action="account.list")
     now = clock.now()
@@ -406,7 +396,7 @@ def list_accounts(
         .order_by(Organization.code, Account.login_id)
     )
     if org_code:
-        q = q.where(Account.organization_id == get_org(session, org_code).id)
+        q = q.where(Account.organization_id == organization_by_code(session, org_code).id)
     if status and status not in STATUS_FILTERS:
         raise InputError(f"--status must be one of {', '.join(STATUS_FILTERS)}")
     if status in ("active", "disabled", "revoked"):
@@ -526,3 +516,41 @@ def change_own_password(engine: Engine, actor: Actor, current: str, new: str) ->
         acc.updated_at = now
         ended = end_sessions(s, acc.id, "password_changed", keep=actor.session_id)
     return ended
+
+
+def password_policy(
+    session: Session, actor: Actor | None, min_length: int | None = None
+) -> dict[str, Any]:
+    """The password and lockout policy, from the constants that enforce it.
+
+    With ``min_length``, set the minimum password length first (admin, audited).
+    """
+    from resv_cli.accounts import passwords
+    from resv_cli.accounts.sessions import LOCK_MINUTES, MAX_FAILURES
+    from resv_cli.core import settings
+
+    if min_length is not None:
+        actor = require_role(actor, "admin", action="account.policy")
+        settings.set_int(session, "password_min_length", min_length)
+        audit.record(
+            session,
+            actor,
+            "account.policy",
+            resource_type="setting",
+            resource_id="password_min_length",
+            detail={"value": min_length},
+        )
+    return {
+        "min_length": settings.password_min_length(session),
+        "max_length": passwords.MAX_LENGTH,
+        "hash": (
+            f"argon2id m={passwords.ARGON2_MEMORY_KIB} KiB t={passwords.ARGON2_TIME_COST} "
+            f"p={passwords.ARGON2_PARALLELISM} (older hashes upgraded at login)"
+        ),
+        "common_passwords_blocked": len(passwords.common_passwords()),
+        "lockout": f"{MAX_FAILURES} failures -> {LOCK_MINUTES} min, doubling per further lock",
+        "one_time_password": (
+            f"{passwords.ONE_TIME_PASSWORD_BITS} bits, {ONE_TIME_PASSWORD_HOURS} hours, "
+            "must be changed at first login"
+        ),
+    }

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import Actor, require_role
-from resv_cli.core.errors import Conflict, InputError, NotFound
+from resv_cli.core.errors import Conflict, InputError
+from resv_cli.core.lookup import organization_by_code
 from resv_cli.core.models import ORG_KINDS, Account, Organization
 
 if TYPE_CHECKING:
@@ -19,15 +20,6 @@ if TYPE_CHECKING:
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 KIND_ALIASES = {"designated-manager": "designated_manager", "city": "city"}
-
-
-def get_org(session: Session, code: str) -> Organization:
-    org = session.execute(
-        select(Organization).where(Organization.code == code.strip())
-    ).scalar_one_or_none()
-    if org is None:
-        raise NotFound(f"no organisation with code {code!r} (see `resv org list`)")
-    return org
 
 
 def add_org(
@@ -112,7 +104,7 @@ def list_orgs(session: Session, actor: Actor | None) -> list[dict[str, Any]]:
 
 def show_org(session: Session, actor: Actor | None, code: str) -> dict[str, Any]:
     require_role(actor, "admin", "monitor", action="org.show")
-    org = get_org(session, code)
+    org = organization_by_code(session, code)
     by_status = dict(
         session.execute(
             select(Account.status, func.count())

@@ -20,6 +20,8 @@ ARGON2_PARALLELISM = 1
 MIN_LENGTH_DEFAULT = 15
 MIN_LENGTH_FLOOR = 8
 MAX_LENGTH = 128
+# 28 symbols of a 57-symbol alphabet: > 163 bits, stated as 160
+ONE_TIME_PASSWORD_BITS = 160
 
 
 @functools.lru_cache(maxsize=1)

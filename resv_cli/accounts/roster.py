@@ -292,9 +292,9 @@ def plan_roster(
     valid_from: dt.date | None = None,
 ) -> RosterPlan:
     """Compare the roster with the organisation's entries; change nothing."""
-    from resv_cli.accounts.orgs import get_org
+    from resv_cli.core.lookup import organization_by_code
 
-    org = get_org(session, org_code)
+    org = organization_by_code(session, org_code)
     by_code, by_name = _facility_lookup(session)
     fname = rows[0].file if rows else ""
     sha = rows[0].file_sha256 if rows else ""
@@ -404,6 +404,19 @@ def plan_roster(
             )
         )
     return plan
+
+
+def plan_roster_file(
+    session: Session,
+    actor: Actor | None,
+    path: Path,
+    org_code: str,
+    *,
+    valid_from: dt.date | None = None,
+) -> RosterPlan:
+    """Read a roster file and plan it against the organisation (admin); change nothing."""
+    require_role(actor, "admin", action="account.import_roster")
+    return plan_roster(session, org_code, read_roster(path), valid_from=valid_from)
 
 
 def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> list[IssuedCredential]:

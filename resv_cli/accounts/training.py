@@ -75,7 +75,7 @@ def list_training(
     since: dt.date | None = None,
 ) -> list[dict[str, Any]]:
     """Training records, newest first (admin, monitor)."""
-    from resv_cli.accounts.orgs import get_org
+    from resv_cli.core.lookup import organization_by_code
 
     require_role(actor, "admin", "monitor", action="training.list")
     q = (
@@ -87,7 +87,7 @@ def list_training(
     if login_id:
         q = q.where(TrainingRecord.account_id == get_account(session, login_id).id)
     if org_code:
-        q = q.where(Account.organization_id == get_org(session, org_code).id)
+        q = q.where(Account.organization_id == organization_by_code(session, org_code).id)
     if since:
         q = q.where(TrainingRecord.completed_on >= since)
     rows = [

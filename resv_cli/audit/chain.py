@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import text
 
+from resv_cli.audit import vocabulary
 from resv_cli.core import clock
 from resv_cli.core.errors import ResvError
 
@@ -228,8 +229,7 @@ def record(
     If the insert fails, the exception propagates and the caller's transaction
     (and so the action) is rolled back: no action without its event.
     """
-    if outcome not in ("allowed", "denied", "failed"):
-        raise ValueError(f"bad outcome {outcome!r}")
+    vocabulary.check(action, outcome, detail or ())
     detail_text = canonical_detail(detail)
     occurred = clock.now()
     occurred_text = canonical_time(occurred)

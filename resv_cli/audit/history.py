@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import func, select, text
 
 from resv_cli.audit import chain as audit
+from resv_cli.audit import vocabulary
 from resv_cli.audit.verify import (
     ARCHIVE_FORMAT,
     ARCHIVE_VERSION,
@@ -60,11 +61,6 @@ LIST_COLUMNS = (
 )
 
 
-def jst_day_start(day: dt.date) -> dt.datetime:
-    """The UTC instant at which ``day`` begins in Japan (the city's calendar)."""
-    return dt.datetime.combine(day, dt.time(0), tzinfo=clock.JST).astimezone(dt.UTC)
-
-
 def _event_dict(row: Any) -> dict[str, Any]:
     return {c: getattr(row, c) for c in LIST_COLUMNS}
 
@@ -93,14 +89,19 @@ def list_events(
         raise InputError(f"--outcome must be one of {', '.join(OUTCOMES)}")
     if limit is not None and limit < 1:
         raise InputError("--limit must be at least 1")
+    if action and not vocabulary.matching(action):
+        raise InputError(
+            f"--action {action!r} names no action: give one of `resv audit actions`, "
+            "or a prefix ending in * (auth.*)"
+        )
     t = AuditEvent.__table__
     q = select(*(t.c[c] for c in LIST_COLUMNS)).order_by(t.c.seq)
     filters: dict[str, Any] = {}
     if date_from:
-        q = q.where(t.c.occurred_at >= jst_day_start(date_from))
+        q = q.where(t.c.occurred_at >= clock.day_start(date_from))
         filters["from"] = date_from.isoformat()
     if date_to:
-        q = q.where(t.c.occurred_at < jst_day_start(date_to + dt.timedelta(days=1)))
+        q = q.where(t.c.occurred_at < clock.day_start(date_to + dt.timedelta(days=1)))
         filters["to"] = date_to.isoformat()
     if account:
         q = q.where(t.c.login_id == account)
@@ -224,7 +225,7 @@ def archive_events(
     if not output.parent.is_dir():
         raise InputError(f"{output.parent} is not a directory")
     t = AuditEvent.__table__
-    cutoff = jst_day_start(before)
+    cutoff = clock.day_start(before)
     first_live = session.execute(select(func.min(t.c.seq))).scalar()
     if first_live is None:
         raise InputError("the audit history has no live events to archive")

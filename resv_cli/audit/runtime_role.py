@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from resv_cli.core.context import Actor
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-AUDIT_TABLES = ("audit_events", "audit_archives")
 
 
 def scram_sha256_verifier(password: str, *, iterations: int = 4096) -> str:

@@ -22,6 +22,11 @@ def today() -> dt.date:
     return now().astimezone(JST).date()
 
 
+def day_start(day: dt.date) -> dt.datetime:
+    """The UTC instant at which the city's calendar day ``day`` begins (00:00 JST)."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=JST).astimezone(dt.UTC)
+
+
 def parse_date(text: str, *, what: str = "date") -> dt.date:
     """Parse an ISO date (YYYY-MM-DD) given on the command line."""
     from resv_cli.core.errors import InputError

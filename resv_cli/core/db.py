@@ -6,11 +6,10 @@ import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, inspect, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -306,30 +305,3 @@ def _check_triggers(conn: Any) -> list[str]:
             "ex_management_periods_no_overlap",
         }
     return [f"missing trigger or constraint: {n}" for n in sorted(wanted - names)]
-
-
-def drop_everything(engine: Engine) -> None:
-    """Drop all resv objects (tests and `make demo` resets only)."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-        else:
-            Base.metadata.drop_all(conn)
-
-
-def sqlite_path(url: str) -> Path | None:
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///") :])
-    return None
-
-
-__all__ = [
-    "ProgrammingError",
-    "check_schema",
-    "create_schema",
-    "get_engine",
-    "is_initialised",
-    "schema_ddl",
-    "transaction",
-]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from typing import Any
 
-EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_LOGGED_IN = 3
@@ -65,10 +64,6 @@ class NotFound(ResvError):
 
 class Conflict(ResvError):
     """The change would break a uniqueness or overlap rule."""
-
-
-class UsageError(ResvError):
-    exit_code = EXIT_USAGE
 
 
 class NotLoggedIn(ResvError):

@@ -80,7 +80,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
+def one_of(column: str, values: tuple[str, ...]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
 
@@ -114,7 +114,7 @@ class Organization(Base):
 
     __tablename__ = "organizations"
     __table_args__ = (
-        CheckConstraint(_in("kind", ORG_KINDS), name="kind"),
+        CheckConstraint(one_of("kind", ORG_KINDS), name="kind"),
         CheckConstraint(
             "term_end IS NULL OR term_start IS NULL OR term_end >= term_start", name="term"
         ),
@@ -224,9 +224,9 @@ class RosterEntry(Base):
 
     __tablename__ = "roster_entries"
     __table_args__ = (
-        CheckConstraint(_in("employment_type", EMPLOYMENT_TYPES), name="employment_type"),
-        CheckConstraint(_in("role", ROLES), name="role"),
-        CheckConstraint(_in("status", ("active", "left")), name="status"),
+        CheckConstraint(one_of("employment_type", EMPLOYMENT_TYPES), name="employment_type"),
+        CheckConstraint(one_of("role", ROLES), name="role"),
+        CheckConstraint(one_of("status", ("active", "left")), name="status"),
         UniqueConstraint("organization_id", "person_key"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -252,8 +252,8 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint(_in("role", ROLES), name="role"),
-        CheckConstraint(_in("status", ACCOUNT_STATUSES), name="status"),
+        CheckConstraint(one_of("role", ROLES), name="role"),
+        CheckConstraint(one_of("status", ACCOUNT_STATUSES), name="status"),
         CheckConstraint(
             "valid_until IS NULL OR valid_from IS NULL OR valid_until >= valid_from",
             name="validity",
@@ -324,8 +324,8 @@ class ScopeRule(Base):
 
     __tablename__ = "scope_rules"
     __table_args__ = (
-        CheckConstraint(_in("subject_type", SCOPE_SUBJECTS), name="subject_type"),
-        CheckConstraint(_in("resource", SCOPE_RESOURCES), name="resource"),
+        CheckConstraint(one_of("subject_type", SCOPE_SUBJECTS), name="subject_type"),
+        CheckConstraint(one_of("resource", SCOPE_RESOURCES), name="resource"),
         CheckConstraint(
             "(facility_code IS NULL) <> (facility_category IS NULL)", name="one_target"
         ),
@@ -351,95 +351,13 @@ class ScopeRule(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class Registrant(Base):
-    """利用者: an individual (個人登録) or a group (団体登録) registered at a facility.
-
-    ``name`` is stored as received (NFC); ``name_key`` and ``kana_key`` are the
-    folded search keys (width, spacing, kana form, variant kanji).
-    """
-
-    __tablename__ = "registrants"
-    __table_args__ = (
-        CheckConstraint(_in("kind", REGISTRANT_KINDS), name="kind"),
-        UniqueConstraint("facility_id", "legacy_no"),
-        Index(None, "facility_id", "name_key"),
-        Index(None, "name_key"),
-        Index(None, "kana_key"),
-        Index(None, "date_of_birth"),
-        Index(None, "phone_digits"),
-    )
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
-    kind: Mapped[str] = mapped_column(String(16))
-    legacy_no: Mapped[str | None] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200))
-    name_key: Mapped[str] = mapped_column(String(200))
-    kana: Mapped[str | None] = mapped_column(String(200))
-    kana_key: Mapped[str | None] = mapped_column(String(200))
-    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
-    postal_code: Mapped[str | None] = mapped_column(String(8))
-    address: Mapped[str | None] = mapped_column(String(300))
-    phone: Mapped[str | None] = mapped_column(String(40))
-    phone_digits: Mapped[str | None] = mapped_column(String(20))
-    phone_extension: Mapped[str | None] = mapped_column(String(10))
-    emergency_name: Mapped[str | None] = mapped_column(String(200))
-    emergency_phone: Mapped[str | None] = mapped_column(String(40))
-    # group registrants (団体登録): the group name is ``name``; its representative
-    representative_name: Mapped[str | None] = mapped_column(String(200))
-    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-class Certificate(Base):
-    """A user card (利用者カード, groups) or senior certificate (登録証, individuals)."""
-
-    __tablename__ = "certificates"
-    __table_args__ = (
-        CheckConstraint(_in("kind", CERTIFICATE_KINDS), name="kind"),
-        UniqueConstraint("kind", "number"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    registrant_id: Mapped[int] = mapped_column(ForeignKey("registrants.id"), index=True)
-    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(24))
-    number: Mapped[str] = mapped_column(String(32))
-    issued_on: Mapped[dt.date] = mapped_column(Date)
-    issued_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    revoked_on: Mapped[dt.date | None] = mapped_column(Date)
-    override_reason: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-class Booking(Base):
-    """施設貸出: a room lent to a registrant for a time slot."""
-
-    __tablename__ = "bookings"
-    __table_args__ = (
-        CheckConstraint(_in("status", BOOKING_STATUSES), name="status"),
-        CheckConstraint("ends_at > starts_at", name="slot"),
-        Index(None, "facility_id", "starts_at"),
-    )
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
-    registrant_id: Mapped[int] = mapped_column(ForeignKey("registrants.id"), index=True)
-    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="booked")
-    purpose: Mapped[str | None] = mapped_column(String(200))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
 class ImportBatch(Base):
     """One run of an importer: the file's SHA-256, who ran it, counts, checkpoint."""
 
     __tablename__ = "import_batches"
     __table_args__ = (
-        CheckConstraint(_in("kind", BATCH_KINDS), name="kind"),
-        CheckConstraint(_in("status", BATCH_STATUSES), name="status"),
+        CheckConstraint(one_of("kind", BATCH_KINDS), name="kind"),
+        CheckConstraint(one_of("status", BATCH_STATUSES), name="status"),
         Index(None, "file_sha256"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -468,7 +386,7 @@ class ImportReject(Base):
 
     __tablename__ = "import_rejects"
     __table_args__ = (
-        CheckConstraint(_in("kind", ("rejected", "duplicate")), name="kind"),
+        CheckConstraint(one_of("kind", ("rejected", "duplicate")), name="kind"),
         UniqueConstraint("batch_id", "record_no", "column_name"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -489,7 +407,7 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
     __table_args__ = (
-        CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),
+        CheckConstraint(one_of("outcome", OUTCOMES), name="outcome"),
         Index(None, "occurred_at"),
         Index(None, "account_id", "occurred_at"),
         Index(None, "facility_code", "occurred_at"),
@@ -585,3 +503,9 @@ EXTRA_DDL: dict[str, list[str]] = {
         "BEGIN SELECT RAISE(ABORT, 'audit_archives is append-only (DELETE refused)'); END",
     ],
 }
+
+
+# The personal-data tables live in their own module, which only the access layer and
+# records/ import (an import-linter contract); importing it here registers them in
+# the metadata that creates and checks the schema.
+from resv_cli.core import personal as _personal  # noqa: E402,F401

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # 異体字: variant -> common form.  Only pairs that registry clerks treat as the
 # same person's name when checking duplicates.
@@ -65,34 +66,58 @@ VARIANT_KANJI = {
     "靏": "鶴",
     "鷆": "鷏",
 }
-_VARIANT_TABLE = str.maketrans(VARIANT_KANJI)
 # spaces of every width, middle dots and similar separators in names
 _SEPARATORS = re.compile(r"[\s\u3000\u30fb\uff65\u00b7・･,，、.．]+")
-_HIRAGANA_START, _HIRAGANA_END = 0x3041, 0x3096
+
+# translate() looks every character up in a dict: search first (C speed), then
+# translate (a name or reading is folded once per record of a legacy import)
+_VARIANTS = str.maketrans(VARIANT_KANJI)
+_HAS_VARIANT = re.compile("[" + re.escape("".join(VARIANT_KANJI)) + "]")
+# hiragana (ゔ and the small forms included) and the iteration marks ゝゞ
+_HIRA_TO_KATA = str.maketrans(
+    {**{c: c + 0x60 for c in range(0x3041, 0x3097)}, 0x309D: 0x30FD, 0x309E: 0x30FE}
+)
+_HAS_HIRA = re.compile("[\u3041-\u3096\u309d\u309e]")
+_is_normalized = unicodedata.is_normalized
 
 
 def to_katakana(text: str) -> str:
     """Hiragana to katakana (ゔ and the small forms included)."""
-    return "".join(
-        chr(ord(c) + 0x60) if _HIRAGANA_START <= ord(c) <= _HIRAGANA_END or c in "ゝゞ" else c
-        for c in text
-    )
+    return text.translate(_HIRA_TO_KATA) if _HAS_HIRA.search(text) else text
 
 
+@lru_cache(maxsize=1 << 14)
 def name_key(name: str) -> str:
     """Return the folded search key of a person's or group's name."""
-    text = unicodedata.normalize("NFKC", name).translate(_VARIANT_TABLE)
-    text = _SEPARATORS.sub("", text)
-    return to_katakana(text).casefold()
+    text = unicodedata.normalize("NFKC", name)
+    if _HAS_VARIANT.search(text):
+        text = text.translate(_VARIANTS)
+    return to_katakana(_SEPARATORS.sub("", text)).casefold()
 
 
 def kana_key(kana: str) -> str:
     """Return the folded search key of a reading (フリガナ)."""
-    text = unicodedata.normalize("NFKC", kana)
-    text = _SEPARATORS.sub("", text)
-    return to_katakana(text)
+    return to_katakana(_SEPARATORS.sub("", unicodedata.normalize("NFKC", kana)))
 
 
 def nfc(text: str) -> str:
-    """Return text as stored: NFC, outer whitespace trimmed, nothing else changed."""
+    """Return text as stored: NFC, outer whitespace trimmed, nothing else changed.
+
+    What a clerk types is kept as typed, line breaks included (see
+    ``nfc_one_line`` for a cell of a legacy file).
+    """
+    if text.isascii() or _is_normalized("NFC", text):
+        return text.strip()
     return unicodedata.normalize("NFC", text).strip()
+
+
+def nfc_one_line(text: str) -> str:
+    """Return a file cell as stored: ``nfc``, and line breaks folded into one space.
+
+    A line break inside a quoted field of a legacy export is a wrapped cell, not
+    part of the name: its lines are trimmed and joined by one space (blank lines
+    dropped), as the importer does for addresses.
+    """
+    if "\n" in text or "\r" in text:
+        text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return nfc(text)

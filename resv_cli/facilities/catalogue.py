@@ -9,7 +9,7 @@ handing one centre of a complex to a designated manager moves exactly that centr
 and its rooms.
 
 Cross-area API (used by scope, registrants, handover, reports):
-``facilities_managed_by``, ``managing_organization``, ``get_facility``.
+``facilities_managed_by``, ``managing_organization``, ``facility_by_code``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
@@ -27,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
-from resv_cli.core.errors import Conflict, InputError, NotFound
+from resv_cli.core.errors import Conflict, InputError
+from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import (
     Facility,
     FacilityCategory,
@@ -44,24 +44,6 @@ CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
 # --- look-ups ------------------------------------------------------------------------
-
-
-def get_facility(session: Session, code: str) -> Facility:
-    """Return the facility with ``code``; NotFound otherwise."""
-    fac = session.execute(select(Facility).where(Facility.code == code)).scalar_one_or_none()
-    if fac is None:
-        raise NotFound(f"no facility with code {code!r} (see `resv facility list`)")
-    return fac
-
-
-def get_organization(session: Session, code: str) -> Organization:
-    """Return the organisation with ``code``; NotFound otherwise."""
-    org = session.execute(
-        select(Organization).where(Organization.code == code)
-    ).scalar_one_or_none()
-    if org is None:
-        raise NotFound(f"no organisation with code {code!r}")
-    return org
 
 
 def _covers(on: dt.date) -> Any:
@@ -266,7 +248,7 @@ def add_facility(
     _check_category(session, category)
     if session.execute(select(Facility.id).where(Facility.code == code)).first():
         raise Conflict(f"facility {code!r} already exists (use `resv facility update`)")
-    parent_fac = get_facility(session, parent) if parent else None
+    parent_fac = facility_by_code(session, parent) if parent else None
     opens = closes = None
     if hours:
         opens, closes = parse_hours_option(hours)
@@ -311,7 +293,7 @@ def update_facility(
     from resv_cli.core.context import require_role
 
     require_role(actor, "admin", action="facility.update")
-    fac = get_facility(session, code)
+    fac = facility_by_code(session, code)
     changed: list[str] = []
 
     def _set(attr: str, value: Any) -> None:
@@ -335,7 +317,7 @@ def update_facility(
             if value == "":
                 _set("parent_id", None)
             else:
-                parent_fac = get_facility(session, value)
+                parent_fac = facility_by_code(session, value)
                 if _would_cycle(session, fac.id, parent_fac.id):
                     raise InputError(f"{value!r} cannot be the parent of {code!r}: a cycle")
                 _set("parent_id", parent_fac.id)
@@ -371,7 +353,7 @@ def retire_facility(
     from resv_cli.core.context import require_role
 
     require_role(actor, "admin", action="facility.retire")
-    fac = get_facility(session, code)
+    fac = facility_by_code(session, code)
     parents, _ = _tree(session, on)
     ids = {fac.id} | _inheriting_descendants([fac.id], parents, set())
     later = session.execute(
@@ -433,7 +415,7 @@ def list_facilities(
         _check_category(session, category)
         q = q.where(Facility.category == category)
     if org:
-        managed = facilities_managed_by(session, get_organization(session, org).id, on)
+        managed = facilities_managed_by(session, organization_by_code(session, org).id, on)
         q = q.where(Facility.id.in_(managed))
     if not include_retired:
         q = q.where(or_(Facility.retired_on.is_(None), Facility.retired_on > on))
@@ -474,7 +456,7 @@ def _managers_on(session: Session, on: dt.date) -> dict[int, int]:
 
 def show_facility(session: Session, code: str, on: dt.date | None = None) -> dict[str, Any]:
     on = on or clock.today()
-    f = get_facility(session, code)
+    f = facility_by_code(session, code)
     parent = session.get(Facility, f.parent_id) if f.parent_id else None
     children = [
         c
@@ -505,14 +487,6 @@ def show_facility(session: Session, code: str, on: dt.date | None = None) -> dic
 
 
 # --- management periods ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PeriodRow:
-    facility: str
-    organization: str
-    valid_from: dt.date
-    valid_until: dt.date | None
 
 
 def _fmt_range(start: dt.date, until: dt.date | None) -> str:
@@ -606,8 +580,8 @@ def assign_facility(
     from resv_cli.core.context import require_role
 
     require_role(actor, "admin", action="facility.assign")
-    fac = get_facility(session, code)
-    org = get_organization(session, org_code)
+    fac = facility_by_code(session, code)
+    org = organization_by_code(session, org_code)
     if until is None and org.kind == "designated_manager" and org.term_end:
         until = org.term_end
     if until is not None and until < start:
@@ -643,7 +617,7 @@ def facility_history(
     For a facility without periods of its own (a room), the parent's periods are shown
     and marked as inherited.
     """
-    fac = get_facility(session, code)
+    fac = facility_by_code(session, code)
     current: Facility | None = fac
     seen: set[int] = set()
     while current is not None and current.id not in seen:

@@ -17,23 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
+from resv_cli.access.enforce import Grant, require_administration
 from resv_cli.audit import chain as audit
 from resv_cli.core.errors import Conflict, InputError
-from resv_cli.core.models import (
-    Account,
-    Booking,
-    Facility,
-    ManagementPeriod,
-    Organization,
-    Registrant,
-)
-from resv_cli.facilities.catalogue import (
-    get_facility,
-    get_organization,
-    insert_period,
-)
+from resv_cli.core.lookup import facility_by_code, organization_by_code
+from resv_cli.core.models import Account, Facility, ManagementPeriod, Organization
+from resv_cli.facilities.catalogue import insert_period
+from resv_cli.records import bookings, registrants
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -93,20 +85,24 @@ def _iso(d: dt.date | None) -> str | None:
 
 def plan_handover(
     session: Session,
+    actor: Actor | None,
     to: str,
     facility_codes: list[str],
     on: dt.date,
     roster: Path | None = None,
+    *,
+    action: str = "handover.plan",
 ) -> HandoverPlan:
-    """Work out a handover of ``facility_codes`` to organisation ``to`` from day ``on``.
+    """Work out a handover of ``facility_codes`` to organisation ``to`` from day ``on`` (admin).
 
     Writes nothing.  Raises Conflict when the facilities' recorded periods do not
     allow a clean handover (a later period already recorded, another organisation
     starting the same day).
     """
+    grant = require_administration(actor, on, audit_action=action)
     if not facility_codes:
         raise InputError("name at least one facility with --facility")
-    org = get_organization(session, to)
+    org = organization_by_code(session, to)
     until: dt.date | None = None
     if org.kind == "designated_manager":
         if org.term_start and on < org.term_start:
@@ -123,7 +119,7 @@ def plan_handover(
     moved: list[Facility] = []
     losing: dict[int, list[Facility]] = {}
     for code in codes:
-        fac = get_facility(session, code)
+        fac = facility_by_code(session, code)
         if fac.retired_on is not None and fac.retired_on <= on:
             raise InputError(f"{code} is retired from {fac.retired_on}; it cannot be handed over")
         periods = list(
@@ -206,7 +202,7 @@ def plan_handover(
         plan._roster_plan = _plan_roster(session, org.code, roster, on)
         plan.roster = plan._roster_plan.as_dict()
 
-    plan.access = _access_difference(session, org, moved, losing, on, plan)
+    plan.access = _access_difference(session, grant, org, moved, losing, on, plan)
     return plan
 
 
@@ -225,15 +221,6 @@ def _plan_roster(session: Session, org_code: str, path: Path, on: dt.date) -> An
     return roster_mod.plan_roster(session, org_code, rows, valid_from=on)
 
 
-def _count(session: Session, model: Any, facility_ids: set[int]) -> int:
-    if not facility_ids:
-        return 0
-    q = select(func.count()).select_from(model).where(model.facility_id.in_(facility_ids))
-    if model is Booking:
-        q = q.where(Booking.status == "booked")
-    return int(session.execute(q).scalar_one())
-
-
 def _carry_out_periods(session: Session, plan: HandoverPlan, org: Organization) -> None:
     for period_id, new_until in plan._close_ids:
         period = session.get(ManagementPeriod, period_id)
@@ -248,6 +235,7 @@ def _carry_out_periods(session: Session, plan: HandoverPlan, org: Organization) 
 
 def _access_difference(
     session: Session,
+    grant: Grant,
     org: Organization,
     moved: list[Facility],
     losing: dict[int, list[Facility]],
@@ -313,8 +301,8 @@ def _access_difference(
                 side,
                 org_codes[org_id],
                 tuple(sorted(codes[i] for i in regs | books)),
-                _count(session, Registrant, regs),
-                _count(session, Booking, books),
+                registrants.count_at(session, grant, regs),
+                bookings.count_booked_at(session, grant, books),
             )
             groups.setdefault(key, []).append(login)
     for (side, org_code, facs, n_regs, n_books), logins in sorted(groups.items()):
@@ -349,8 +337,8 @@ def apply_handover(
     from resv_cli.core.context import require_role
 
     require_role(actor, "admin", action="handover.apply")
-    plan = plan_handover(session, to, facility_codes, on, roster)
-    _carry_out_periods(session, plan, get_organization(session, to))
+    plan = plan_handover(session, actor, to, facility_codes, on, roster, action="handover.apply")
+    _carry_out_periods(session, plan, organization_by_code(session, to))
     credentials: list[Any] = []
     if plan._roster_plan is not None and plan._roster_creates():
         import importlib

@@ -6,7 +6,8 @@ itself: the reason must not carry personal data).
 
 Choices (see docs/guide-migration.md):
 
-* names are stored as received (NFC, outer spaces trimmed); the search key is
+* names are stored as received (``resv_cli.core.normalize.nfc_one_line``: NFC,
+  outer spaces trimmed, a wrapped cell's line breaks folded); the search key is
   ``resv_cli.core.normalize.name_key`` (width, spacing, kana form, variant kanji);
 * readings: half-width ｶﾅ become full-width through the Unicode compatibility
   mapping (stdlib ``unicodedata`` NFKC, which joins ｶﾞ into ガ) -- safe *only*
@@ -29,7 +30,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from resv_cli.core.normalize import _SEPARATORS, VARIANT_KANJI
+from resv_cli.core.normalize import _SEPARATORS, to_katakana
 
 
 class FieldError(ValueError):
@@ -49,52 +50,10 @@ _SPACES = re.compile(r"[\s\u3000]+")
 _is_normalized = unicodedata.is_normalized
 
 
-def nfc(text: str) -> str:
-    """Stored form of a name: NFC, outer whitespace trimmed, line breaks folded.
-
-    A line break inside a quoted field (an exporter's wrapped cell) becomes one
-    space, as in addresses; nothing else is changed.
-    """
-    if "\n" in text or "\r" in text:
-        text = " ".join(part.strip() for part in text.splitlines() if part.strip())
-    if text.isascii() or _is_normalized("NFC", text):
-        return text.strip()
-    return unicodedata.normalize("NFC", text).strip()
-
-
 # Private-use characters: what cp932 decodes its user-defined area (外字, bytes
 # F040-F9FC) and the bytes FD-FF to.  The real character is lost; such a value is
 # rejected rather than stored as a character that no other system can show.
 PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
-
-
-# The same folding as resv_cli.core.normalize.name_key/kana_key (a test compares them on
-# random text), with translate tables instead of a per-character loop.
-_HIRA_TO_KATA = str.maketrans(
-    {**{c: c + 0x60 for c in range(0x3041, 0x3097)}, 0x309D: 0x30FD, 0x309E: 0x30FE}
-)
-_VARIANTS = str.maketrans(VARIANT_KANJI)
-# translate() looks every character up in a dict: search first (C speed), then translate
-_HAS_VARIANT = re.compile("[" + re.escape("".join(VARIANT_KANJI)) + "]")
-_HAS_HIRA = re.compile("[\u3041-\u3096\u309d\u309e]")
-
-
-def _to_kata(text: str) -> str:
-    return text.translate(_HIRA_TO_KATA) if _HAS_HIRA.search(text) else text
-
-
-@lru_cache(maxsize=1 << 14)
-def name_key(name: str) -> str:
-    """Search key of a name (same result as ``resv_cli.core.normalize.name_key``)."""
-    text = unicodedata.normalize("NFKC", name)
-    if _HAS_VARIANT.search(text):
-        text = text.translate(_VARIANTS)
-    return _to_kata(_SEPARATORS.sub("", text)).casefold()
-
-
-def kana_key(kana: str) -> str:
-    """Search key of a reading (same result as ``resv_cli.core.normalize.kana_key``)."""
-    return _to_kata(_SEPARATORS.sub("", unicodedata.normalize("NFKC", kana)))
 
 
 # --- readings --------------------------------------------------------------------------
@@ -118,10 +77,10 @@ def reading(text: str) -> tuple[str, str]:
         text = unicodedata.normalize("NFKC", text)
     elif not _is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    text = _SPACES.sub("\u3000", _to_kata(text))
+    text = _SPACES.sub("\u3000", to_katakana(text))
     if not _KANA_OK.fullmatch(text):
         raise FieldError("reading must be written in kana")
-    return text, _to_kata(_SEPARATORS.sub("", text))
+    return text, to_katakana(_SEPARATORS.sub("", text))
 
 
 # --- dates of birth --------------------------------------------------------------------
@@ -263,7 +222,6 @@ _PHONE_CHARS = re.compile(r"[\d\-() ]+", re.ASCII)
 _PHONE_SEPS = re.compile(r"[-() ]+")
 _NON_DIGITS = re.compile(r"\D+", re.ASCII)
 _PHONE_SIMPLE = re.compile(r"0\d{0,4}-\d{1,4}-\d{3,4}", re.ASCII)
-_PHONE_PUNCT = str.maketrans({"（": "(", "）": ")", "\u3000": " "})
 _PHONE_TABLE = str.maketrans({**_FW_DIGITS, **{ord(c): "-" for c in DASHES}, ord("（"): "(",
                               ord("）"): ")", 0x3000: " "})  # fmt: skip
 

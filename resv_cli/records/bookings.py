@@ -14,11 +14,20 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from resv_cli.access import decide as access
+from resv_cli.access.enforce import (
+    ADMINISTRATION,
+    Grant,
+    logged_in,
+    require,
+    require_existing,
+)
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
-from resv_cli.core.errors import Conflict, InputError, NotFound, PermissionDenied
-from resv_cli.core.models import Booking, Facility
-from resv_cli.records.registrants import _require_actor, load_in_scope
+from resv_cli.core.errors import Conflict, InputError
+from resv_cli.core.lookup import facility_by_code
+from resv_cli.core.models import Facility
+from resv_cli.core.personal import Booking
+from resv_cli.records.registrants import load_in_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -58,21 +67,24 @@ def add_booking(
     purpose: str | None = None,
 ) -> dict[str, Any]:
     """Lend a facility (room) to a registrant for a slot."""
-    actor = _require_actor(actor)
-    fac = session.execute(select(Facility).where(Facility.code == facility)).scalar_one_or_none()
-    if fac is None:
-        raise NotFound(f"facility {facility} not found")
+    actor = logged_in(actor)
+    fac = facility_by_code(session, facility)
     on = clock.today()
-    decision = access.decide(session, actor, "lend", "bookings", fac.id, on)
-    if not decision.allowed or decision.fields is not None:
-        raise PermissionDenied(
-            f"permission denied: you may not lend {fac.code}",
-            action="booking.add",
-            resource_type="booking",
-            facility_code=fac.code,
-            outcome="denied",
-            detail={"reason": "out_of_scope"},
-        )
+    grant = require(
+        session,
+        actor,
+        "lend",
+        "bookings",
+        fac.id,
+        fac.code,
+        on,
+        audit_action="booking.add",
+        resource_type="booking",
+        full=True,
+        message=f"permission denied: you may not lend {fac.code}",
+    )
+    decision = grant.decision
+    assert decision is not None
     load_in_scope(session, actor, registrant_id, "view", "booking.add")
     clash = session.execute(
         select(Booking.id).where(
@@ -156,7 +168,7 @@ def list_bookings(
     limit: int = 500,
 ) -> list[dict[str, Any]] | int:
     """Bookings of the facilities in scope for ``view``, filtered in SQL."""
-    actor = _require_actor(actor)
+    actor = logged_in(actor)
     on = clock.today()
     fac = (
         session.execute(select(Facility).where(Facility.code == facility)).scalar_one_or_none()
@@ -206,31 +218,30 @@ def list_bookings(
 
 def cancel_booking(session: Session, actor: Actor | None, booking_id: int) -> dict[str, Any]:
     """Cancel a booking in scope for ``update``."""
-    actor = _require_actor(actor)
+    actor = logged_in(actor)
     b = session.get(Booking, booking_id)
     fields: dict[str, Any] = {
         "action": "booking.cancel",
         "resource_type": "booking",
         "resource_id": str(booking_id),
     }
-    if b is None:
-        raise NotFound(
-            not_found_message(booking_id),
-            **fields,
-            outcome="failed",
-            detail={"reason": "not_found"},
-        )
-    fac = session.get(Facility, b.facility_id)
-    assert fac is not None
-    decision = access.decide(session, actor, "update", "bookings", b.facility_id, clock.today())
-    if not decision.allowed or decision.fields is not None:
-        raise NotFound(
-            not_found_message(booking_id),
-            **fields,
-            facility_code=fac.code,
-            outcome="denied",
-            detail={"reason": "out_of_scope"},
-        )
+    fac = session.get(Facility, b.facility_id) if b is not None else None
+    grant = require_existing(
+        session,
+        actor,
+        "update",
+        "bookings",
+        None if fac is None else fac.id,
+        None if fac is None else fac.code,
+        clock.today(),
+        audit_action="booking.cancel",
+        resource_type="booking",
+        resource_id=booking_id,
+        not_found=not_found_message(booking_id),
+        full=True,
+    )
+    decision = grant.decision
+    assert b is not None and fac is not None and decision is not None
     if b.status == "cancelled":
         raise Conflict(
             f"booking {booking_id} is already cancelled",
@@ -250,3 +261,16 @@ def cancel_booking(session: Session, actor: Actor | None, booking_id: int) -> di
         facility_code=fac.code,
     )
     return {"id": booking_id, "facility": fac.code, "status": "cancelled"}
+
+
+def count_booked_at(session: Session, grant: Grant, facility_ids: set[int]) -> int:
+    """How many live bookings the facilities hold (the handover plan; no personal value)."""
+    grant.expect(ADMINISTRATION)
+    if not facility_ids:
+        return 0
+    q = (
+        select(func.count())
+        .select_from(Booking)
+        .where(Booking.facility_id.in_(facility_ids), Booking.status == "booked")
+    )
+    return int(session.execute(q).scalar_one())

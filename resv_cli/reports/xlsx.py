@@ -8,7 +8,8 @@
   Control characters that XML 1.0 cannot carry are replaced, never fatal.
 * ``TableSheet`` is one table on one or more worksheets: header row frozen and
   repeated on every printed page, autofilter, column widths, landscape A4 fitted to
-  the page width, and a new sheet ("name (2)") when Excel's row limit is reached.
+  the page width, and a new sheet ("name (2)", placed right after the table's last
+  sheet) when Excel's row limit is reached.
 
 Dates and datetimes get openpyxl's own number formats (``yyyy-mm-dd`` and
 ``yyyy-mm-dd h:mm:ss``), so a row of plain values needs no per-cell style object.
@@ -77,11 +78,9 @@ class CellSanitiser:
         return text
 
     def quoted(self, text: str) -> Any:
-        cell = WriteOnlyCell(self.ws)
-        # Bind a neutral value first so openpyxl does not infer 'f' or 'e', then
-        # force the inline-string type: the XML holds <is><t>=...</t></is>, never <f>.
-        cell.value = "x"
-        cell._value = text[:32767]
+        # openpyxl infers 'f' (formula) or 'e' (error) from the text: force the
+        # inline-string type, so the XML holds <is><t>=...</t></is>, never <f>.
+        cell = WriteOnlyCell(self.ws, value=text[:32767])
         cell.data_type = "s"
         # quotePrefix lives in the cell's own xf (a named style would not carry it)
         cell.quotePrefix = True
@@ -156,7 +155,9 @@ class TableSheet:
             self._finish_sheet()
         n = len(self.sheets) + 1
         name = self.title if n == 1 else f"{self.title} ({n})"
-        ws = self.wb.create_sheet(title=name[:31])
+        # a continuation sheet goes right after the previous one, not at the end
+        index = self.wb.index(self.sheets[-1]) + 1 if self.sheets else None
+        ws = self.wb.create_sheet(title=name[:31], index=index)
         for i, col in enumerate(self.columns, 1):
             ws.column_dimensions[get_column_letter(i)].width = col.width
         ws.freeze_panes = "A2"

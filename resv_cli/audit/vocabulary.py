@@ -1,0 +1,311 @@
+"""The one audit vocabulary: every action, outcome and detail key the history holds.
+
+Writers name actions through these constants (``A.REGISTRANT_VIEW``), readers (the
+monthly report, ``audit list`` filters, the docs) look them up here, and
+``chain.record`` refuses an action, outcome or detail key this module does not
+define, so a new kind of event cannot be written without being named here first.
+A test also scans the source for action strings that are not in ``ACTIONS``.
+
+Each action carries its Japanese and English label (the report's Japanese sheets
+show the label, the English ones the code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class ActionDef:
+    """One kind of audit event: its stable code and what people read for it."""
+
+    code: str
+    ja: str
+    en: str
+    # the action reads or writes registrants / bookings (personal data)
+    personal: bool = False
+
+
+_DEFS = (
+    # accounts and sessions
+    ActionDef("account.grant", "アカウント付与", "account granted"),
+    ActionDef("account.import_roster", "名簿からのアカウント取込", "roster imported"),
+    ActionDef("account.list", "アカウント一覧", "accounts listed"),
+    ActionDef("account.show", "アカウント表示", "account shown"),
+    ActionDef("account.update", "アカウント変更", "account updated"),
+    ActionDef("account.enable", "アカウント再開", "account enabled"),
+    ActionDef("account.disable", "アカウント停止", "account disabled"),
+    ActionDef("account.disable_dormant", "休眠アカウント停止", "dormant accounts disabled"),
+    ActionDef("account.revoke", "アカウント失効", "account revoked"),
+    ActionDef("account.lock", "アカウントロック", "account locked"),
+    ActionDef("account.unlock", "ロック解除", "account unlocked"),
+    ActionDef("account.password_change", "パスワード変更", "password changed"),
+    ActionDef("account.reset_password", "パスワード再発行", "password reset"),
+    ActionDef("account.policy", "パスワード方針表示", "password policy shown"),
+    ActionDef("auth.login", "ログイン", "login"),
+    ActionDef("auth.logout", "ログアウト", "logout"),
+    ActionDef("auth.session", "セッション利用", "session used"),
+    ActionDef("training.record", "研修記録登録", "training recorded"),
+    ActionDef("training.import", "研修記録取込", "training imported"),
+    ActionDef("training.list", "研修記録一覧", "training listed"),
+    ActionDef("org.add", "組織登録", "organisation added"),
+    ActionDef("org.list", "組織一覧", "organisations listed"),
+    ActionDef("org.show", "組織表示", "organisation shown"),
+    # facilities, handover, scope
+    ActionDef("facility.add", "施設登録", "facility added"),
+    ActionDef("facility.update", "施設変更", "facility updated"),
+    ActionDef("facility.retire", "施設廃止", "facility retired"),
+    ActionDef("facility.assign", "管理期間設定", "management assigned"),
+    ActionDef("facility.import", "施設一覧取込", "facility list imported"),
+    ActionDef("facility.seed_demo", "デモ施設作成", "demo city seeded"),
+    ActionDef("handover.plan", "引継ぎ計画", "handover planned"),
+    ActionDef("handover.apply", "引継ぎ実施", "handover applied"),
+    ActionDef("scope.add", "利用範囲追加", "scope rule added"),
+    ActionDef("scope.remove", "利用範囲削除", "scope rule removed"),
+    ActionDef("scope.list", "利用範囲一覧", "scope rules listed"),
+    ActionDef("scope.explain", "利用範囲の説明", "scope explained"),
+    ActionDef("scope.plan", "利用範囲計画", "scope planned"),
+    ActionDef("scope.apply", "利用範囲適用", "scope applied"),
+    # personal data
+    ActionDef("registrant.add", "利用者登録", "registrant added", personal=True),
+    ActionDef("registrant.update", "利用者情報変更", "registrant updated", personal=True),
+    ActionDef("registrant.view", "利用者情報閲覧", "registrant viewed", personal=True),
+    ActionDef("registrant.search", "利用者検索", "registrants searched", personal=True),
+    ActionDef("registrant.issue_card", "利用者カード発行", "user card issued", personal=True),
+    ActionDef("registrant.issue_certificate", "登録証発行", "certificate issued", personal=True),
+    ActionDef("registrant.check_duplicate", "重複確認検索", "duplicate check", personal=True),
+    ActionDef("booking.add", "施設貸出登録", "booking added", personal=True),
+    ActionDef("booking.cancel", "施設貸出取消", "booking cancelled", personal=True),
+    ActionDef("booking.list", "施設貸出一覧", "bookings listed", personal=True),
+    ActionDef("import.batch", "旧システムデータ取込", "legacy import batch", personal=True),
+    ActionDef("import.list", "取込一覧", "import batches listed"),
+    ActionDef("import.show", "取込結果表示", "import batch shown", personal=True),
+    # audit, reports, database
+    ActionDef("audit.list", "利用履歴一覧", "audit history listed"),
+    ActionDef("audit.show", "利用履歴表示", "audit event shown"),
+    ActionDef("audit.verify", "改ざん検証", "audit chain verified"),
+    ActionDef("audit.anchor", "検証用アンカー作成", "audit anchor written"),
+    ActionDef("audit.archive", "利用履歴の保管", "audit history archived"),
+    ActionDef("report.export", "月次報告出力", "monthly report exported"),
+    ActionDef("db.init", "データベース初期化", "database initialised"),
+    ActionDef("db.grant_runtime_role", "実行用ロール付与", "runtime role granted"),
+)
+
+ACTIONS: MappingProxyType[str, ActionDef] = MappingProxyType({d.code: d for d in _DEFS})
+
+
+class A:
+    """Action codes as names: ``A.REGISTRANT_VIEW == "registrant.view"``."""
+
+    ACCOUNT_GRANT = "account.grant"
+    ACCOUNT_IMPORT_ROSTER = "account.import_roster"
+    ACCOUNT_LIST = "account.list"
+    ACCOUNT_SHOW = "account.show"
+    ACCOUNT_UPDATE = "account.update"
+    ACCOUNT_ENABLE = "account.enable"
+    ACCOUNT_DISABLE = "account.disable"
+    ACCOUNT_DISABLE_DORMANT = "account.disable_dormant"
+    ACCOUNT_REVOKE = "account.revoke"
+    ACCOUNT_LOCK = "account.lock"
+    ACCOUNT_UNLOCK = "account.unlock"
+    ACCOUNT_PASSWORD_CHANGE = "account.password_change"
+    ACCOUNT_RESET_PASSWORD = "account.reset_password"
+    ACCOUNT_POLICY = "account.policy"
+    AUTH_LOGIN = "auth.login"
+    AUTH_LOGOUT = "auth.logout"
+    AUTH_SESSION = "auth.session"
+    TRAINING_RECORD = "training.record"
+    TRAINING_IMPORT = "training.import"
+    TRAINING_LIST = "training.list"
+    ORG_ADD = "org.add"
+    ORG_LIST = "org.list"
+    ORG_SHOW = "org.show"
+    FACILITY_ADD = "facility.add"
+    FACILITY_UPDATE = "facility.update"
+    FACILITY_RETIRE = "facility.retire"
+    FACILITY_ASSIGN = "facility.assign"
+    FACILITY_IMPORT = "facility.import"
+    FACILITY_SEED_DEMO = "facility.seed_demo"
+    HANDOVER_PLAN = "handover.plan"
+    HANDOVER_APPLY = "handover.apply"
+    SCOPE_ADD = "scope.add"
+    SCOPE_REMOVE = "scope.remove"
+    SCOPE_LIST = "scope.list"
+    SCOPE_EXPLAIN = "scope.explain"
+    SCOPE_PLAN = "scope.plan"
+    SCOPE_APPLY = "scope.apply"
+    REGISTRANT_ADD = "registrant.add"
+    REGISTRANT_UPDATE = "registrant.update"
+    REGISTRANT_VIEW = "registrant.view"
+    REGISTRANT_SEARCH = "registrant.search"
+    REGISTRANT_ISSUE_CARD = "registrant.issue_card"
+    REGISTRANT_ISSUE_CERTIFICATE = "registrant.issue_certificate"
+    REGISTRANT_CHECK_DUPLICATE = "registrant.check_duplicate"
+    BOOKING_ADD = "booking.add"
+    BOOKING_CANCEL = "booking.cancel"
+    BOOKING_LIST = "booking.list"
+    IMPORT_BATCH = "import.batch"
+    IMPORT_LIST = "import.list"
+    IMPORT_SHOW = "import.show"
+    AUDIT_LIST = "audit.list"
+    AUDIT_SHOW = "audit.show"
+    AUDIT_VERIFY = "audit.verify"
+    AUDIT_ANCHOR = "audit.anchor"
+    AUDIT_ARCHIVE = "audit.archive"
+    REPORT_EXPORT = "report.export"
+    DB_INIT = "db.init"
+    DB_GRANT_RUNTIME_ROLE = "db.grant_runtime_role"
+
+
+OUTCOMES: MappingProxyType[str, tuple[str, str]] = MappingProxyType(
+    {
+        "allowed": ("許可", "allowed"),
+        "denied": ("拒否", "denied"),
+        "failed": ("失敗", "failed"),
+    }
+)
+
+# Detail keys a writer may use, with what each holds.  Personal or secret values
+# never appear: they go in as ``<key>_hmac`` keyed hashes (see chain.keyed_hash).
+DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "aborted": "why a batch was aborted",
+        "access_gained": "accounts that gain access",
+        "access_lost": "accounts that lose access",
+        "account": "the account a rule names",
+        "account_id": "the account acted on",
+        "accounts_issued": "accounts granted",
+        "action": "the action asked about",
+        "actions": "the actions a rule grants",
+        "added": "rows added",
+        "anchor_seq": "the anchor's last event",
+        "archives": "archives checked",
+        "batch": "import batch id",
+        "batch_id": "import batch id",
+        "before": "archive cut-off day",
+        "category": "facility category",
+        "chain_head_seq": "chain head at export",
+        "chain_ok": "the chain verified intact at export",
+        "changed": "rows changed",
+        "city": "open-data city code",
+        "clashes_with": "the booking a new booking overlaps",
+        "column": "column of a file",
+        "count_only": "a count was asked for, no rows",
+        "course": "training course",
+        "created": "rows created",
+        "days": "days (dormancy)",
+        "decided_by": "what decided an access question (period, rule, exception)",
+        "decision": "allowed or denied",
+        "dialect": "database dialect",
+        "dormant_days": "days without login",
+        "dry_run": "nothing was written",
+        "duplicates": "duplicate rows",
+        "duplicates_found": "duplicates found",
+        "encoding": "file encoding",
+        "event": "the event shown",
+        "events": "events archived",
+        "events_checked": "events verified",
+        "facilities": "facility codes",
+        "facilities_added": "facilities added",
+        "facility": "facility code",
+        "fields": "the only fields a rule revealed",
+        "file": "a file name (never its contents)",
+        "file_sha256": "SHA-256 of a file",
+        "first_bad_seq": "first event that failed verification",
+        "first_seq": "first event of an archive",
+        "flags": "flags raised",
+        "from": "first day of a listing",
+        "from_organization": "the previous manager",
+        "head_seq": "last event of the chain",
+        "imported": "rows imported",
+        "kind": "kind of the thing acted on",
+        "lang": "report language",
+        "last_seq": "last event of an archive",
+        "layout": "file layout",
+        "limit": "row limit of a listing",
+        "lock_count": "locks so far",
+        "login_id": "the login ID acted on",
+        "matches": "number of matches",
+        "minutes": "lockout minutes",
+        "month": "report month",
+        "noop": "nothing changed",
+        "number": "certificate or card number",
+        "on": "the day of the action",
+        "org": "organisation code",
+        "organization": "organisation code",
+        "organizations_added": "organisations added",
+        "outcome": "outcome filter of a listing",
+        "override_reason": "why a check was overridden (free text by staff)",
+        "parent": "parent facility code",
+        "password_set": "a password was set",
+        "periods_added": "management periods added",
+        "periods_closed": "management periods closed",
+        "purpose": "purpose of a purpose-bound search",
+        "reason": "why (a code such as out_of_scope, not_found)",
+        "records_read": "records read",
+        "registrant_id": "registrant acted on",
+        "registrant_ids": "registrants named",
+        "rehashed": "the password hash was upgraded",
+        "rejected": "rows rejected",
+        "rejects": "rows rejected",
+        "removed": "rows removed",
+        "repaired": "rows repaired",
+        "resource": "resource asked about",
+        "results": "number of results",
+        "retired": "facilities retired",
+        "role": "role",
+        "roster_entry": "roster entry id",
+        "row": "row of a file",
+        "rows": "rows read",
+        "session": "session id",
+        "sessions_ended": "sessions ended",
+        "sha256": "SHA-256 of the written file",
+        "status": "status",
+        "subject": "the subject a rule names",
+        "term_end": "designation term end",
+        "term_start": "designation term start",
+        "terms_hmac": "keyed hash of search terms",
+        "to": "the receiving organisation",
+        "to_create": "roster rows to create",
+        "to_disable": "roster rows to disable",
+        "to_enable": "roster rows to re-enable",
+        "to_update": "roster rows to update",
+        "unchanged": "rows unchanged",
+        "updated": "rows updated",
+        "valid_from": "first valid day",
+        "valid_until": "last valid day",
+        "value": "a setting's value",
+        "was_locked": "the account was locked",
+    }
+)
+
+
+def label(action: str, lang: str) -> str:
+    """The action as people read it in ``lang`` ('ja' label, 'en' code)."""
+    d = ACTIONS.get(action)
+    if d is None or lang != "ja":
+        return action
+    return d.ja
+
+
+def matching(pattern: str) -> list[str]:
+    """Actions an ``audit list --action`` filter names: an exact code or a prefix ending in *.
+
+    An empty answer means the filter names nothing the vocabulary knows.
+    """
+    if pattern.endswith("*"):
+        return sorted(a for a in ACTIONS if a.startswith(pattern[:-1]))
+    return [pattern] if pattern in ACTIONS else []
+
+
+def check(action: str, outcome: str, detail_keys: object = ()) -> None:
+    """Refuse an action, outcome or detail key the vocabulary does not define."""
+    if action not in ACTIONS:
+        raise ValueError(f"audit action {action!r} is not in resv_cli.audit.vocabulary")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"bad outcome {outcome!r}")
+    for key in detail_keys:  # type: ignore[attr-defined]
+        # a keyed hash of a personal or secret value is named after it (name_hmac)
+        if key not in DETAIL_KEYS and not (isinstance(key, str) and key.endswith("_hmac")):
+            raise ValueError(f"audit detail key {key!r} is not in resv_cli.audit.vocabulary")

@@ -1,0 +1,106 @@
+"""The personal-data tables: registrants (利用者), certificates and bookings.
+
+Only ``resv_cli.access`` and ``resv_cli.records`` import this module (an
+import-linter contract in ``pyproject.toml``); every other package reads or writes
+these rows through the services of ``resv_cli.records``, which ask the access
+layer first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from resv_cli.core.models import (
+    BOOKING_STATUSES,
+    CERTIFICATE_KINDS,
+    REGISTRANT_KINDS,
+    Base,
+    BigId,
+    UTCDateTime,
+    one_of,
+)
+
+
+class Registrant(Base):
+    """利用者: an individual (個人登録) or a group (団体登録) registered at a facility.
+
+    ``name`` is stored as received (NFC); ``name_key`` and ``kana_key`` are the
+    folded search keys (width, spacing, kana form, variant kanji).
+    """
+
+    __tablename__ = "registrants"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", REGISTRANT_KINDS), name="kind"),
+        UniqueConstraint("facility_id", "legacy_no"),
+        Index(None, "facility_id", "name_key"),
+        Index(None, "name_key"),
+        Index(None, "kana_key"),
+        Index(None, "date_of_birth"),
+        Index(None, "phone_digits"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    legacy_no: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    kana: Mapped[str | None] = mapped_column(String(200))
+    kana_key: Mapped[str | None] = mapped_column(String(200))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    postal_code: Mapped[str | None] = mapped_column(String(8))
+    address: Mapped[str | None] = mapped_column(String(300))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    phone_digits: Mapped[str | None] = mapped_column(String(20))
+    phone_extension: Mapped[str | None] = mapped_column(String(10))
+    emergency_name: Mapped[str | None] = mapped_column(String(200))
+    emergency_phone: Mapped[str | None] = mapped_column(String(40))
+    # group registrants (団体登録): the group name is ``name``; its representative
+    representative_name: Mapped[str | None] = mapped_column(String(200))
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Certificate(Base):
+    """A user card (利用者カード, groups) or senior certificate (登録証, individuals)."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", CERTIFICATE_KINDS), name="kind"),
+        UniqueConstraint("kind", "number"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registrant_id: Mapped[int] = mapped_column(ForeignKey("registrants.id"), index=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    number: Mapped[str] = mapped_column(String(32))
+    issued_on: Mapped[dt.date] = mapped_column(Date)
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    revoked_on: Mapped[dt.date | None] = mapped_column(Date)
+    override_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Booking(Base):
+    """施設貸出: a room lent to a registrant for a time slot."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint(one_of("status", BOOKING_STATUSES), name="status"),
+        CheckConstraint("ends_at > starts_at", name="slot"),
+        Index(None, "facility_id", "starts_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
+    registrant_id: Mapped[int] = mapped_column(ForeignKey("registrants.id"), index=True)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="booked")
+    purpose: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

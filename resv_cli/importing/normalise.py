@@ -1,0 +1,390 @@
+"""Normalise one legacy record: raw strings -> R (``record.R_FIELDS``) or its rejects.
+
+``build_normaliser`` compiles, once per file, the function that turns the raw
+fields of one record into R, or into the list of (column label, reason) that
+reject it.  Every field has its rule below.  They run in one fixed order (the
+external characters first, then the fields in the order of R, the
+representative's length last), so a record's rejects are always listed in the
+same order (the rejects file and ``merge_rejects`` depend on it).  The normalisers of one
+field's text are in ``jpnorm``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from resv_cli.core.normalize import name_key, nfc_one_line
+from resv_cli.importing import jpnorm
+from resv_cli.importing.jpnorm import FieldError
+from resv_cli.importing.mapping import Mapping
+from resv_cli.importing.reader import has_undecodable, undecodable_reason
+from resv_cli.importing.record import GAIJI_REASON, Reject
+
+# (R or None, rejects, the registration number of a rejected record)
+Normalised = tuple[tuple[Any, ...] | None, list[Reject], str | None]
+# a field's rule: (row, rejects) -> the field's value(s); appends its rejects
+Rule = Callable[[list[str], list[Reject]], Any]
+
+# the text fields stored as written, checked for private-use characters (外字)
+STORED_AS_WRITTEN = ("legacy_no", "name", "group_name", "kana", "address", "emergency_name",
+                     "representative_name")  # fmt: skip
+_DOB_CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    """The per-record function of one file, and what it knows of the file's columns."""
+
+    normalise: Callable[[list[str]], Normalised]
+    # the registration number of a record rejected before normalising (or None)
+    legacy_of: Callable[[list[str]], str | None]
+    # the fields of R this file gives (indices): --on-conflict update compares and
+    # replaces only these; a field the file has no column for keeps its stored value
+    present: tuple[int, ...]
+
+
+# --- the rules of the fields ----------------------------------------------------------
+
+
+def _gaiji_rule(m: Mapping) -> Rule:
+    """A reject for each text field stored as written that holds an external character (外字)."""
+    private_use = jpnorm.PRIVATE_USE.search
+    text_fields = [(m.label(f), m.getters[f]) for f in STORED_AS_WRITTEN if f in m.getters]
+
+    def gaiji(row: list[str], rejects: list[Reject]) -> None:
+        for label, get in text_fields:
+            if private_use(get(row)):
+                rejects.append((label, GAIJI_REASON))
+
+    return gaiji
+
+
+def _kind_rule(m: Mapping, default_kind: str | None) -> Rule:
+    get_kind = m.getters.get("kind")
+    kind_values = {**jpnorm.KIND_VALUES, **m.kind_values}
+    label = m.label("kind")
+    if default_kind is not None:
+        otherwise = default_kind
+    elif m.getters.get("group_name") is not None and m.getters.get("name") is None:
+        otherwise = "group"
+    else:
+        otherwise = "individual"
+
+    def kind(row: list[str], rejects: list[Reject]) -> str:
+        if get_kind is not None and (raw := get_kind(row).strip()):
+            value = kind_values.get(raw.lower())
+            if value is None:
+                rejects.append((label, "区分 must be 個人 or 団体"))
+                return "individual"
+            return value
+        return otherwise
+
+    return kind
+
+
+def _legacy_rule(m: Mapping) -> Rule:
+    """The registration number: width folded, otherwise kept as written."""
+    get_legacy = m.getters.get("legacy_no")
+    label = m.label("legacy_no")
+
+    def legacy_no(row: list[str], rejects: list[Reject]) -> str:
+        legacy = get_legacy(row).strip() if get_legacy is not None else ""
+        if legacy and not legacy.isascii():
+            legacy = unicodedata.normalize("NFKC", legacy).strip()
+        if len(legacy) > 64:
+            rejects.append((label, "registration number longer than 64 characters"))
+        return legacy
+
+    return legacy_no
+
+
+def _names_rule(m: Mapping) -> Callable[[list[str], str, list[Reject]], tuple[str, str, str]]:
+    """(name, its search key, representative): a group's name is its group name, if given."""
+    g = m.getters
+    get_name, get_group, get_rep = g.get("name"), g.get("group_name"), g.get("representative_name")
+    name_label, group_label = m.label("name"), m.label("group_name")
+    nfc = nfc_one_line
+
+    def names(row: list[str], kind: str, rejects: list[Reject]) -> tuple[str, str, str]:
+        person = get_name(row) if get_name is not None else ""
+        rep = nfc(get_rep(row)) if get_rep is not None else ""
+        label = name_label
+        if kind == "group":
+            group = get_group(row) if get_group is not None else ""
+            if group.strip():
+                name, label = nfc(group), group_label
+                if not rep and person.strip():
+                    rep = nfc(person)
+            else:
+                name = nfc(person)
+        else:
+            name = nfc(person)
+        if not name:
+            rejects.append((label, "name is empty"))
+            return name, "", rep
+        if len(name) > 200:
+            rejects.append((label, "name longer than 200 characters"))
+            return name, "", rep
+        return name, name_key(name), rep
+
+    return names
+
+
+def _representative_too_long(m: Mapping) -> Rule:
+    """The reject of a representative name over 200 characters, under its column.
+
+    The name comes from its own column, or (a group) from the person's name column.
+    """
+    get_rep = m.getters.get("representative_name")
+    rep_label, name_label = m.label("representative_name"), m.label("name")
+
+    def too_long(row: list[str], rejects: list[Reject]) -> None:
+        given = get_rep is not None and get_rep(row).strip()
+        rejects.append((rep_label if given else name_label,
+                        "representative name longer than 200 characters"))  # fmt: skip
+
+    return too_long
+
+
+def _dob_rule(m: Mapping, today: dt.date) -> Rule:
+    """The date of birth as ISO text (or None): one column, or an era's four columns."""
+    get_dob, get_era = m.getters.get("date_of_birth"), m.era_getter
+    label = m.label("date_of_birth")
+    cache: dict[Any, Any] = {}
+
+    def parsed(raw: Any) -> Any:
+        try:
+            d = jpnorm.era_date(*raw) if isinstance(raw, tuple) else jpnorm._parse_date(raw)
+            if d > today:
+                raise FieldError("date of birth is in the future")
+            if d.year < 1868:
+                raise FieldError("date of birth is before 1868")
+            # ISO text on both databases: SQLite stores it so, PostgreSQL's COPY
+            # and parameters read it into the date column
+            value: Any = d.isoformat()
+        except FieldError as exc:
+            value = exc
+        if len(cache) < _DOB_CACHE_SIZE:
+            cache[raw] = value
+        return value
+
+    def date_of_birth(row: list[str], rejects: list[Reject]) -> str | None:
+        raw: Any
+        if get_era is not None:
+            parts = get_era(row)
+            if not any(p.strip() for p in parts):
+                return None
+            raw = tuple(parts)
+        elif get_dob is None or not (raw := get_dob(row).strip()):
+            return None
+        dob = cache.get(raw)  # never None: ISO text or the FieldError
+        if dob is None:
+            dob = parsed(raw)
+        if isinstance(dob, FieldError):
+            rejects.append((label, str(dob)))
+            return None
+        return dob
+
+    return date_of_birth
+
+
+def _optional_rule(
+    m: Mapping,
+    field: str,
+    convert: Callable[[str], Any],
+    *,
+    empty: Any = None,
+    limit: int | None = None,
+    too_long: str = "",
+    part: int | None = None,
+) -> Rule:
+    """A field that may be blank: ``empty`` when blank, else ``convert(raw)`` or a reject.
+
+    ``convert`` raises ``FieldError`` with the reason; a value (or its item
+    ``part``, of a tuple) longer than ``limit`` is rejected with ``too_long``.
+    """
+    get = m.getters.get(field)
+    label = m.label(field)
+
+    def rule(row: list[str], rejects: list[Reject]) -> Any:
+        if get is None or not (raw := get(row).strip()):
+            return empty
+        try:
+            value = convert(raw)
+        except FieldError as exc:
+            rejects.append((label, str(exc)))
+            return empty
+        if limit is not None and len(value if part is None else value[part]) > limit:
+            rejects.append((label, too_long))
+        return value
+
+    return rule
+
+
+def _emergency_phone(raw: str) -> str:
+    try:
+        tel, _, ext = jpnorm.phone(raw)
+    except FieldError as exc:
+        raise FieldError(str(exc).replace("phone", "emergency phone")) from None
+    # no column of its own: an extension is kept with the number, as written
+    return f"{tel} 内線{ext}" if ext else tel
+
+
+# --- the record -----------------------------------------------------------------------
+
+
+def build_normaliser(
+    m: Mapping, header: list[str], default_kind: str | None, today: dt.date
+) -> Normaliser:
+    """Compile the per-record function: raw strings -> (R or None, rejects, legacy no)."""
+    width = len(header)
+    gaiji = _gaiji_rule(m)
+    kind_of = _kind_rule(m, default_kind)
+    legacy_no = _legacy_rule(m)
+    names = _names_rule(m)
+    kana = _optional_rule(
+        m,
+        "kana",
+        jpnorm.reading,
+        empty=(None, None),
+        limit=200,
+        too_long="reading longer than 200 characters",
+        part=0,
+    )
+    date_of_birth = _dob_rule(m, today)
+    postal_code = _optional_rule(m, "postal_code", jpnorm.postal_code)
+    address = _optional_rule(
+        m, "address", jpnorm.address, limit=300, too_long="address longer than 300 characters"
+    )
+    phone = _optional_rule(m, "phone", jpnorm.phone, empty=(None, None, None))
+    emergency_name = _optional_rule(
+        m,
+        "emergency_name",
+        nfc_one_line,
+        limit=200,
+        too_long="emergency contact name longer than 200 characters",
+    )
+    emergency_phone = _optional_rule(m, "emergency_phone", _emergency_phone)
+    representative_too_long = _representative_too_long(m)
+    private_use = jpnorm.PRIVATE_USE.search
+
+    def normalise(row: list[str]) -> Normalised:
+        if len(row) != width:
+            if len(row) > width and not any(v.strip() for v in row[width:]):
+                del row[width:]  # trailing comma(s)
+            else:
+                n = len(row)
+                while n > width and not row[n - 1].strip():
+                    n -= 1
+                # no registration number: the fields do not line up with the header,
+                # so the one under its heading may be anything (a name, say)
+                return None, [("", f"record has {n} fields, the header has {width}")], None
+        rejects: list[Reject] = []
+        if private_use("\x00".join(row)):
+            gaiji(row, rejects)
+        kind = kind_of(row, rejects)
+        legacy = legacy_no(row, rejects)
+        name, nkey, rep = names(row, kind, rejects)
+        kana_value, kkey = kana(row, rejects)
+        dob = date_of_birth(row, rejects)
+        postal = postal_code(row, rejects)
+        addr = address(row, rejects)
+        tel, digits, ext = phone(row, rejects)
+        em_name = emergency_name(row, rejects)
+        em_tel = emergency_phone(row, rejects)
+        if len(rep) > 200:
+            representative_too_long(row, rejects)
+        if rejects:
+            return None, rejects, legacy or None
+        return (
+            kind, legacy or None, name, nkey, kana_value, kkey, dob, postal, addr, tel, digits,
+            ext, em_name, em_tel, rep or None,
+        ), rejects, None  # fmt: skip
+
+    get_legacy = m.getters.get("legacy_no")
+
+    def legacy_of(row: list[str]) -> str | None:
+        if len(row) > width and any(v.strip() for v in row[width:]):
+            return None  # the fields do not line up: the value may be a name
+        try:
+            value = get_legacy(row).strip() if get_legacy is not None else ""
+        except IndexError:
+            return None
+        return value if value and not has_undecodable(value) else None
+
+    return Normaliser(normalise, legacy_of, _present(m, default_kind))
+
+
+def _present(m: Mapping, default_kind: str | None) -> tuple[int, ...]:
+    """The indices of R that the file gives (a field and the keys derived from it)."""
+    g = m.getters
+    kind, name, group = g.get("kind"), g.get("name"), g.get("group_name")
+    has = {
+        0: kind is not None or default_kind is not None,
+        1: True,
+        2: name is not None or group is not None,
+        4: g.get("kana") is not None,
+        6: g.get("date_of_birth") is not None or m.era_getter is not None,
+        7: g.get("postal_code") is not None,
+        8: g.get("address") is not None,
+        9: g.get("phone") is not None,
+        12: g.get("emergency_name") is not None,
+        13: g.get("emergency_phone") is not None,
+        14: g.get("representative_name") is not None or (group is not None and name is not None),
+    }
+    with_keys = {2: (3,), 4: (5,), 9: (10, 11)}  # a field and what is derived from it
+    return tuple(sorted(
+        j for i, given in has.items() if given for j in (i, *with_keys.get(i, ()))
+    ))  # fmt: skip
+
+
+# --- rejects ----------------------------------------------------------------------------
+
+
+def merge_rejects(rejects: list[Reject]) -> list[Reject]:
+    """One reject per column label (the rejects table has one row per record and column).
+
+    Two reasons can share a label: two headings of one name, one column mapped to
+    two fields, or two checks of one field.  Labels and reasons are cut to the
+    table's widths (a heading can be any length).
+    """
+    merged: dict[str, str] = {}
+    for col, reason in rejects:
+        col = col[:100]
+        merged[col] = f"{merged[col]}; {reason}" if col in merged else reason
+    return [(col, reason if len(reason) <= 300 else reason[:299] + "…")
+            for col, reason in merged.items()]  # fmt: skip
+
+
+def fit_legacy(value: str | None) -> str | None:
+    """A registration number as the rejects table can hold it (64 characters)."""
+    if value is None or len(value) <= 64:
+        return value
+    return value[:63] + "…"
+
+
+def undecodable_rejects(row: list[str], header: list[str], encoding: str | None) -> list[Reject]:
+    """A reject for each field with bytes the file's encoding could not decode."""
+    out = []
+    for i, v in enumerate(row):
+        if has_undecodable(v):
+            col = header[i] if i < len(header) else f"column {i + 1}"
+            out.append((col, undecodable_reason(v, encoding)))
+    return out
+
+
+def row_is_clean(row: list[str]) -> bool:
+    """Whether every field of the row was decoded (has no surrogate escape)."""
+    # surrogate escapes only appear for undecodable bytes; the common case is ASCII
+    # or text whose UTF-8 re-encoding succeeds (surrogates cannot be encoded)
+    for v in row:
+        if not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True

@@ -1,0 +1,80 @@
+"""A normalised legacy record: its fields, its duplicate keys, its rejects, the counts.
+
+R is the tuple a record becomes: ``R_FIELDS``, the columns of the registrants
+table it gives, and ``CONTENT_IDX``, the fields that are its content (the row
+layout is defined by ``resv_cli.records.migration``, which stores it).  Two
+keys find duplicates:
+
+- L, the legacy registration number: ``legacy_key``;
+- P, the search key of the name + date of birth (or the group name): ``person_key``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from resv_cli.records.migration import CONTENT_IDX, R_FIELDS
+
+__all__ = [
+    "CONTENT_IDX",
+    "DUP_LEGACY",
+    "DUP_PERSON",
+    "GAIJI_REASON",
+    "R_FIELDS",
+    "Counts",
+    "Reject",
+    "legacy_key",
+    "person_key",
+    "person_match",
+]
+
+Reject = tuple[str, str]  # (column label, reason)
+
+GAIJI_REASON = (
+    "contains an external character (外字) with no standard code; write it with a standard "
+    "character"
+)
+# the column a duplicate is reported under, by the key that found it
+DUP_LEGACY = "登録番号"
+DUP_PERSON = "氏名+生年月日"
+
+
+@dataclass
+class Counts:
+    records_read: int = 0
+    imported: int = 0
+    updated: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    unchanged: int = 0
+
+    def add(self, other: Counts) -> None:
+        for k in self.__dataclass_fields__:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @property
+    def reconciled(self) -> bool:
+        return self.records_read == (
+            self.imported + self.updated + self.rejected + self.duplicates + self.unchanged
+        )
+
+
+def legacy_key(legacy: str) -> str:
+    """The L key of a registration number."""
+    return "L\x1f" + legacy
+
+
+def person_key(name_key: str, dob: Any, kind: str) -> str:
+    """The P key of a name key, a date of birth (ISO text, a date or None) and a kind."""
+    return f"{kind}\x1f{name_key}\x1f{'' if dob is None else dob}"
+
+
+def person_match(r: tuple[Any, ...]) -> str:
+    """What a P-key duplicate of the record R shares with the other record."""
+    if r[0] == "group":
+        return "same group name"
+    return "same name and date of birth" if r[6] is not None else "same name, no date of birth"
