@@ -80,10 +80,11 @@ def anchor(ctx: typer.Context) -> None:
 def list_(
     ctx: typer.Context,
     date_from: Annotated[
-        str | None, typer.Option("--from", help="First day (YYYY-MM-DD, Japan time).")
+        str | None, typer.Option("--from", help="First day (2017-04-01 or 和暦, Japan time).")
     ] = None,
     date_to: Annotated[
-        str | None, typer.Option("--to", help="Last day, inclusive (YYYY-MM-DD, Japan time).")
+        str | None,
+        typer.Option("--to", help="Last day, inclusive (2017-04-01 or 和暦, JST)."),
     ] = None,
     account: Annotated[str | None, typer.Option("--account", help="Login ID.")] = None,
     action: Annotated[
@@ -168,7 +169,8 @@ def show(
 def archive(
     ctx: typer.Context,
     before: Annotated[
-        str, typer.Option("--before", help="Archive events before this day (YYYY-MM-DD, JST).")
+        str,
+        typer.Option("--before", help="Archive events before this day (2017-04-01 or 和暦)."),
     ],
     output: Annotated[
         Path, typer.Option("--output", "-o", dir_okay=False, help="New .jsonl.gz file to write.")

@@ -16,7 +16,7 @@ def add_cmd(
     ctx: typer.Context,
     facility: Annotated[str, typer.Option("--facility", help="Facility or room code.")],
     registrant: Annotated[int, typer.Option("--registrant", help="Registrant number.")],
-    date: Annotated[str, typer.Option("--date", help="Day (JST), YYYY-MM-DD.")],
+    date: Annotated[str, typer.Option("--date", help="Day (JST): 2017-04-01 or 和暦 (H29.4.1).")],
     start: Annotated[str, typer.Option("--from", help="Start time HH:MM.")],
     end: Annotated[str, typer.Option("--to", help="End time HH:MM.")],
     purpose: Annotated[str | None, typer.Option("--purpose", help="Purpose of use.")] = None,

@@ -16,7 +16,7 @@ app = typer.Typer(no_args_is_help=True)
 
 OnOpt = Annotated[
     str | None,
-    typer.Option("--on", help="The day to answer for (YYYY-MM-DD); default today (JST)."),
+    typer.Option("--on", help="The day to answer for (2017-04-01 or 和暦); default today (JST)."),
 ]
 
 

@@ -124,14 +124,11 @@ def registrants(
 
     Example: resv import registrants old.csv --facility chuo-rojin --dry-run --rejects rej.csv
     """
-    from resv_cli.importing.registrants import ImportOptions, import_registrants
+    from resv_cli.importing.registrants import ImportOptions, import_registrants, require_importer
 
     with work(ctx) as w:
-        actor = w.actor
+        actor = require_importer(w.actor)
         engine = w.engine
-        from resv_cli.core.context import require_role
-
-        require_role(actor, "admin", action="import.batch")
     update, bar = _progress()
     try:
         result = import_registrants(
@@ -184,13 +181,10 @@ def resume(
 
     Example: resv import resume 3 --rejects rejects.csv
     """
-    from resv_cli.importing.registrants import resume_import
+    from resv_cli.importing.registrants import require_importer, resume_import
 
     with work(ctx) as w:
-        actor, engine = w.actor, w.engine
-        from resv_cli.core.context import require_role
-
-        require_role(actor, "admin", action="import.batch")
+        actor, engine = require_importer(w.actor), w.engine
     update, bar = _progress()
     try:
         result = resume_import(engine, actor, batch, file, progress=update)

@@ -18,7 +18,8 @@ app = typer.Typer(no_args_is_help=True)
 IdArg = Annotated[int, typer.Argument(help="Registrant number (ID).")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Name (group name for groups).")]
 KanaOpt = Annotated[str | None, typer.Option("--kana", help="Reading (フリガナ).")]
-DobOpt = Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")]
+DOB_HELP = "Date of birth: 1940-03-02, 1940/3/2 or 和暦 (昭和15年3月2日, S15.3.2)."
+DobOpt = Annotated[str | None, typer.Option("--dob", help=DOB_HELP)]
 PhoneOpt = Annotated[str | None, typer.Option("--phone", help="Phone number.")]
 AddressOpt = Annotated[str | None, typer.Option("--address", help="Address.")]
 PostalOpt = Annotated[str | None, typer.Option("--postal-code", help="Postal code.")]
@@ -45,7 +46,7 @@ def add_cmd(
     facility: Annotated[str, typer.Option("--facility", help="Facility code to register at.")],
     name: Annotated[str, typer.Option("--name", help="Name (group name for groups).")],
     kind: Annotated[
-        str, typer.Option("--kind", help="individual (個人登録) or group (団体登録).")
+        str, typer.Option("--kind", help="individual (個人) or group (団体).")
     ] = "individual",
     kana: KanaOpt = None,
     dob: DobOpt = None,
@@ -55,11 +56,24 @@ def add_cmd(
     emergency_name: EmNameOpt = None,
     emergency_phone: EmPhoneOpt = None,
     representative: RepOpt = None,
+    allow_duplicate: Annotated[
+        str | None,
+        typer.Option(
+            "--allow-duplicate",
+            metavar="REASON",
+            help="Register although the facility has a registrant with the same name, kind "
+            "and date of birth (why, e.g. the application number; audited).",
+        ),
+    ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Register a person or group at a facility in your scope (operator); audited.
 
-    Example: resv registrant add --facility chuo-rojin --name "髙橋 花子" --dob 1948-05-03
+    The values pass the legacy importer's rules (readings in kana, 7-digit postal
+    codes, phone forms, dates of birth in western or era form, not in the future);
+    a likely duplicate at the facility is refused unless --allow-duplicate says why.
+
+    Example: resv registrant add --facility chuo-rojin --name "髙橋 花子" --dob 昭和23年5月3日
     """
     from resv_cli.commands.render import render_record
 
@@ -79,7 +93,7 @@ def add_cmd(
         representative_name=representative,
     )
     with work(ctx) as w:
-        row = add_registrant(w.session, w.actor, new)
+        row = add_registrant(w.session, w.actor, new, allow_duplicate=allow_duplicate)
     render_record(row, fmt)
 
 
@@ -219,7 +233,7 @@ def issue_certificate_cmd(
 def check_duplicate_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="Name of the applicant.")],
-    dob: Annotated[str, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")],
+    dob: Annotated[str, typer.Option("--dob", help=DOB_HELP)],
     reason: Annotated[
         str, typer.Option("--reason", help="Why (e.g. the application number); required.")
     ],

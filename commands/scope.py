@@ -53,7 +53,8 @@ def add_cmd(
     ] = None,
     purpose: Annotated[str | None, typer.Option("--purpose", help="Why the rule exists.")] = None,
     valid_from: Annotated[
-        str | None, typer.Option("--from", help="First day the rule holds (YYYY-MM-DD).")
+        str | None,
+        typer.Option("--from", help="First day the rule holds (2017-04-01 or 和暦)."),
     ] = None,
     valid_until: Annotated[
         str | None, typer.Option("--until", help="Last day the rule holds (inclusive).")

@@ -17,7 +17,7 @@ def record(
     ctx: typer.Context,
     login_id: Annotated[str, typer.Argument(help="Whose training.")],
     course: Annotated[str, typer.Option("--course", help="Course name.")],
-    on: Annotated[str, typer.Option("--on", help="Day completed (YYYY-MM-DD).")],
+    on: Annotated[str, typer.Option("--on", help="Day completed (2017-04-01 or 和暦 H29.4.1).")],
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Record that a person completed a training course (admin).

@@ -62,7 +62,15 @@ def test_list_filters_and_formats(installation, cli):
 def test_list_bad_dates(installation, cli):
     r = cli("audit", "list", "--from", "2026-13-01")
     assert r.exit_code == 1
-    assert "--from must be a date like 2017-04-01" in r.stderr
+    assert "Error: --from: impossible date (no such month or day), got '2026-13-01'" in r.stderr
+    r = cli("audit", "list", "--from", "April")
+    assert r.exit_code == 1
+    assert r.stderr == (
+        "Error: --from must be a date like 2017-04-01, 2017/4/1, 20170401, 2017年4月1日, "
+        "平成29年4月1日, H29.4.1, got 'April'\n"
+    )
+    r = cli("audit", "list", "--from", "令和8年4月1日", "--to", "R8.4.1", "-f", "json")
+    assert r.exit_code == 0, r.stderr
     r = cli("audit", "list", "--from", "2026-04-02", "--to", "2026-04-01")
     assert r.exit_code == 1
     assert "--to is before --from" in r.stderr

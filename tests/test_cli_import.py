@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from legacy_files import registrants, run_import, write_csv
 
 from tests import factories
 
-HEADER = ["区分", "登録番号", "氏名", "フリガナ", "生年月日", "郵便番号", "住所", "電話番号",
-          "緊急連絡先氏名", "緊急連絡先電話番号", "団体名", "代表者氏名"]  # fmt: skip
 GOOD = [
     ["個人", "0001", "髙橋 一郎", "ﾀｶﾊｼ ｲﾁﾛｳ", "昭和15年3月2日", "２７０－１３９２",
      "印西市大森２５２８ー１ ハイツー101", "０４７６－４２－１１１１ 内線１２", "髙橋 花子",
@@ -24,39 +23,11 @@ GOOD = [
 PERSONAL = ["髙橋", "山﨑", "コスモス", "ﾀｶﾊｼ", "0476", "2528", "1940", "昭和15"]
 
 
-def write_csv(path: Path, rows: list[list[str]], encoding: str = "cp932") -> Path:
-    lines = []
-    for row in [HEADER, *rows]:
-        lines.append(
-            ",".join(
-                '"' + v.replace('"', '""') + '"' if any(c in v for c in ',"\n') else v for v in row
-            )
-            + ","
-        )
-    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
-    return path
-
-
 @pytest.fixture
 def inst(installation: Any) -> Any:
     factories.make_facility(installation, "chuo-rojin", category="senior_welfare_centre")
     factories.make_facility(installation, "cosmos", category="community_centre")
     return installation
-
-
-def registrants(inst: Any) -> list[tuple[Any, ...]]:
-    return [
-        tuple(r)
-        for r in inst.rows(
-            "SELECT legacy_no, kind, name, name_key, kana, kana_key, date_of_birth, postal_code, "
-            "address, phone, phone_digits, phone_extension, emergency_name, emergency_phone, "
-            "representative_name FROM registrants ORDER BY legacy_no"
-        )
-    ]
-
-
-def run_import(cli: Any, path: Path, *args: str) -> Any:
-    return cli("import", "registrants", str(path), "--facility", "chuo-rojin", *args)
 
 
 def test_import_normalises_and_reconciles(inst: Any, cli: Any, tmp_path: Path) -> None:

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resv_cli.core import normalize
-from resv_cli.importing import jpnorm
-from resv_cli.importing.jpnorm import FieldError
+from resv_cli.core import jpnorm, normalize
+from resv_cli.core.jpnorm import FieldError
 
 TODAY = dt.date(2026, 11, 29)
 

@@ -23,6 +23,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import Conflict, InputError, NotFound
+from resv_cli.core.files import file_sha256
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import (
     SCOPE_ACTIONS,
@@ -518,7 +519,6 @@ def apply_policy(
 ) -> Plan:
     """Make the rules match the policy file, in the caller's transaction, audited."""
     actor = require_role(actor, "admin", action="scope.apply")
-    import hashlib
 
     plan = _plan(session, path, on or clock.today(), keep=True)
     audit.record(
@@ -528,7 +528,7 @@ def apply_policy(
         resource_type="scope_policy",
         resource_id=path.name,
         detail={
-            "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "file_sha256": file_sha256(path),
             "added": [s.name for s in plan.add],
             "changed": [n.name for _, n in plan.change],
             "removed": [s.name for s in plan.remove],

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from resv_cli.accounts.lifecycle import get_account
 from resv_cli.audit import chain as audit
-from resv_cli.core import clock
+from resv_cli.core import clock, jpnorm
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import Conflict, InputError
 from resv_cli.core.models import Account, Organization, TrainingRecord
@@ -138,12 +138,10 @@ def import_training(
                 problems.append(f"{fname}: row {n}, column {labels[bad[0]]}: empty or unreadable")
                 continue
             try:
-                on = dt.date.fromisoformat(vals["on"].replace("/", "-")[:10])
-            except ValueError:
-                problems.append(
-                    f"{fname}: row {n}, column 受講日: not a date like 2026-04-01 "
-                    f"(got {vals['on']!r})"
-                )
+                on = jpnorm.parse_date(vals["on"])
+            except jpnorm.FieldError as exc:
+                why = jpnorm.date_reason(exc)
+                problems.append(f"{fname}: row {n}, column 受講日: {why} (got {vals['on']!r})")
                 continue
             if on > clock.today():
                 problems.append(f"{fname}: row {n}, column 受講日: {on} is in the future")

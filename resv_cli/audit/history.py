@@ -30,12 +30,12 @@ from resv_cli.audit.verify import (
     ARCHIVE_VERSION,
     VerifyResult,
     chain_head,
-    file_sha256,
     verify_chain,
 )
 from resv_cli.core import clock
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import Conflict, InputError, IntegrityCheckFailed, NotFound
+from resv_cli.core.files import file_sha256
 from resv_cli.core.models import OUTCOMES, AuditArchive, AuditEvent
 
 if TYPE_CHECKING:

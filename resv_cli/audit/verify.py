@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resv_cli.audit.chain import FIELDS, GENESIS, NULL_TEXT, SEP, verify_select_sql
+from resv_cli.core.files import file_sha256
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -131,14 +132,6 @@ class ArchiveFile:
     prev_hash: str
     last_hash: str
     sha256: str
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_archive_header(path: Path) -> ArchiveFile:

@@ -200,6 +200,7 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "dialect": "database dialect",
         "dormant_days": "days without login",
         "dry_run": "nothing was written",
+        "duplicate_of": "the registrant a new one is a likely duplicate of",
         "duplicates": "duplicate rows",
         "duplicates_found": "duplicates found",
         "encoding": "file encoding",

@@ -28,10 +28,18 @@ def day_start(day: dt.date) -> dt.datetime:
 
 
 def parse_date(text: str, *, what: str = "date") -> dt.date:
-    """Parse an ISO date (YYYY-MM-DD) given on the command line."""
+    """Parse a date typed on the command line, in any form the importer accepts.
+
+    ISO (2017-04-01), 2017/4/1, 20170401, 2017年4月1日 and the era forms staff read
+    from insurance cards (平成29年4月1日, H29.4.1, 昭和8年12月24日, S8.12.24).
+    """
     from resv_cli.core.errors import InputError
+    from resv_cli.core.jpnorm import DATE_FORMS, NOT_A_DATE, FieldError
+    from resv_cli.core.jpnorm import parse_date as parse_any
 
     try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"{what} must be a date like 2017-04-01, got {text!r}") from None
+        return parse_any(text)
+    except FieldError as exc:
+        if str(exc) == NOT_A_DATE:
+            raise InputError(f"{what} must be a date like {DATE_FORMS}, got {text!r}") from None
+        raise InputError(f"{what}: {exc}, got {text!r}") from None

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from resv_cli.core.normalize import name_key, nfc_one_line
-from resv_cli.importing import jpnorm
-from resv_cli.importing.jpnorm import FieldError
+from resv_cli.core import jpnorm
+from resv_cli.core.jpnorm import FieldError
+from resv_cli.core.normalize import nfc_one_line
 from resv_cli.importing.mapping import Mapping
 from resv_cli.importing.reader import has_undecodable, undecodable_reason
 from resv_cli.importing.record import GAIJI_REASON, Reject
+from resv_cli.records import fields
 
 # (R or None, rejects, the registration number of a rejected record)
 Normalised = tuple[tuple[Any, ...] | None, list[Reject], str | None]
@@ -123,13 +124,11 @@ def _names_rule(m: Mapping) -> Callable[[list[str], str, list[Reject]], tuple[st
                 name = nfc(person)
         else:
             name = nfc(person)
-        if not name:
-            rejects.append((label, "name is empty"))
+        try:
+            return (*fields.name(name), rep)
+        except FieldError as exc:
+            rejects.append((label, str(exc)))
             return name, "", rep
-        if len(name) > 200:
-            rejects.append((label, "name longer than 200 characters"))
-            return name, "", rep
-        return name, name_key(name), rep
 
     return names
 
@@ -144,8 +143,7 @@ def _representative_too_long(m: Mapping) -> Rule:
 
     def too_long(row: list[str], rejects: list[Reject]) -> None:
         given = get_rep is not None and get_rep(row).strip()
-        rejects.append((rep_label if given else name_label,
-                        "representative name longer than 200 characters"))  # fmt: skip
+        rejects.append((rep_label if given else name_label, fields.REPRESENTATIVE_TOO_LONG))
 
     return too_long
 
@@ -158,11 +156,7 @@ def _dob_rule(m: Mapping, today: dt.date) -> Rule:
 
     def parsed(raw: Any) -> Any:
         try:
-            d = jpnorm.era_date(*raw) if isinstance(raw, tuple) else jpnorm._parse_date(raw)
-            if d > today:
-                raise FieldError("date of birth is in the future")
-            if d.year < 1868:
-                raise FieldError("date of birth is before 1868")
+            d = fields.date_of_birth(raw, today)
             # ISO text on both databases: SQLite stores it so, PostgreSQL's COPY
             # and parameters read it into the date column
             value: Any = d.isoformat()
@@ -193,19 +187,12 @@ def _dob_rule(m: Mapping, today: dt.date) -> Rule:
 
 
 def _optional_rule(
-    m: Mapping,
-    field: str,
-    convert: Callable[[str], Any],
-    *,
-    empty: Any = None,
-    limit: int | None = None,
-    too_long: str = "",
-    part: int | None = None,
+    m: Mapping, field: str, convert: Callable[[str], Any], *, empty: Any = None
 ) -> Rule:
     """A field that may be blank: ``empty`` when blank, else ``convert(raw)`` or a reject.
 
-    ``convert`` raises ``FieldError`` with the reason; a value (or its item
-    ``part``, of a tuple) longer than ``limit`` is rejected with ``too_long``.
+    ``convert`` is the field's rule in ``resv_cli.records.fields``; it raises
+    ``FieldError`` with the reason.
     """
     get = m.getters.get(field)
     label = m.label(field)
@@ -214,24 +201,12 @@ def _optional_rule(
         if get is None or not (raw := get(row).strip()):
             return empty
         try:
-            value = convert(raw)
+            return convert(raw)
         except FieldError as exc:
             rejects.append((label, str(exc)))
             return empty
-        if limit is not None and len(value if part is None else value[part]) > limit:
-            rejects.append((label, too_long))
-        return value
 
     return rule
-
-
-def _emergency_phone(raw: str) -> str:
-    try:
-        tel, _, ext = jpnorm.phone(raw)
-    except FieldError as exc:
-        raise FieldError(str(exc).replace("phone", "emergency phone")) from None
-    # no column of its own: an extension is kept with the number, as written
-    return f"{tel} 内線{ext}" if ext else tel
 
 
 # --- the record -----------------------------------------------------------------------
@@ -246,29 +221,13 @@ def build_normaliser(
     kind_of = _kind_rule(m, default_kind)
     legacy_no = _legacy_rule(m)
     names = _names_rule(m)
-    kana = _optional_rule(
-        m,
-        "kana",
-        jpnorm.reading,
-        empty=(None, None),
-        limit=200,
-        too_long="reading longer than 200 characters",
-        part=0,
-    )
+    kana = _optional_rule(m, "kana", fields.reading, empty=(None, None))
     date_of_birth = _dob_rule(m, today)
-    postal_code = _optional_rule(m, "postal_code", jpnorm.postal_code)
-    address = _optional_rule(
-        m, "address", jpnorm.address, limit=300, too_long="address longer than 300 characters"
-    )
-    phone = _optional_rule(m, "phone", jpnorm.phone, empty=(None, None, None))
-    emergency_name = _optional_rule(
-        m,
-        "emergency_name",
-        nfc_one_line,
-        limit=200,
-        too_long="emergency contact name longer than 200 characters",
-    )
-    emergency_phone = _optional_rule(m, "emergency_phone", _emergency_phone)
+    postal_code = _optional_rule(m, "postal_code", fields.postal_code)
+    address = _optional_rule(m, "address", fields.address)
+    phone = _optional_rule(m, "phone", fields.phone, empty=(None, None, None))
+    emergency_name = _optional_rule(m, "emergency_name", fields.emergency_name)
+    emergency_phone = _optional_rule(m, "emergency_phone", fields.emergency_phone)
     representative_too_long = _representative_too_long(m)
     private_use = jpnorm.PRIVATE_USE.search
 
@@ -296,7 +255,7 @@ def build_normaliser(
         tel, digits, ext = phone(row, rejects)
         em_name = emergency_name(row, rejects)
         em_tel = emergency_phone(row, rejects)
-        if len(rep) > 200:
+        if len(rep) > fields.NAME_MAX:
             representative_too_long(row, rejects)
         if rejects:
             return None, rejects, legacy or None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from resv_cli.records.fields import GAIJI_REASON
 from resv_cli.records.migration import CONTENT_IDX, R_FIELDS
 
 __all__ = [
@@ -31,10 +32,6 @@ __all__ = [
 
 Reject = tuple[str, str]  # (column label, reason)
 
-GAIJI_REASON = (
-    "contains an external character (外字) with no standard code; write it with a standard "
-    "character"
-)
 # the column a duplicate is reported under, by the key that found it
 DUP_LEGACY = "登録番号"
 DUP_PERSON = "氏名+生年月日"

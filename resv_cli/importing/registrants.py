@@ -491,13 +491,14 @@ def _with_batch(exc: ResvError, batch_id: int) -> ResvError:
     return exc
 
 
-def _require_admin(actor: Any) -> None:
+def require_importer(actor: Any) -> Any:
     """Refuse a non-administrator before the file is read, as the migration grant would.
 
     The grant names the facility, so ``_Run.prepare`` asks for it once the
-    facility is known; its refusal is the same (``require_role``'s).
+    facility is known; its refusal is the same (``require_role``'s).  The
+    command calls this first inside its audited session, so a refusal is recorded.
     """
-    require_role(actor, "admin", action=AUDIT_ACTION)
+    return require_role(actor, "admin", action=AUDIT_ACTION)
 
 
 def import_registrants(
@@ -514,7 +515,7 @@ def import_registrants(
     Re-running the same file resumes an unfinished batch of it, or (when the last
     one completed) runs a new batch that finds every record unchanged.
     """
-    _require_admin(actor)
+    require_importer(actor)
     opts = opts or ImportOptions()
     if opts.chunk_size is not None and opts.chunk_size < 1:
         raise InputError("chunk size must be positive")
@@ -536,7 +537,7 @@ def resume_import(
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """Finish an interrupted batch from its checkpoint (same file, same options)."""
-    _require_admin(actor)
+    require_importer(actor)
     row = batches.registrant_batch(engine, batch_id)
     if row is None:
         raise NotFound(f"no registrant import batch {batch_id}")

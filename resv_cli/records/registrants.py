@@ -31,11 +31,12 @@ from resv_cli.access.rules import FIELD_NAMES
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.db import lock_facility_registrants
-from resv_cli.core.errors import InputError, NotFound
+from resv_cli.core.errors import Conflict, InputError, NotFound
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import Facility
-from resv_cli.core.normalize import kana_key, name_key, nfc
+from resv_cli.core.normalize import kana_key, name_key
 from resv_cli.core.personal import Certificate, Registrant
+from resv_cli.records import fields
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -133,11 +134,13 @@ def load_in_scope(
 
 @dataclass
 class NewRegistrant:
+    """A registration at the counter, as typed (the rules of ``fields`` apply)."""
+
     facility: str
     name: str
     kind: str = "individual"
     kana: str | None = None
-    date_of_birth: dt.date | None = None
+    date_of_birth: dt.date | str | None = None
     postal_code: str | None = None
     address: str | None = None
     phone: str | None = None
@@ -146,13 +149,45 @@ class NewRegistrant:
     representative_name: str | None = None
 
 
-def add_registrant(session: Session, actor: Actor | None, new: NewRegistrant) -> dict[str, Any]:
-    """Register a person or group at a facility the actor may register at."""
+def _cleaned(values: dict[str, Any]) -> dict[str, Any]:
+    """The columns after the one validator, or every refused option in one InputError."""
+    cleaned = fields.clean(values, clock.today())
+    if cleaned.problems:
+        raise InputError(cleaned.message())
+    return cleaned.columns
+
+
+def _likely_duplicate(session: Session, facility_id: int, columns: dict[str, Any]) -> int | None:
+    """A registrant of the facility with the same search key, kind and date of birth."""
+    dob = columns.get("date_of_birth")
+    q = select(Registrant.id).where(
+        Registrant.facility_id == facility_id,
+        Registrant.name_key == columns["name_key"],
+        Registrant.kind == columns["kind"],
+        Registrant.date_of_birth.is_(None) if dob is None else Registrant.date_of_birth == dob,
+    )
+    found = session.execute(q.order_by(Registrant.id).limit(1)).scalar()
+    return None if found is None else int(found)
+
+
+def add_registrant(
+    session: Session,
+    actor: Actor | None,
+    new: NewRegistrant,
+    *,
+    allow_duplicate: str | None = None,
+) -> dict[str, Any]:
+    """Register a person or group at a facility the actor may register at.
+
+    The fields pass the importer's rules (``fields``).  A registrant of the same
+    facility with the same name (search key), kind and date of birth is a likely
+    duplicate: refused unless ``allow_duplicate`` gives the reason (audited).
+    """
     actor = logged_in(actor)
-    if new.kind not in ("individual", "group"):
-        raise InputError("--kind must be individual or group")
-    if not new.name.strip():
-        raise InputError("--name must not be empty")
+    values = {k: v for k, v in vars(new).items() if k != "facility"}
+    if allow_duplicate is not None and not allow_duplicate.strip():
+        raise InputError("--allow-duplicate needs the reason (e.g. the application number)")
+    columns = _cleaned(values)
     fac = facility_by_code(session, new.facility)
     grant = require(
         session,
@@ -171,24 +206,26 @@ def add_registrant(session: Session, actor: Actor | None, new: NewRegistrant) ->
     assert decision is not None
     now = clock.now()
     lock_facility_registrants(session, fac.id)  # an import may be looking for duplicates
+    detail: dict[str, Any] = {"kind": columns["kind"], "decided_by": decision.source}
+    same = _likely_duplicate(session, fac.id, columns)
+    if same is not None and allow_duplicate is None:
+        raise Conflict(
+            f"registrant {same} at {fac.code} has the same name, kind and date of birth: "
+            "check it first; if this is another person, give --allow-duplicate REASON",
+            action="registrant.add",
+            resource_type="registrant",
+            facility_code=fac.code,
+            outcome="failed",
+            detail={"reason": "likely_duplicate", "duplicate_of": same},
+        )
+    if same is not None:
+        detail |= {"duplicate_of": same, "override_reason": (allow_duplicate or "")[:200]}
     reg = Registrant(
         facility_id=fac.id,
-        kind=new.kind,
-        name=nfc(new.name),
-        name_key=name_key(new.name),
-        kana=nfc(new.kana) if new.kana else None,
-        kana_key=kana_key(new.kana) if new.kana else None,
-        date_of_birth=new.date_of_birth,
-        postal_code=new.postal_code,
-        address=nfc(new.address) if new.address else None,
-        phone=new.phone,
-        phone_digits=digits(new.phone),
-        emergency_name=new.emergency_name,
-        emergency_phone=new.emergency_phone,
-        representative_name=new.representative_name,
         created_by=actor.account_id,
         created_at=now,
         updated_at=now,
+        **columns,
     )
     session.add(reg)
     session.flush()
@@ -199,7 +236,7 @@ def add_registrant(session: Session, actor: Actor | None, new: NewRegistrant) ->
         resource_type="registrant",
         resource_id=int(reg.id),
         facility_code=fac.code,
-        detail={"kind": new.kind, "decided_by": decision.source},
+        detail=detail,
     )
     return {"id": int(reg.id), "facility": fac.code, "kind": reg.kind}
 
@@ -231,16 +268,8 @@ def update_registrant(
     reg, fac, decision = load_in_scope(session, actor, registrant_id, "update", "registrant.update")
     if decision.fields is not None and not set(changes) <= decision.fields:
         raise scoped_refusal(registrant_id, "registrant.update", fac.code, "field_not_allowed")
-    for key, value in changes.items():
-        if key in ("name", "kana", "address") and isinstance(value, str):
-            value = nfc(value)
-        setattr(reg, key, value)
-    if "name" in changes:
-        reg.name_key = name_key(reg.name)
-    if "kana" in changes:
-        reg.kana_key = kana_key(reg.kana) if reg.kana else None
-    if "phone" in changes:
-        reg.phone_digits = digits(reg.phone)
+    for column, value in _cleaned(changes).items():
+        setattr(reg, column, value)
     reg.updated_at = clock.now()
     audit.record(
         session,

@@ -137,8 +137,25 @@ def _make(year: int, month: int, day: int) -> dt.date:
         raise FieldError("impossible date (no such month or day)") from None
 
 
+# What every date option and file column accepts, for people (messages, help, docs).
+DATE_FORMS = "2017-04-01, 2017/4/1, 20170401, 2017年4月1日, 平成29年4月1日, H29.4.1"
+NOT_A_DATE = "not a date in a recognised form"
+NOT_A_BIRTH_DATE = "date of birth is not in a recognised form"
+
+
+def date_reason(exc: FieldError) -> str:
+    """The reason a date was refused, for people: the accepted forms, or why it cannot be."""
+    return f"not a date like {DATE_FORMS}" if str(exc) == NOT_A_DATE else str(exc)
+
+
 @lru_cache(maxsize=1 << 12)  # the importer memoises per raw text itself
-def _parse_date(text: str) -> dt.date:
+def parse_date(text: str) -> dt.date:
+    """A date in any form the city's files and staff write: western or era (和暦).
+
+    ``DATE_FORMS`` lists examples; full-width digits, 元 for an era's first year and
+    a midnight time after the date (Excel's CSV) are accepted.  Raises
+    ``FieldError`` with the reason (the importer's reject reason for a birth date).
+    """
     s = text.strip()
     if not s.isascii():
         s = s.translate(_DATE_TABLE).strip()
@@ -148,7 +165,7 @@ def _parse_date(text: str) -> dt.date:
         s = s.replace(" ", "")
     m = _ANY_DATE.fullmatch(s)
     if m is None:
-        raise FieldError("date of birth is not in a recognised form")
+        raise FieldError(NOT_A_DATE)
     y, m1, d1, m2, d2, m3, d3, era, ey, em1, ed1, em2, ed2 = m.groups()
     if y is not None:
         if m1 is not None:
@@ -174,7 +191,7 @@ def era_date(era_text: str, year_text: str, month_text: str, day_text: str) -> d
         month = int(month_text.strip().translate(_FW_DIGITS_TABLE))
         day = int(day_text.strip().translate(_FW_DIGITS_TABLE))
     except ValueError:
-        raise FieldError("date of birth is not in a recognised form") from None
+        raise FieldError(NOT_A_BIRTH_DATE) from None
     return _in_era(era, year, month, day)
 
 
@@ -191,9 +208,20 @@ def _in_era(era: str, year: int, month: int, day: int) -> dt.date:
     return value
 
 
-def date_of_birth(text: str, today: dt.date) -> dt.date:
-    """Parse a date of birth in any common form; reject impossible or future dates."""
-    value = _parse_date(text)
+def date_of_birth(raw: str | tuple[str, str, str, str] | dt.date, today: dt.date) -> dt.date:
+    """A date of birth in any form (one text, an era's four columns, or a date).
+
+    Rejects what no person can have been born on: a future date, or before 1868.
+    """
+    try:
+        if isinstance(raw, dt.date):
+            value = raw
+        else:
+            value = era_date(*raw) if isinstance(raw, tuple) else parse_date(raw)
+    except FieldError as exc:
+        if str(exc) == NOT_A_DATE:
+            raise FieldError(NOT_A_BIRTH_DATE) from None
+        raise
     if value > today:
         raise FieldError("date of birth is in the future")
     if value.year < 1868:

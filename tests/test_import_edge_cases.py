@@ -1,10 +1,13 @@
-"""Defects an adversarial review of the import found (stop 12), each pinned by a test.
+"""Import edge cases: options of an unfinished batch, one run per batch, --max-rejects,
+errors of the file, update of the file's fields only, merged and cut rejects, 外字,
+extensions, line breaks, phone digits, date forms, numbered namesakes.
 
 On real SQLite files and a real PostgreSQL server, through the command.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -12,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from legacy_files import HEADER, registrants, run_import, write_csv
 
-from resv_cli.importing import jpnorm
+from resv_cli.core import jpnorm
 from resv_cli.importing.record import GAIJI_REASON
 from tests import factories
-from tests.test_cli_import import HEADER, registrants, run_import, write_csv
 
 
 @pytest.fixture
@@ -316,12 +319,12 @@ def test_phone_digits_are_ascii_digits_only(value: str) -> None:
      "1940-03-02T00:00:00", "1940-03-02 00:00:00", "１９４０／３／２　０：００"],
 )  # fmt: skip
 def test_date_forms_with_full_width_letters_and_a_midnight_time(text: str) -> None:
-    assert jpnorm._parse_date(text).isoformat() == "1940-03-02"
+    assert jpnorm.parse_date(text).isoformat() == "1940-03-02"
 
 
 def test_a_time_other_than_midnight_is_not_a_date_of_birth() -> None:
     with pytest.raises(jpnorm.FieldError) as exc:
-        jpnorm._parse_date("1940/3/2 9:30")
+        jpnorm.date_of_birth("1940/3/2 9:30", dt.date(2026, 1, 1))
     assert str(exc.value) == "date of birth is not in a recognised form"
 
 

@@ -1,4 +1,5 @@
-"""Reader and mapping fixes from the import review (D2, D3, D12, D13, D16).
+"""Reading real-world files: xlsx dimensions and error cells, heading precedence,
+mapping value types, the record number of a CSV syntax error.
 
 Every file here is real: cp932 CSV written as bytes, xlsx saved by openpyxl and, where
 a writer's quirk is needed, its sheet XML rewritten with zipfile.

@@ -1,0 +1,198 @@
+"""The one validator of registrant fields: the counter, the importer and every option.
+
+Each function takes the text a person typed or a legacy file holds and returns
+what is stored, or raises ``FieldError`` whose message is the reason (never the
+value: a reason may be written to a rejects file, an error line or the audit
+history).  The legacy importer (``resv_cli.importing.normalise``) applies them to
+each record; ``registrant add`` and ``update`` apply them to each option through
+``clean``, so a value is accepted or refused, and stored, the same way wherever
+it enters.  The text normalisers they build on are in ``resv_cli.core.jpnorm``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from resv_cli.core import jpnorm
+from resv_cli.core.jpnorm import FieldError
+from resv_cli.core.normalize import name_key, nfc_one_line
+
+__all__ = ["FieldError", "GAIJI_REASON", "OPTIONS", "Cleaned", "clean"]
+
+NAME_MAX = 200
+ADDRESS_MAX = 300
+GAIJI_REASON = (
+    "contains an external character (外字) with no standard code; write it with a standard "
+    "character"
+)
+NAME_TOO_LONG = f"name longer than {NAME_MAX} characters"
+READING_TOO_LONG = f"reading longer than {NAME_MAX} characters"
+ADDRESS_TOO_LONG = f"address longer than {ADDRESS_MAX} characters"
+EMERGENCY_NAME_TOO_LONG = f"emergency contact name longer than {NAME_MAX} characters"
+REPRESENTATIVE_TOO_LONG = f"representative name longer than {NAME_MAX} characters"
+
+# the option of ``registrant add`` / ``update`` that gives each field
+OPTIONS = {
+    "kind": "--kind",
+    "name": "--name",
+    "kana": "--kana",
+    "date_of_birth": "--dob",
+    "postal_code": "--postal-code",
+    "address": "--address",
+    "phone": "--phone",
+    "emergency_name": "--emergency-name",
+    "emergency_phone": "--emergency-phone",
+    "representative_name": "--representative",
+}
+
+
+def external_characters(text: str) -> None:
+    """Refuse a private-use character (外字 of a cp932 file): no other system can show it."""
+    if jpnorm.PRIVATE_USE.search(text):
+        raise FieldError(GAIJI_REASON)
+
+
+def kind(text: str) -> str:
+    """individual or group, from the words files and staff use (個人, 団体, 1, 2, ...)."""
+    return jpnorm.kind(text)
+
+
+def name(text: str) -> tuple[str, str]:
+    """(the name as stored, its search key): NFC, one line, 1-200 characters."""
+    value = nfc_one_line(text)
+    if not value:
+        raise FieldError("name is empty")
+    if len(value) > NAME_MAX:
+        raise FieldError(NAME_TOO_LONG)
+    return value, name_key(value)
+
+
+def reading(text: str) -> tuple[str, str]:
+    """(the reading in full-width katakana, its search key)."""
+    value, key = jpnorm.reading(text)
+    if len(value) > NAME_MAX:
+        raise FieldError(READING_TOO_LONG)
+    return value, key
+
+
+def date_of_birth(raw: str | tuple[str, str, str, str] | dt.date, today: dt.date) -> dt.date:
+    """A date of birth in any form (和暦 too), not in the future, not before 1868."""
+    return jpnorm.date_of_birth(raw, today)
+
+
+postal_code = jpnorm.postal_code  # NNN-NNNN from any width, dash or 〒
+
+
+def address(text: str) -> str:
+    """The address with digits and dashes folded, at most 300 characters."""
+    value = jpnorm.address(text)
+    if len(value) > ADDRESS_MAX:
+        raise FieldError(ADDRESS_TOO_LONG)
+    return value
+
+
+phone = jpnorm.phone  # (as stored, its digits, extension)
+
+
+def emergency_name(text: str) -> str:
+    """The emergency contact's name (family), NFC, one line, at most 200 characters."""
+    value = nfc_one_line(text)
+    if len(value) > NAME_MAX:
+        raise FieldError(EMERGENCY_NAME_TOO_LONG)
+    return value
+
+
+def emergency_phone(text: str) -> str:
+    """The emergency contact's phone; an extension stays with the number (no column)."""
+    try:
+        tel, _, ext = jpnorm.phone(text)
+    except FieldError as exc:
+        raise FieldError(str(exc).replace("phone", "emergency phone")) from None
+    return f"{tel} 内線{ext}" if ext else tel
+
+
+def representative_name(text: str) -> str:
+    """A group's representative (団体の代表者), NFC, one line, at most 200 characters."""
+    value = nfc_one_line(text)
+    if len(value) > NAME_MAX:
+        raise FieldError(REPRESENTATIVE_TOO_LONG)
+    return value
+
+
+# the columns computed from a field, stored beside it
+DERIVED = {
+    "name": ("name_key",),
+    "kana": ("kana_key",),
+    "phone": ("phone_digits", "phone_extension"),
+}
+
+
+@dataclass
+class Cleaned:
+    """The registrant's columns after the rules, for the fields that were given."""
+
+    columns: dict[str, Any]
+    problems: list[tuple[str, str]]  # (field, reason)
+
+    def message(self) -> str:
+        """One line naming each refused option and its reason."""
+        return "; ".join(f"{OPTIONS.get(f, f)}: {why}" for f, why in self.problems)
+
+
+def clean(values: dict[str, Any], today: dt.date) -> Cleaned:
+    """Apply the rules to the given fields (None: not given); collect every refusal.
+
+    Returns the registrant columns to store: ``name`` with ``name_key``, ``kana``
+    with ``kana_key``, ``phone`` with ``phone_digits`` and ``phone_extension``.
+    """
+    out: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    # a blank optional field clears it (update), with the keys derived from it
+    for field in ("kana", "postal_code", "address", "phone", "emergency_name",
+                  "emergency_phone", "representative_name", "date_of_birth"):  # fmt: skip
+        raw = values.get(field)
+        if isinstance(raw, str) and not raw.strip():
+            values = {**values, field: None}
+            out[field] = None
+            out.update(dict.fromkeys(DERIVED.get(field, ())))
+
+    def apply(field: str, rule: Any, *args: Any) -> Any:
+        raw = values.get(field)
+        try:
+            if isinstance(raw, str):
+                external_characters(raw)
+            return rule(raw, *args)
+        except FieldError as exc:
+            problems.append((field, str(exc)))
+            return None
+
+    if values.get("kind") is not None:
+        out["kind"] = apply("kind", kind)
+    if values.get("name") is not None:
+        got = apply("name", name)
+        if got is not None:
+            out["name"], out["name_key"] = got
+    if values.get("kana") is not None:
+        got = apply("kana", reading)
+        if got is not None:
+            out["kana"], out["kana_key"] = got
+    if values.get("date_of_birth") is not None:
+        out["date_of_birth"] = apply("date_of_birth", date_of_birth, today)
+    if values.get("postal_code") is not None:
+        out["postal_code"] = apply("postal_code", postal_code)
+    if values.get("address") is not None:
+        out["address"] = apply("address", address)
+    if values.get("phone") is not None:
+        got = apply("phone", phone)
+        if got is not None:
+            out["phone"], out["phone_digits"], out["phone_extension"] = got
+    for field, rule in (
+        ("emergency_name", emergency_name),
+        ("emergency_phone", emergency_phone),
+        ("representative_name", representative_name),
+    ):
+        if values.get(field) is not None:
+            out[field] = apply(field, rule)
+    return Cleaned(out, problems)
