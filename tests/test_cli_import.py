@@ -348,7 +348,7 @@ def test_bad_input_errors(inst: Any, cli: Any, tmp_path: Path) -> None:
     r = cli(
         "import", "registrants", str(write_csv(tmp_path / "a.csv", GOOD)), "--facility", "nowhere"
     )
-    assert r.exit_code == 1 and "Error: no facility 'nowhere'" in r.stderr
+    assert r.exit_code == 1 and "Error: no facility with code 'nowhere' (see `resv facility list`)" in r.stderr
     assert inst.scalar("SELECT count(*) FROM import_batches") == 0
 
 

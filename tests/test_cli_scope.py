@@ -286,7 +286,7 @@ def test_bad_policy_file_names_file_and_rule(city, cli, tmp_path):
     )
     r = cli("scope", "apply", str(bad))
     assert r.exit_code == 1
-    assert r.stderr.strip() == f"Error: {bad}: rule 1 (x): no facility 'nowhere'"
+    assert r.stderr.strip() == f"Error: {bad}: rule 1 (x): no facility with code 'nowhere' (see `resv facility list`)"
     bad.write_text("[[rule]\n", "utf-8")
     r = cli("scope", "plan", str(bad))
     assert r.exit_code == 1

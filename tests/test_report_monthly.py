@@ -667,11 +667,11 @@ def test_roles_and_bad_input(
     result = cli(
         "report", "monthly", "--month", MONTH, "--org", "nope", "-o", str(tmp_path / "x.xlsx")
     )
-    assert result.exit_code == 1 and "organisation 'nope' not found" in result.stderr
+    assert result.exit_code == 1 and "no organisation with code 'nope' (see `resv org list`)" in result.stderr
     result = cli(
         "report", "monthly", "--month", MONTH, "--facility", "nope", "-o", str(tmp_path / "x.xlsx")
     )
-    assert result.exit_code == 1 and "facility 'nope' not found" in result.stderr
+    assert result.exit_code == 1 and "no facility with code 'nope' (see `resv facility list`)" in result.stderr
     assert not list(tmp_path.glob("*.xlsx")) and not list(tmp_path.glob(".*.tmp"))
 
     # an operator may not: exit 6, refusal audited

@@ -35,24 +35,14 @@ from resv_cli.core.models import (
     Organization,
     ScopeRule,
 )
+from resv_cli.core.personal import REGISTRANT_FIELDS
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from resv_cli.core.context import Actor
 
-FIELD_NAMES = (
-    "kind",
-    "name",
-    "kana",
-    "date_of_birth",
-    "postal_code",
-    "address",
-    "phone",
-    "emergency_name",
-    "emergency_phone",
-    "representative_name",
-)
+FIELD_NAMES = REGISTRANT_FIELDS  # a rule may reveal only some of them
 RULE_KEYS = {
     "name",
     "subject",
@@ -189,11 +179,11 @@ def make_spec(
         raise InputError(f"{w}resource must be registrants or bookings, got {resource!r}")
     if bool(facility) == bool(category):
         raise InputError(f"{w}give exactly one of facility or category")
-    if (
-        facility
-        and not session.execute(select(Facility.id).where(Facility.code == facility)).first()
-    ):
-        raise InputError(f"{w}no facility {facility!r}")
+    if facility:
+        try:
+            facility_by_code(session, facility)
+        except NotFound as exc:
+            raise InputError(f"{w}{exc}") from None
     if category and session.get(FacilityCategory, category) is None:
         raise InputError(f"{w}no facility category {category!r}")
     flds = _split(fields) or None

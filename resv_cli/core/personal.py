@@ -23,6 +23,22 @@ from resv_cli.core.models import (
     one_of,
 )
 
+# The fields a registrant is made of, in the order people read them: the one list
+# that scope rules (which fields a rule reveals), the counter's options, the
+# validator and the record a person is shown are built from.
+REGISTRANT_FIELDS = (
+    "kind",
+    "name",
+    "kana",
+    "date_of_birth",
+    "postal_code",
+    "address",
+    "phone",
+    "emergency_name",
+    "emergency_phone",
+    "representative_name",
+)
+
 
 class Registrant(Base):
     """利用者: an individual (個人登録) or a group (団体登録) registered at a facility.

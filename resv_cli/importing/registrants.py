@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from resv_cli.access.enforce import Grant, require_migration
 from resv_cli.audit import chain as audit
@@ -41,6 +41,7 @@ from resv_cli.core.context import require_role
 from resv_cli.core.db import BatchRunLock, lock_facility_registrants
 from resv_cli.core.errors import Conflict, InputError, NotFound, ResvError
 from resv_cli.core.files import file_sha256
+from resv_cli.core.lookup import facility_id_by_code
 from resv_cli.importing import batches
 from resv_cli.importing.classify import KeyFilter, add_stored_keys, chunk_stream, classify
 from resv_cli.importing.feed import ChunkFeed, ReaderDied
@@ -138,12 +139,7 @@ class _Run:
         spec = load_mapping_file(Path(opts.mapping)) if opts.mapping else None
         self.mapping = compile_mapping(self.source.header, spec)
         with self.engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT id FROM facilities WHERE code = :c"), {"c": self.facility_code}
-            ).first()
-        if row is None:
-            raise NotFound(f"no facility {self.facility_code!r}")
-        self.facility_id = int(row[0])
+            self.facility_id = facility_id_by_code(conn, self.facility_code)
         today = clock.today()
         self.grant: Grant = require_migration(
             self.actor, self.facility_id, today, audit_action=AUDIT_ACTION

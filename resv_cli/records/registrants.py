@@ -27,7 +27,6 @@ from resv_cli.access.enforce import (
     require,
     require_existing,
 )
-from resv_cli.access.rules import FIELD_NAMES
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.db import lock_facility_registrants
@@ -35,7 +34,7 @@ from resv_cli.core.errors import Conflict, InputError, NotFound
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import Facility
 from resv_cli.core.normalize import kana_key, name_key
-from resv_cli.core.personal import Certificate, Registrant
+from resv_cli.core.personal import REGISTRANT_FIELDS, Certificate, Registrant
 from resv_cli.records import fields
 
 if TYPE_CHECKING:
@@ -43,21 +42,8 @@ if TYPE_CHECKING:
 
     from resv_cli.core.context import Actor
 
-# fields a narrow scope rule may reveal (id and facility are always shown): the
-# field names a rule may list
-PERSONAL_FIELDS = FIELD_NAMES
 SEARCH_COLUMNS = ("id", "facility", "kind", "name", "kana", "date_of_birth")
-UPDATABLE = (
-    "name",
-    "kana",
-    "date_of_birth",
-    "postal_code",
-    "address",
-    "phone",
-    "emergency_name",
-    "emergency_phone",
-    "representative_name",
-)
+UPDATABLE = tuple(f for f in REGISTRANT_FIELDS if f != "kind")
 MASK = "○○"
 # the upper bound of a prefix range: sorts after every character a key can hold
 _PREFIX_END = "\U0010ffff"
@@ -81,23 +67,16 @@ def not_found_message(registrant_id: int | str) -> str:
 def _mask(record: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
     if fields is None:
         return record
-    return {k: (v if k not in PERSONAL_FIELDS or k in fields else None) for k, v in record.items()}
+    return {
+        k: (v if k not in REGISTRANT_FIELDS or k in fields else None) for k, v in record.items()
+    }
 
 
 def _as_record(reg: Registrant, facility_code: str) -> dict[str, Any]:
     return {
         "id": int(reg.id),
         "facility": facility_code,
-        "kind": reg.kind,
-        "name": reg.name,
-        "kana": reg.kana,
-        "date_of_birth": reg.date_of_birth,
-        "postal_code": reg.postal_code,
-        "address": reg.address,
-        "phone": reg.phone,
-        "emergency_name": reg.emergency_name,
-        "emergency_phone": reg.emergency_phone,
-        "representative_name": reg.representative_name,
+        **{f: getattr(reg, f) for f in REGISTRANT_FIELDS},
         "legacy_no": reg.legacy_no,
     }
 

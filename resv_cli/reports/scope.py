@@ -17,7 +17,8 @@ from sqlalchemy import and_, false, or_, select
 
 from resv_cli.audit.vocabulary import A
 from resv_cli.core import clock
-from resv_cli.core.errors import InputError, NotFound, PermissionDenied
+from resv_cli.core.errors import InputError, PermissionDenied
+from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import Account, Facility, ManagementPeriod, Organization
 
 if TYPE_CHECKING:
@@ -95,19 +96,14 @@ def resolve_scope(
             )
         code = actor.organization_code
     if code is not None:
-        org = s.execute(select(Organization).where(Organization.code == code)).scalar_one_or_none()
-        if org is None:
-            raise NotFound(f"organisation {code!r} not found")
+        org = organization_by_code(s, code)
     last = nxt - dt.timedelta(days=1)
     facility_ids: set[int] | None = None
     explicit = bool(options.facility_codes)
     if explicit:
         facility_ids = set()
         for fcode in options.facility_codes:
-            fid = s.execute(select(Facility.id).where(Facility.code == fcode)).scalar()
-            if fid is None:
-                raise NotFound(f"facility {fcode!r} not found")
-            facility_ids.add(int(fid))
+            facility_ids.add(int(facility_by_code(s, fcode).id))
     elif org is not None:
         mp = ManagementPeriod
         facility_ids = {
