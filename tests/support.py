@@ -137,3 +137,33 @@ class Installation:
 
         with self.engine().connect() as conn:
             return list(conn.execute(text(sql), params))
+
+
+def build_wheel(dest: Any) -> Any:
+    """Build resv's wheel from a clean copy of the tree (what git tracks or would add).
+
+    A build in the checkout itself reuses its ``build/`` folder, which can hold
+    modules that were since moved or removed; the copy has none.
+    """
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=root, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    src = Path(dest) / "src"
+    for rel in filter(None, listed):
+        if (root / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / rel, src / rel)
+    dist = Path(dest) / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(dist), str(src)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return next(dist.glob("resv-*.whl"))

@@ -70,16 +70,11 @@ def test_constraints_pin_every_dependency_within_its_declared_range() -> None:
 
 def test_wheel_contents_are_the_source_tree(tmp_path: Path) -> None:
     """Every module of resv_cli/ and commands/ ships, under resv_cli/, with its data."""
-    import subprocess
-    import sys
     import zipfile
 
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    wheel = next(tmp_path.glob("resv-*.whl"))
+    from support import build_wheel
+
+    wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {
         p.relative_to(ROOT).as_posix()

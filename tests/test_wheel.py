@@ -10,29 +10,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support import build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
 def test_wheel_installs_and_runs(tmp_path):
-    dist = tmp_path / "dist"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(dist),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    wheel = next(dist.glob("resv-*.whl"))
+    wheel = build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "resv_cli/commands/db.py" in names
     assert not any(n.startswith("commands/") for n in names), "no top-level commands package"
