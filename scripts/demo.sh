@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# make demo: the main job end to end on a SQLite file.  Each capability adds its
+# make demo: the main job end to end on a SQLite file (or DEMO_DATABASE_URL).  Each capability adds its
 # step here as it lands.  Outputs go to demo-out/.
 set -euo pipefail
 OUT="${DEMO_OUT:-demo-out}"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
-export RESV_DATABASE_URL="$OUT/demo.db"
+# DEMO_DATABASE_URL runs it on another database, e.g. a new PostgreSQL database
+export RESV_DATABASE_URL="${DEMO_DATABASE_URL:-$OUT/demo.db}"
 export RESV_CONFIG_DIR="$OUT/config"
 ADMIN_PW="demo-Admin-passphrase-2017"
 

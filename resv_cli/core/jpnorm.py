@@ -254,6 +254,11 @@ _PHONE_TABLE = str.maketrans({**_FW_DIGITS, **{ord(c): "-" for c in DASHES}, ord
                               ord("）"): ")", 0x3000: " "})  # fmt: skip
 
 
+def digits_of(text: str) -> str:
+    """The digits 0-9 of a text, full-width ones folded: a phone's search key."""
+    return _NON_DIGITS.sub("", text.translate(_FW_DIGITS_TABLE))
+
+
 def phone(text: str) -> tuple[str, str, str | None]:
     """Return (phone as stored, its digits, extension) from any width and dash form."""
     s = text.strip()

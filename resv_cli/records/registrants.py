@@ -28,7 +28,7 @@ from resv_cli.access.enforce import (
     require_existing,
 )
 from resv_cli.audit import chain as audit
-from resv_cli.core import clock
+from resv_cli.core import clock, jpnorm
 from resv_cli.core.db import lock_facility_registrants
 from resv_cli.core.errors import Conflict, InputError, NotFound
 from resv_cli.core.lookup import facility_by_code
@@ -51,12 +51,7 @@ _PREFIX_END = "\U0010ffff"
 
 def digits(phone: str | None) -> str | None:
     """The digits of a phone number (full-width digits folded), for search."""
-    if not phone:
-        return None
-    import unicodedata
-
-    out = "".join(c for c in unicodedata.normalize("NFKC", phone) if c.isdigit())
-    return out or None
+    return (jpnorm.digits_of(phone) or None) if phone else None
 
 
 def not_found_message(registrant_id: int | str) -> str:
