@@ -58,11 +58,6 @@ class Grant:
         if self._issuer is not _ISSUER:
             raise TypeError("a Grant is made only by resv_cli.access")
 
-    @property
-    def fields(self) -> frozenset[str] | None:
-        """Fields the grant reveals (None: all)."""
-        return None if self.decision is None else self.decision.fields
-
     def expect(self, *kinds: str, facility_id: int | None = None) -> None:
         """Refuse a grant of another kind (or for another facility): a programming error."""
         if self.kind not in kinds:

@@ -282,14 +282,6 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
 )
 
 
-def label(action: str, lang: str) -> str:
-    """The action as people read it in ``lang`` ('ja' label, 'en' code)."""
-    d = ACTIONS.get(action)
-    if d is None or lang != "ja":
-        return action
-    return d.ja
-
-
 def matching(pattern: str) -> list[str]:
     """Actions an ``audit list --action`` filter names: an exact code or a prefix ending in *.
 
