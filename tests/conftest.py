@@ -8,7 +8,9 @@ the PostgreSQL half is skipped, except under ``CI=true``, where it fails.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from support import (
     ADMIN_PASSWORD,
     BACKENDS,
     Installation,
+    PgDatabase,
     create_pg_database,
     drop_pg_database,
     run_cli,
@@ -55,11 +58,93 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cfg
 
 
-@pytest.fixture
-def db_url(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """URL of a new, empty database on ``backend``; also set as RESV_DATABASE_URL."""
+@dataclass
+class Template:
+    """An initialised database with the administrator logged in, built once per backend.
+
+    ``installation`` copies it for each test (a SQLite file copy; PostgreSQL's
+    CREATE DATABASE ... TEMPLATE) with its audit key and session token: the same
+    state ``db init`` and ``login`` leave, without paying for them in every test.
+    """
+
+    url: str
+    token: str
+    audit_key: bytes
+    sqlite_path: Path | None = None
+    pg: PgDatabase | None = None
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Template]]:
+    made: dict[str, Template] = {}
+    yield made
+    for tpl in made.values():
+        if tpl.pg is not None:
+            drop_pg_database(tpl.pg)
+
+
+def _template(made: dict[str, Template], backend: str, base: Path) -> Template:
+    if backend in made:
+        return made[backend]
+    from resv_cli.accounts.sessions import stored_token
+    from resv_cli.core.config import audit_key_file
+    from resv_cli.core.db import get_engine
+
+    pg = None
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RESV_CONFIG_DIR", str(base / "config"))
+        mp.delenv("RESV_SESSION_FILE", raising=False)
+        mp.delenv("RESV_AUDIT_KEY_FILE", raising=False)
+        if backend == "sqlite":
+            url = f"sqlite:///{base / 'template.db'}"
+        else:
+            pg = create_pg_database()
+            url = pg.url
+        mp.setenv("RESV_DATABASE_URL", url)
+        result = run_cli(
+            "db", "init", "--admin", ADMIN_LOGIN, "--name", ADMIN_NAME, "--password-stdin",
+            input=ADMIN_PASSWORD + "\n",
+        )  # fmt: skip
+        assert result.exit_code == 0, result
+        result = run_cli("login", ADMIN_LOGIN, "--password-stdin", input=ADMIN_PASSWORD + "\n")
+        assert result.exit_code == 0, result
+        token = stored_token(url)
+        assert token
+        tpl = Template(url, token, audit_key_file().read_bytes(), pg=pg)
+        get_engine(url).dispose()
+        get_engine.cache_clear()
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
+        import sqlite3
+
+        tpl.sqlite_path = base / "template.db"
+        con = sqlite3.connect(tpl.sqlite_path)  # fold the WAL into the file before copying
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
+    made[backend] = tpl
+    return tpl
+
+
+@pytest.fixture
+def db_url(
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """URL of a new database on ``backend``; also set as RESV_DATABASE_URL.
+
+    Empty, unless the test uses ``installation``: then a copy of the template.
+    """
+    tpl = None
+    if "installation" in request.fixturenames:
+        made = request.getfixturevalue("templates")
+        tpl = _template(made, backend, tmp_path_factory.mktemp(f"template-{backend}"))
+    if backend == "sqlite":
+        path = tmp_path / "test.db"
+        if tpl is not None and tpl.sqlite_path is not None:
+            shutil.copyfile(tpl.sqlite_path, path)
+        url = f"sqlite:///{path}"
         monkeypatch.setenv("RESV_DATABASE_URL", url)
         yield url
         from resv_cli.core.db import get_engine
@@ -67,7 +152,7 @@ def db_url(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         get_engine(url).dispose()
         get_engine.cache_clear()
     else:
-        db = create_pg_database()
+        db = create_pg_database(tpl.pg.name if tpl is not None and tpl.pg else "template0")
         monkeypatch.setenv("RESV_DATABASE_URL", db.url)
         try:
             yield db.url
@@ -84,18 +169,12 @@ def cli() -> Any:
 
 
 @pytest.fixture
-def installation(db_url: str, backend: str) -> Installation:
-    result = run_cli(
-        "db",
-        "init",
-        "--admin",
-        ADMIN_LOGIN,
-        "--name",
-        ADMIN_NAME,
-        "--password-stdin",
-        input=ADMIN_PASSWORD + "\n",
-    )
-    assert result.exit_code == 0, result
-    inst = Installation(db_url, backend)
-    inst.login_admin()
-    return inst
+def installation(db_url: str, backend: str, templates: dict[str, Template]) -> Installation:
+    """An initialised database with the city administrator logged in (a template copy)."""
+    from resv_cli.accounts.sessions import save_token
+    from resv_cli.core.config import audit_key_file, write_private
+
+    tpl = templates[backend]
+    write_private(audit_key_file(), tpl.audit_key)
+    save_token(db_url, tpl.token)
+    return Installation(db_url, backend)

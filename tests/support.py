@@ -60,13 +60,14 @@ class PgDatabase:
         )
 
 
-def create_pg_database() -> PgDatabase:
+def create_pg_database(template: str = "template0") -> PgDatabase:
+    """A new database: empty (template0), or a copy of an initialised template."""
     import psycopg
 
     admin = require_pg()
     name = f"resv_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(psycopg_dsn(admin), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+        conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" ENCODING 'UTF8'")
     return PgDatabase(admin, name)
 
 
