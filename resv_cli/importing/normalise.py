@@ -22,7 +22,7 @@ from resv_cli.core.jpnorm import FieldError
 from resv_cli.core.normalize import nfc_one_line
 from resv_cli.importing.mapping import Mapping
 from resv_cli.importing.reader import has_undecodable, undecodable_reason
-from resv_cli.importing.record import GAIJI_REASON, Reject
+from resv_cli.importing.record import Reject
 from resv_cli.records import fields
 
 # (R or None, rejects, the registration number of a rejected record)
@@ -53,13 +53,14 @@ class Normaliser:
 
 def _gaiji_rule(m: Mapping) -> Rule:
     """A reject for each text field stored as written that holds an external character (外字)."""
-    private_use = jpnorm.PRIVATE_USE.search
     text_fields = [(m.label(f), m.getters[f]) for f in STORED_AS_WRITTEN if f in m.getters]
 
     def gaiji(row: list[str], rejects: list[Reject]) -> None:
         for label, get in text_fields:
-            if private_use(get(row)):
-                rejects.append((label, GAIJI_REASON))
+            try:
+                fields.external_characters(get(row))
+            except FieldError as exc:
+                rejects.append((label, str(exc)))
 
     return gaiji
 

@@ -141,58 +141,45 @@ class Cleaned:
         return "; ".join(f"{OPTIONS.get(f, f)}: {why}" for f, why in self.problems)
 
 
+# every field that is always given (a blank one is refused, never a clearing)
+REQUIRED = ("kind", "name")
+
+
 def clean(values: dict[str, Any], today: dt.date) -> Cleaned:
     """Apply the rules to the given fields (None: not given); collect every refusal.
 
     Returns the registrant columns to store: ``name`` with ``name_key``, ``kana``
     with ``kana_key``, ``phone`` with ``phone_digits`` and ``phone_extension``.
+    A blank optional field clears it (update), with the columns derived from it.
     """
+    rules: dict[str, Any] = {
+        "kind": kind,
+        "name": name,
+        "kana": reading,
+        "date_of_birth": lambda raw: date_of_birth(raw, today),
+        "postal_code": postal_code,
+        "address": address,
+        "phone": phone,
+        "emergency_name": emergency_name,
+        "emergency_phone": emergency_phone,
+        "representative_name": representative_name,
+    }
     out: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
-    # a blank optional field clears it (update), with the keys derived from it
-    for field in ("kana", "postal_code", "address", "phone", "emergency_name",
-                  "emergency_phone", "representative_name", "date_of_birth"):  # fmt: skip
+    for field, rule in rules.items():
         raw = values.get(field)
-        if isinstance(raw, str) and not raw.strip():
-            values = {**values, field: None}
-            out[field] = None
-            out.update(dict.fromkeys(DERIVED.get(field, ())))
-
-    def apply(field: str, rule: Any, *args: Any) -> Any:
-        raw = values.get(field)
+        if raw is None:
+            continue
+        columns = (field, *DERIVED.get(field, ()))
+        if isinstance(raw, str) and not raw.strip() and field not in REQUIRED:
+            out.update(dict.fromkeys(columns))
+            continue
         try:
             if isinstance(raw, str):
                 external_characters(raw)
-            return rule(raw, *args)
+            value = rule(raw)
         except FieldError as exc:
             problems.append((field, str(exc)))
-            return None
-
-    if values.get("kind") is not None:
-        out["kind"] = apply("kind", kind)
-    if values.get("name") is not None:
-        got = apply("name", name)
-        if got is not None:
-            out["name"], out["name_key"] = got
-    if values.get("kana") is not None:
-        got = apply("kana", reading)
-        if got is not None:
-            out["kana"], out["kana_key"] = got
-    if values.get("date_of_birth") is not None:
-        out["date_of_birth"] = apply("date_of_birth", date_of_birth, today)
-    if values.get("postal_code") is not None:
-        out["postal_code"] = apply("postal_code", postal_code)
-    if values.get("address") is not None:
-        out["address"] = apply("address", address)
-    if values.get("phone") is not None:
-        got = apply("phone", phone)
-        if got is not None:
-            out["phone"], out["phone_digits"], out["phone_extension"] = got
-    for field, rule in (
-        ("emergency_name", emergency_name),
-        ("emergency_phone", emergency_phone),
-        ("representative_name", representative_name),
-    ):
-        if values.get(field) is not None:
-            out[field] = apply(field, rule)
+            continue
+        out.update(zip(columns, value if len(columns) > 1 else (value,), strict=True))
     return Cleaned(out, problems)
