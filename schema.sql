@@ -24,6 +24,7 @@ CREATE TABLE audit_events (
 	outcome VARCHAR(8) NOT NULL, 
 	detail TEXT NOT NULL, 
 	prev_hash VARCHAR(64) NOT NULL, 
+	key_id VARCHAR(16), 
 	hash VARCHAR(64) NOT NULL, 
 	CONSTRAINT pk_audit_events PRIMARY KEY (seq), 
 	CONSTRAINT ck_audit_events_outcome CHECK (outcome IN ('allowed', 'denied', 'failed')), 

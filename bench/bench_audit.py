@@ -5,10 +5,11 @@ build a database with N chained events (executemany / COPY), then time, in the
 same run and alternating, medians of RUNS:
 
 - baseline: a bare loop that runs the same SELECT (the same rows and columns)
-  through the same kind of driver cursor and SHA-256-hashes one stored text
-  per row (the detail), comparing it with the stored hash;
-- verify: ``verify_chain`` (canonical form joined from the row, SHA-256,
-  compare, sequence and link checks).
+  through the same kind of driver cursor and HMAC-SHA-256s one stored text per
+  row (the detail) under the audit key, comparing it with the stored MAC;
+- verify: ``verify_chain`` (canonical form joined from the row, HMAC-SHA-256
+  under the key the key file says is in force, compare, sequence, key and link
+  checks).  The events are chain version 2 (keyed), as a new installation writes.
 
 Goal (issue 7): verify within 2x of the baseline.  BENCH_QUICK=1: 100,000 events.
 """
@@ -16,7 +17,7 @@ Goal (issue 7): verify within 2x of the baseline.  BENCH_QUICK=1: 100,000 events
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import hmac
 import os
 import statistics
 import sys
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from resv_cli.audit import chain as audit  # noqa: E402
+from resv_cli.audit import keys  # noqa: E402
 from resv_cli.audit.chain import verify_select_sql  # noqa: E402
 from resv_cli.audit.verify import verify_chain  # noqa: E402
 
@@ -39,9 +41,16 @@ ACTIONS = ("registrant.view", "registrant.search", "booking.add", "auth.login", 
 FACILITIES = (None, "cosmos", "chuo-rojin", "honme-rojin", "sogo-fukushi")
 
 
+_KEY_DIR = tempfile.mkdtemp(prefix="resv-bench-key-")
+os.environ["RESV_AUDIT_KEY_FILE"] = str(Path(_KEY_DIR) / "audit.key")
+RING, _ = keys.create_for_new_history()
+KEY = RING.current()
+
+
 def events(n: int):
-    """Yield batches of chained event rows (dicts with typed values)."""
+    """Yield batches of keyed, chained event rows (lists with typed values)."""
     prev = audit.GENESIS
+    mac_key, kid = KEY.mac_key, KEY.id
     t0 = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
     batch = []
     for seq in range(1, n + 1):
@@ -60,8 +69,9 @@ def events(n: int):
             f'{{"q_hmac":"{seq * 2654435761 % (1 << 64):016x}","rows":{seq % 20}}}',
             prev,
         ]
-        digest = hashlib.sha256(audit.canonical_text(fields).encode("utf-8")).hexdigest()
+        digest = audit.event_mac(mac_key, audit.canonical_text(fields).encode("utf-8"), kid)
         fields[1] = when
+        fields.append(kid)
         fields.append(digest)
         batch.append(fields)
         prev = digest
@@ -72,7 +82,7 @@ def events(n: int):
         yield batch
 
 
-COLS = (*audit.FIELDS, "hash")
+COLS = audit.ARCHIVED  # the twelve fields, key_id, hash
 
 
 def build_sqlite(path: Path) -> str:
@@ -137,8 +147,8 @@ def build_postgres(admin_url: str) -> tuple[str, str]:
 
 
 def bare_loop(engine) -> int:
-    """Read the same rows through the same kind of cursor and hash a stored text per row."""
-    sha = hashlib.sha256
+    """Read the same rows through the same kind of cursor and MAC a stored text per row."""
+    mac, key = hmac.digest, KEY.mac_key
     n = 0
     with engine.connect() as conn:
         conn.begin()
@@ -154,7 +164,7 @@ def bare_loop(engine) -> int:
             if not rows:
                 break
             for row in rows:
-                if sha(row[10].encode("utf-8")).hexdigest() == row[12]:
+                if mac(key, row[10].encode("utf-8"), "sha256").hex() == row[13]:
                     n -= 1  # never true; keeps the comparison in the loop
                 n += 1
         cur.close()

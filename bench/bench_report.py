@@ -154,16 +154,21 @@ def seed(db: Path, env: dict[str, str], n: int) -> None:
         )
     head_seq, prev = conn.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC").fetchone()
     acc_ids = dict(conn.execute("SELECT login_id, id FROM accounts"))
+    from resv_cli.audit import keys
+
+    key = keys.load().current()  # the installation's audit key: the chain stays keyed
     batch = []
     for i in range(n):
         _, when, login, action, outcome, rtype, rid, fac, detail = event(i, n)
         seq = head_seq + i + 1
         stamp = audit.canonical_time(when)
         acc = acc_ids[login]
-        h = audit.event_hash(
+        h = audit.event_mac(
+            key.mac_key,
             audit.canonical_form(
                 seq, stamp, acc, login, "bench-fm", action, rtype, rid, fac, outcome, detail, prev
-            )
+            ),
+            key.id,
         )
         batch.append(
             (
@@ -179,6 +184,7 @@ def seed(db: Path, env: dict[str, str], n: int) -> None:
                 outcome,
                 detail,
                 prev,
+                key.id,
                 h,
             )
         )
@@ -202,8 +208,8 @@ def seed(db: Path, env: dict[str, str], n: int) -> None:
 def _insert(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
     conn.executemany(
         "INSERT INTO audit_events (seq, occurred_at, account_id, login_id, organization_code,"
-        " action, resource_type, resource_id, facility_code, outcome, detail, prev_hash, hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " action, resource_type, resource_id, facility_code, outcome, detail, prev_hash,"
+        " key_id, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 

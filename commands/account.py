@@ -20,6 +20,7 @@ from resv_cli.commands.render import Format
 
 if TYPE_CHECKING:
     from resv_cli.accounts.lifecycle import IssuedCredential
+    from resv_cli.core.files import PrivateFile
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -81,11 +82,35 @@ def _check_out(out: Path | None) -> None:
     check_credentials_path(out)
 
 
-def _write_out(out: Path | None, creds: list[IssuedCredential]) -> None:
-    if out is not None and creds:
-        from resv_cli.accounts.credentials import write_credentials_xlsx
+def _open_out(out: Path | None) -> PrivateFile | None:
+    """Reserve the credentials workbook's temporary file before any work (or None)."""
+    if out is None:
+        return None
+    from resv_cli.accounts.credentials import open_credentials_file
 
-        write_credentials_xlsx(out, creds)
+    return open_credentials_file(out)
+
+
+def _file_out(w: Any, out: PrivateFile | None, creds: list[IssuedCredential]) -> None:
+    """Finish earlier interrupted workbooks, then fill and record this one (in the transaction)."""
+    if out is None or not creds:
+        return
+    from resv_cli.accounts.credentials import file_credentials
+    from resv_cli.audit.recovery import recover_files
+
+    for settled in recover_files(w.session, out.target.parent):
+        echo_err(f"Note: {settled.note}")
+    file_credentials(w.session, w.actor, out, creds)
+
+
+def _publish(out: PrivateFile | None, creds: list[IssuedCredential]) -> None:
+    """After the commit: give the workbook its name (or drop an unused reservation)."""
+    if out is None:
+        return
+    if creds and out.sha256 is not None:
+        out.commit(keep_on_failure=True)
+    else:
+        out.discard()
 
 
 @app.command("grant")
@@ -118,6 +143,7 @@ def grant(
     from resv_cli.accounts.lifecycle import grant_account
 
     _check_out(credentials_out)
+    out = _open_out(credentials_out)
     try:
         with work(ctx) as w:
             cred = grant_account(
@@ -131,18 +157,14 @@ def grant(
                 valid_from=_date(valid_from, "--valid-from"),
                 valid_until=_date(valid_until, "--valid-until"),
             )
-            _write_out(credentials_out, [cred])
+            _file_out(w, out, [cred])
     except BaseException:
-        _remove_partial(credentials_out)
+        if out is not None:
+            out.discard()
         raise
+    _publish(out, [cred])
     echo_err(f"Account {cred.login_id} granted.")
     _deliver([cred], credentials_out, fmt)
-
-
-def _remove_partial(out: Path | None) -> None:
-    # the file is only ever created by this invocation after _check_out saw no file
-    if out is not None:
-        out.unlink(missing_ok=True)
 
 
 @app.command("list")
@@ -224,13 +246,16 @@ def reset_password(
     from resv_cli.accounts.lifecycle import reset_password as do_reset
 
     _check_out(credentials_out)
+    out = _open_out(credentials_out)
     try:
         with work(ctx) as w:
             cred = do_reset(w.session, w.actor, login_id)
-            _write_out(credentials_out, [cred])
+            _file_out(w, out, [cred])
     except BaseException:
-        _remove_partial(credentials_out)
+        if out is not None:
+            out.discard()
         raise
+    _publish(out, [cred])
     echo_err(f"New one-time password issued for {cred.login_id}; its sessions were ended.")
     _deliver([cred], credentials_out, fmt)
 
@@ -333,6 +358,7 @@ def import_roster(
 
     _check_out(credentials_out)
     creds: list[IssuedCredential] = []
+    out = None if dry_run else _open_out(credentials_out)
     try:
         with work(ctx) as w:
             plan = plan_roster_file(
@@ -347,12 +373,13 @@ def import_roster(
                 )
             if not dry_run:
                 creds = apply_roster(w.session, w.actor, plan)
-                _write_out(credentials_out, creds)
+                _file_out(w, out, creds)
     except BaseException as exc:
-        if creds:
-            _remove_partial(credentials_out)
+        if out is not None:
+            out.discard()
         list_problems(exc)
         raise
+    _publish(out, creds)
     if dry_run:
         echo_err("Dry run: nothing was changed.")
     elif not plan.changes_anything:
@@ -408,16 +435,23 @@ def policy(
         int | None,
         typer.Option("--min-length", help="Set the minimum password length (8-64; default 15)."),
     ] = None,
+    min_score: Annotated[
+        int | None,
+        typer.Option(
+            "--min-score",
+            help="Set the lowest zxcvbn strength a new password may have (2-4; default 3).",
+        ),
+    ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Show the password policy, or set its minimum length (admin; never below 8).
+    """Show the password policy, or set its minimum length or strength (admin).
 
-    Example: resv account policy --min-length 12
+    Example: resv account policy --min-length 12 --min-score 4
     """
     from resv_cli.commands.render import render_record
 
     from resv_cli.accounts.lifecycle import password_policy
 
     with work(ctx) as w:
-        row = password_policy(w.session, w.actor, min_length)
+        row = password_policy(w.session, w.actor, min_length, min_score)
     render_record(row, fmt)

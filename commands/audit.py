@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
-from resv_cli.commands.render import Format
+from resv_cli.commands.render import Format, render_record
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,11 +23,36 @@ class Outcome(str, Enum):
 def verify(
     ctx: typer.Context,
     anchor: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--anchor",
-            help="SEQ:HASH printed earlier by `resv audit anchor` (or the monthly report); "
+            help="SEQ:HASH printed earlier by `resv audit anchor` (repeatable); "
             "detects a cut-off tail.",
+        ),
+    ] = None,
+    anchor_from: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--anchor-from",
+            dir_okay=False,
+            help="A monthly report (.xlsx) whose cover holds the chain head (repeatable).",
+        ),
+    ] = None,
+    anchor_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--anchor-file",
+            dir_okay=False,
+            help="A signed anchor file from `resv audit anchor --output` (repeatable; "
+            "needs --public-key).",
+        ),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            dir_okay=False,
+            help="The monitor's public key that signed the --anchor-file files.",
         ),
     ] = None,
     archive: Annotated[
@@ -42,38 +67,136 @@ def verify(
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Re-compute the audit hash chain; exit 8 naming the first bad event.
+    """Re-compute the keyed audit chain; exit 8 naming the first bad event.
 
-    Detects any edited, deleted, inserted or reordered event; with --anchor it
-    also detects events cut off the end. Monitors and administrators only.
+    Detects any edited, deleted, inserted or reordered event (the MACs need the
+    audit key file); with anchors kept outside the database -- the monthly
+    reports (--anchor-from), signed anchor files (--anchor-file) or SEQ:HASH
+    lines (--anchor) -- it also detects events cut off the end. Monitors and
+    administrators only.
 
-    Example: resv audit verify --anchor "$(cat last-anchor.txt)"
+    Example: resv audit verify --anchor-from report-2026-11.xlsx
     """
     from resv_cli.audit.history import verify_history
+    from resv_cli.audit.verify import Anchor
 
+    anchors: list[str | Anchor] = list(anchor or [])
+    if anchor_from:
+        from resv_cli.reports.anchors import read_report_anchor
+
+        anchors += [read_report_anchor(p) for p in anchor_from]
+    if anchor_file:
+        from resv_cli.audit.signed_anchor import read_signed_anchor
+        from resv_cli.core.errors import InputError
+
+        if public_key is None:
+            raise InputError("--anchor-file needs --public-key (the monitor's public key file)")
+        for p in anchor_file:
+            doc = read_signed_anchor(p, public_key)
+            anchors.append(Anchor(doc["seq"], doc["hash"], source=p.name))
     with work(ctx) as w:
-        result = verify_history(w.session, w.actor, anchor=anchor, archives=archive or [])
+        result = verify_history(w.session, w.actor, anchors=anchors, archives=archive or [])
     for note in result.notes:
         echo_err(f"Note: {note}")
-    from resv_cli.commands.render import render_record
 
     render_record(result.as_dict(), fmt)
 
 
 @app.command("anchor")
-def anchor(ctx: typer.Context) -> None:
+def anchor(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            dir_okay=False,
+            help="Also write a signed anchor file here (new file; needs --signing-key).",
+        ),
+    ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--signing-key",
+            dir_okay=False,
+            help="The monitor's private key from `resv audit signing-key`.",
+        ),
+    ] = None,
+) -> None:
     """Print the head of the audit history as SEQ:HASH, to keep outside the database.
 
-    Keep the line (the monthly report carries it too); `resv audit verify
+    Keep the line (every monthly report carries it too); `resv audit verify
     --anchor SEQ:HASH` later proves no event up to it was cut off or changed.
+    With --output and --signing-key the head also goes into a small file signed
+    with the monitor's Ed25519 key, which anyone can check with the public key
+    alone (`resv audit check-anchor`).
 
-    Example: resv audit anchor >> anchors.txt
+    Example: resv audit anchor --output anchor-2026-12-01.json --signing-key monitor.key
     """
     from resv_cli.audit.history import take_anchor
+    from resv_cli.core.errors import InputError
 
-    with work(ctx) as w:
-        seq, digest = take_anchor(w.session, w.actor)
+    if (output is None) != (signing_key is None):
+        raise InputError("--output and --signing-key go together (a signed anchor file)")
+    if output is None:
+        with work(ctx) as w:
+            seq, digest = take_anchor(w.session, w.actor)
+        typer.echo(f"{seq}:{digest}")
+        return
+    from resv_cli.core.files import PrivateFile
+
+    assert signing_key is not None
+    with PrivateFile(output, label="anchor") as out:
+        with work(ctx) as w:
+            seq, digest = take_anchor(w.session, w.actor, signed_to=out, signing_key=signing_key)
+        out.commit(keep_on_failure=True)
+    echo_err(f"Wrote signed anchor {output}")
     typer.echo(f"{seq}:{digest}")
+
+
+@app.command("signing-key")
+def signing_key_cmd(
+    private_out: Annotated[
+        Path,
+        typer.Option("--private-out", dir_okay=False, help="New file for the private key (0600)."),
+    ],
+    public_out: Annotated[
+        Path,
+        typer.Option("--public-out", dir_okay=False, help="New file for the public key."),
+    ],
+) -> None:
+    """Make the monitor's Ed25519 key pair for signing anchor files.
+
+    The private key stays with the monitor; hand the public key to whoever
+    checks anchors. Needs no database.
+
+    Example: resv audit signing-key --private-out monitor.key --public-out monitor.pub
+    """
+    from resv_cli.audit.signed_anchor import create_signing_key
+
+    fp = create_signing_key(private_out, public_out)
+    echo_err(f"Wrote {private_out} (keep it private) and {public_out}")
+    typer.echo(fp)
+
+
+@app.command("check-anchor")
+def check_anchor(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="A signed anchor file.")],
+    public_key: Annotated[
+        Path,
+        typer.Option("--public-key", dir_okay=False, help="The monitor's public key file."),
+    ],
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Check a signed anchor file's signature with the monitor's public key alone.
+
+    Needs neither the database nor the audit key; exit 8 if the signature fails.
+
+    Example: resv audit check-anchor anchor-2026-12-01.json --public-key monitor.pub
+    """
+    from resv_cli.audit.signed_anchor import read_signed_anchor
+
+    render_record(read_signed_anchor(file, public_key), fmt)
 
 
 @app.command("list")
@@ -152,7 +275,6 @@ def show(
 
     Example: resv audit show 42 --format json
     """
-    from resv_cli.commands.render import render_record
 
     from resv_cli.audit.history import show_event
 
@@ -178,8 +300,10 @@ def archive(
 ) -> None:
     """Move old audit events to a compressed file, keeping the chain verifiable.
 
-    The file (gzip JSON lines) is written and synced before the events are
-    deleted, in one transaction with the archive record; `resv audit verify
+    The file (gzip JSON lines, mode 0600) is written and synced under a temporary
+    name before the events are deleted, in one transaction with the archive
+    record, and renamed into place after the commit; a run killed in between is
+    finished by the next run into the same directory. `resv audit verify
     --archive FILE` checks the file and the live table as one chain.
     Administrators only; on PostgreSQL run it with the owner's URL (the
     runtime role cannot delete events).
@@ -187,19 +311,96 @@ def archive(
     Example: resv audit archive --before 2026-04-01 --output audit-2025.jsonl.gz
     """
     from resv_cli.audit.history import archive_events
+    from resv_cli.audit.recovery import recover_files
     from resv_cli.core import clock
 
     day = clock.parse_date(before, what="--before")
-    existed = output.exists()
+    written = None
     try:
         with work(ctx) as w:
-            info = archive_events(w.session, w.actor, before=day, output=output)
+            settled = recover_files(w.session, output.parent)
+            for s in settled:
+                echo_err(f"Note: {s.note}")
+            if any(s.published and s.target == output for s in settled):
+                return  # this archive was made by the interrupted run: nothing is left to do
+            written = archive_events(w.session, w.actor, before=day, output=output)
     except BaseException:
-        # the events stay in the table: a file of a rolled-back archive must not remain
-        if not existed:
-            output.unlink(missing_ok=True)
+        # rolled back: the events stay in the table, so their file must not appear
+        if written is not None:
+            written.discard()
         raise
+    written.publish()
+    info = written.info
     echo_err(
         f"Archived events {info['first_seq']}..{info['last_seq']} ({info['events']}) "
         f"to {info['file']} (SHA-256 {info['file_sha256']})."
     )
+
+
+key_app = typer.Typer(no_args_is_help=True, help="The audit key: status, switch-over, rotation.")
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("status")
+def key_status(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """Show the audit key file, its keys (identifiers, never secrets) and the chain's state.
+
+    Example: resv audit key status
+    """
+    from resv_cli.audit.rekey import status
+
+    with work(ctx) as w:
+        out = status(w.session, w.actor)
+    for note in out.pop("notes"):
+        echo_err(f"Note: {note}")
+    if fmt == Format.table:
+        out["keys"] = ", ".join(
+            f"{k['id']} (from {k['chain_from']}{', lost' if k['lost'] else ''})"
+            for k in out["keys"]
+        )
+    render_record(out, fmt)
+
+
+@key_app.command("upgrade")
+def key_upgrade(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """Switch a history written by resv 0.1 to the keyed chain (city IT, once).
+
+    Verifies the history, pins the key file to the next event and records the
+    switch-over; every later event is an HMAC under the audit key.
+
+    Example: resv audit key upgrade
+    """
+    from resv_cli.audit.rekey import upgrade
+
+    with work(ctx) as w:
+        out = upgrade(w.session, w.actor)
+    echo_err(f"The history is keyed from event {out['chain_from']}: copy the key file to every "
+             "machine that runs resv")  # fmt: skip
+    render_record(out, fmt)
+
+
+@key_app.command("rotate")
+def key_rotate(
+    ctx: typer.Context,
+    lost: Annotated[
+        bool,
+        typer.Option(
+            "--lost", help="Every copy of the key file is lost: start a new one (see the guide)."
+        ),
+    ] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Chain every event from the next one under a new audit key (city IT).
+
+    The old key stays in the key file to verify the events it chained. Then copy
+    the new key file to every machine that runs resv, and destroy old copies.
+
+    Example: resv audit key rotate
+    """
+    from resv_cli.audit.rekey import rotate
+
+    with work(ctx) as w:
+        out = rotate(w.session, w.actor, lost=lost)
+    echo_err(f"New audit key {out['key_id']} from event {out['chain_from']}: copy {out['file']} "
+             "to every machine that runs resv")  # fmt: skip
+    render_record(out, fmt)

@@ -131,28 +131,38 @@ def apply(
 
     Example: resv handover apply --to inzai-fm --facility chuo-rojin --on 2017-04-01
     """
+    from resv_cli.accounts.credentials import check_credentials_path, open_credentials_file
+    from resv_cli.audit.recovery import recover_files
     from resv_cli.core.clock import parse_date
     from resv_cli.core.errors import InputError
     from resv_cli.facilities.handover import apply_handover
 
     if roster is not None and credentials_out is None:
         raise InputError("--roster needs --credentials-out FILE for the one-time passwords")
-    from resv_cli.accounts.credentials import check_credentials_path, write_credentials_xlsx
-
     check_credentials_path(credentials_out)
+    out = None
     try:
         with work(ctx) as w:
+            if credentials_out is not None:
+                settled = recover_files(w.session, credentials_out.parent)
+                for s in settled:
+                    echo_err(f"Note: {s.note}")
+                # the workbook is complete and its SHA-256 recorded before the commit;
+                # it gets its name only after the commit, so it exists iff the accounts do
+                if not any(s.published and s.target == credentials_out for s in settled):
+                    out = open_credentials_file(credentials_out)
             result = apply_handover(
-                w.session, w.actor, to, facility, parse_date(on, what="--on"), roster
+                w.session, w.actor, to, facility, parse_date(on, what="--on"), roster, out
             )
-            if result.credentials:
-                assert credentials_out is not None
-                # written before the commit; removed again if the commit fails
-                write_credentials_xlsx(credentials_out, result.credentials)
     except BaseException:
-        if credentials_out is not None:
-            credentials_out.unlink(missing_ok=True)
+        if out is not None:
+            out.discard()
         raise
+    if out is not None:
+        if result.credentials:
+            out.commit(keep_on_failure=True)
+        else:
+            out.discard()
     if result.credentials:
         echo_err(f"{len(result.credentials)} one-time passwords written to {credentials_out}.")
     _print_plan(result.plan, fmt, title="Handover applied" if result.applied else "Nothing to do")

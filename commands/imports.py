@@ -48,7 +48,16 @@ def _progress() -> tuple[Any, Any]:
     return update, bar
 
 
-def _report(ctx: typer.Context, result: Any, rejects: Path | None, fmt: Any) -> None:
+RejectsOpt = Annotated[
+    Path | None,
+    typer.Option("--rejects", help="Write rejects and duplicates here (.csv or .xlsx)."),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing --rejects file.")]
+
+
+def _report(
+    ctx: typer.Context, result: Any, rejects: Path | None, fmt: Any, *, force: bool = False
+) -> None:
     from resv_cli.commands.render import render
 
     from resv_cli.importing.batches import write_rejects_file
@@ -68,7 +77,7 @@ def _report(ctx: typer.Context, result: Any, rejects: Path | None, fmt: Any) -> 
     if result.unused_columns:
         echo_err("Columns not imported: " + ", ".join(result.unused_columns))
     if rejects is not None:
-        n = write_rejects_file(state(ctx).engine(), result.batch_id, rejects)
+        n = write_rejects_file(state(ctx).engine(), result.batch_id, rejects, force=force)
         echo_err(
             f"Wrote {n} reject line(s) to {rejects} (record, column, reason; no personal data)."
         )
@@ -92,10 +101,8 @@ def registrants(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Do everything but write registrants.")
     ] = False,
-    rejects: Annotated[
-        Path | None,
-        typer.Option("--rejects", help="Write rejects and duplicates here (.csv or .xlsx)."),
-    ] = None,
+    rejects: RejectsOpt = None,
+    force: ForceOpt = False,
     on_conflict: Annotated[
         OnConflict,
         typer.Option(
@@ -124,8 +131,10 @@ def registrants(
 
     Example: resv import registrants old.csv --facility chuo-rojin --dry-run --rejects rej.csv
     """
+    from resv_cli.importing.batches import check_rejects_path
     from resv_cli.importing.registrants import ImportOptions, import_registrants, require_importer
 
+    check_rejects_path(rejects, force=force)
     with work(ctx) as w:
         actor = require_importer(w.actor)
         engine = w.engine
@@ -148,22 +157,24 @@ def registrants(
             progress=update,
         )
     except ResvError as exc:
-        _rejects_of_aborted(ctx, exc, rejects)
+        _rejects_of_aborted(ctx, exc, rejects, force=force)
         raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    _report(ctx, result, rejects, fmt)
+    _report(ctx, result, rejects, fmt, force=force)
 
 
-def _rejects_of_aborted(ctx: typer.Context, exc: ResvError, rejects: Path | None) -> None:
+def _rejects_of_aborted(
+    ctx: typer.Context, exc: ResvError, rejects: Path | None, *, force: bool = False
+) -> None:
     """An aborted batch's rejects are what to fix: still written to ``--rejects``."""
     batch_id = getattr(exc, "batch_id", None)
     if rejects is None or batch_id is None:
         return
     from resv_cli.importing.batches import write_rejects_file
 
-    n = write_rejects_file(state(ctx).engine(), batch_id, rejects)
+    n = write_rejects_file(state(ctx).engine(), batch_id, rejects, force=force)
     echo_err(f"Wrote {n} reject line(s) of aborted batch {batch_id} to {rejects}.")
 
 
@@ -175,26 +186,29 @@ def resume(
     rejects: Annotated[
         Path | None, typer.Option("--rejects", help="Write all rejects of the batch here.")
     ] = None,
+    force: ForceOpt = False,
     fmt: FormatOpt = "table",  # type: ignore[assignment]
 ) -> None:
     """Finish an interrupted import batch from its last checkpoint.
 
     Example: resv import resume 3 --rejects rejects.csv
     """
+    from resv_cli.importing.batches import check_rejects_path
     from resv_cli.importing.registrants import require_importer, resume_import
 
+    check_rejects_path(rejects, force=force)
     with work(ctx) as w:
         actor, engine = require_importer(w.actor), w.engine
     update, bar = _progress()
     try:
         result = resume_import(engine, actor, batch, file, progress=update)
     except ResvError as exc:
-        _rejects_of_aborted(ctx, exc, rejects)
+        _rejects_of_aborted(ctx, exc, rejects, force=force)
         raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    _report(ctx, result, rejects, fmt)
+    _report(ctx, result, rejects, fmt, force=force)
 
 
 @app.command("list")

@@ -24,6 +24,9 @@ def monthly(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="The .xlsx file to write (mode 0600).")
     ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing report of that name.")
+    ] = False,
     org: Annotated[
         str | None,
         typer.Option("--org", help="Organisation code (default: every organisation)."),
@@ -49,10 +52,14 @@ def monthly(
     Sheets: summary with the audit chain head and its verification and a daily chart,
     accounts, activity, refused attempts, duplicate-check searches, imports and
     exports, and flags for the reviewer.  Prints the file's SHA-256 (sha256sum
-    format) and records it in the audit history.  Roles: monitor, admin.
+    format) and records it in the audit history.  An existing file is refused
+    unless --force.  The file appears only once its export is recorded; a run
+    killed in between is finished by the next run into the same directory.
+    Roles: monitor, admin.
 
     Example: resv report monthly --month 2026-05 --org inzai-fm --output 2026-05.xlsx
     """
+    from resv_cli.audit.recovery import recover_files
     from resv_cli.reports.monthly import MonthlyOptions, write_monthly_report
 
     options = MonthlyOptions(
@@ -62,16 +69,27 @@ def monthly(
         facility_codes=list(facility or []),
         lang=lang.value,
         max_rows=max_rows,
+        overwrite=force,
     )
     report = None
     try:
         with work(ctx) as w:
+            settled = recover_files(w.session, output.parent)
+            for s in settled:
+                echo_err(f"Note: {s.note}")
+            if not force and any(s.published and s.target == output for s in settled):
+                # the interrupted run's report, as its export recorded it (--force: a new one)
+                from resv_cli.core.files import file_sha256
+
+                typer.echo(f"{file_sha256(output)}  {output}")
+                return
             report = write_monthly_report(w.session, w.actor, options)
-        path = report.publish()
     except BaseException:
+        # not committed: no export is recorded, so no file may appear
         if report is not None:
             report.discard()
         raise
+    path = report.publish()
     rows = ", ".join(f"{k} {v}" for k, v in report.rows.items())
     flags = sum(report.flags.values())
     chain = "intact" if report.chain.ok else f"BROKEN ({report.chain.message})"

@@ -172,9 +172,10 @@ def cli() -> Any:
 def installation(db_url: str, backend: str, templates: dict[str, Template]) -> Installation:
     """An initialised database with the city administrator logged in (a template copy)."""
     from resv_cli.accounts.sessions import save_token
-    from resv_cli.core.config import audit_key_file, write_private
+    from resv_cli.core.config import audit_key_file
+    from resv_cli.core.files import write_private
 
     tpl = templates[backend]
-    write_private(audit_key_file(), tpl.audit_key)
+    write_private(audit_key_file(), tpl.audit_key, overwrite=True, make_parents=True)
     save_token(db_url, tpl.token)
     return Installation(db_url, backend)

@@ -168,3 +168,26 @@ def build_wheel(dest: Any) -> Any:
         check=True, capture_output=True,
     )  # fmt: skip
     return next(dist.glob("resv-*.whl"))
+
+
+def disable_audit_triggers(conn: Any) -> None:
+    """Switch off the append-only triggers on ``conn``, as a database owner could."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
+    else:
+        conn.exec_driver_sql("DROP TRIGGER tr_audit_events_no_update")
+        conn.exec_driver_sql("DROP TRIGGER tr_audit_events_no_delete")
+
+
+def enable_audit_triggers(conn: Any) -> None:
+    """Put back what ``disable_audit_triggers`` took away (the schema's own DDL)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE audit_events ENABLE TRIGGER USER")
+        return
+    from resv_cli.core.models import EXTRA_DDL
+
+    for ddl in EXTRA_DDL["sqlite"]:
+        if ddl.startswith(
+            ("CREATE TRIGGER tr_audit_events_no_update", "CREATE TRIGGER tr_audit_events_no_delete")
+        ):
+            conn.exec_driver_sql(ddl)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 import pytest
 from sqlalchemy import select, text
 
 from resv_cli.audit import chain as audit
+from resv_cli.audit import keys
 from resv_cli.audit.verify import chain_head, parse_anchor, verify_chain
 from resv_cli.core import clock
 from resv_cli.core.db import transaction
@@ -50,7 +52,15 @@ def test_driver_rows_give_the_same_canonical_form_as_record(installation):
         got = audit.canonical_text(row[:12])
         assert got.encode() == expected
         assert audit.well_formed(row[:12], got)
-        assert hashlib.sha256(expected).hexdigest() == row[12] == ev.hash
+        # a new installation is keyed from its first event: an HMAC under the key file's key
+        key = keys.load().in_force(ev.seq)
+        assert key is not None and row[12] == ev.key_id == key.id
+        assert (
+            hmac.new(key.mac_key, expected + b"\x1f" + key.id.encode(), "sha256").hexdigest()
+            == (row[13])
+            == ev.hash
+        )
+        assert hashlib.sha256(expected).hexdigest() != ev.hash
 
 
 @pytest.mark.parametrize("bad", ["None", "a\x1fb", "tab\there", "\x7f"])

@@ -222,6 +222,14 @@ BOOK = ["booking", "add", "--facility", "cosmos", "--registrant", "1", "--date",
         "--from", "10:00", "--to", "12:00"]  # fmt: skip
 HANDOVER = ["handover", "apply", "--to", "inzai-fm", "--facility", "cosmos", "--on", "2030-04-01"]
 REPORT = ["report", "monthly", "--month", "2026-11", "-o", "r.xlsx"]
+_report = _cli_as(ADMIN_LOGIN, *REPORT)
+_signing_key = _cli_as(
+    ADMIN_LOGIN, "audit", "signing-key", "--private-out", "m.key", "--public-out", "m.pub"
+)
+_signed_anchor = _all(
+    _signing_key,
+    _cli_as(ADMIN_LOGIN, "audit", "anchor", "-o", "a.json", "--signing-key", "m.key"),
+)
 
 
 CASES: list[Case] = [
@@ -263,13 +271,32 @@ CASES: list[Case] = [
          exit_code=6, as_login="op-1"),
     Case("audit archive", ["audit", "archive", "--before", "2999-01-01", "-o", "a.jsonl.gz"],
          [("audit.archive", "allowed")]),
+    Case("audit key status", ["audit", "key", "status"], [("audit.key_status", "allowed")]),
+    Case("audit key status by operator", ["audit", "key", "status"],
+         [("audit.key_status", "denied")], exit_code=6, as_login="op-1"),
+    Case("audit key rotate", ["audit", "key", "rotate"], [("audit.key_rotate", "allowed")]),
+    Case("audit key rotate by monitor", ["audit", "key", "rotate"],
+         [("audit.key_rotate", "denied")], exit_code=6, as_login="mon-1"),
+    Case("audit key upgrade of a keyed history", ["audit", "key", "upgrade"],
+         [("audit.key_upgrade", "failed")], exit_code=1),
+    Case("audit signing-key", ["audit", "signing-key", "--private-out", "m.key",
+                               "--public-out", "m.pub"], [],
+         why="makes the monitor's key pair in two new files; opens no database"),
+    Case("audit check-anchor", ["audit", "check-anchor", "a.json", "--public-key", "m.pub"], [],
+         prepare=_signed_anchor,
+         why="checks a file's signature with a public key alone; opens no database"),
+    Case("audit anchor signed", ["audit", "anchor", "-o", "s.json", "--signing-key", "m.key"],
+         [("audit.anchor", "allowed")], prepare=_signing_key),
+    Case("audit verify against a report", ["audit", "verify", "--anchor-from", "r.xlsx"],
+         [("audit.verify", "allowed")], prepare=_report),
     Case("audit archive by monitor",
          ["audit", "archive", "--before", "2999-01-01", "-o", "a.jsonl.gz"],
          [("audit.archive", "denied")], exit_code=6, as_login="mon-1"),
     # --- account (commands/account.py) ---
     Case("account grant", ["account", "grant", "new-1", "--name", NEW_NAME, "--org", "city",
                            "--role", "operator", "--credentials-out", "grant.xlsx"],
-         [("account.grant", "allowed")], credentials="grant.xlsx", secrets=[NEW_NAME]),
+         [("account.grant", "allowed"), ("account.credentials_file", "allowed")],
+         credentials="grant.xlsx", secrets=[NEW_NAME]),
     Case("account grant by operator", ["account", "grant", "new-1", "--name", NEW_NAME,
                                        "--org", "city", "--role", "operator"],
          [("account.grant", "denied")], exit_code=6, as_login="op-1", secrets=[NEW_NAME]),
@@ -299,7 +326,8 @@ CASES: list[Case] = [
          prepare=_cli_as(ADMIN_LOGIN, "account", "revoke", "op-1")),
     Case("account reset-password", ["account", "reset-password", "op-1", "--credentials-out",
                                     "reset.xlsx"],
-         [("account.reset_password", "allowed")], credentials="reset.xlsx"),
+         [("account.reset_password", "allowed"), ("account.credentials_file", "allowed")],
+         credentials="reset.xlsx"),
     Case("account reset-password by operator", ["account", "reset-password", "mon-1"],
          [("account.reset_password", "denied")], exit_code=6, as_login="op-1"),
     Case("account unlock", ["account", "unlock", "op-1"], [("account.unlock", "allowed")],
@@ -333,7 +361,7 @@ CASES: list[Case] = [
     Case("account import-roster", ["account", "import-roster", "roster.csv", "--org", "inzai-fm",
                                    "--credentials-out", "roster.xlsx"],
          [("account.grant", "allowed"), ("account.grant", "allowed"),
-          ("account.import_roster", "allowed")],
+          ("account.import_roster", "allowed"), ("account.credentials_file", "allowed")],
          prepare=_all(_inzai_fm, _roster), credentials="roster.xlsx",
          secrets=[n for s in ROSTER_STAFF for n in s]),
     Case("account import-roster by operator", ["account", "import-roster", "roster.csv",
@@ -611,9 +639,9 @@ def _known_secrets(inst: Installation) -> list[str]:
     token = stored_token(inst.url)
     if token:
         values.append(token)
-    from resv_cli.core.config import audit_key_file
+    from resv_cli.audit import keys
 
-    values.append(audit_key_file().read_text().strip())
+    values += [k.secret for k in keys.load().keys if k.secret]  # the audit key itself
     return values
 
 
@@ -670,7 +698,11 @@ def test_every_registered_command_has_a_case():
         for path, cmd in _walk(typer.main.get_command(app), [])
         if path and not getattr(cmd, "commands", None)
     }
-    covered = {" ".join(c.argv[:2]) for c in CASES} | {c.argv[0] for c in CASES}
+    covered = (
+        {" ".join(c.argv[:3]) for c in CASES}
+        | {" ".join(c.argv[:2]) for c in CASES}
+        | {c.argv[0] for c in CASES}
+    )
     covered.add("db init")  # run by the fixture; checked in test_db_init_event
     missing = sorted(commands - covered)
     assert not missing, f"commands without an audit-events row in CASES: {missing}"

@@ -1,7 +1,8 @@
 """Verify catches every single tampering of a populated history (the issue's mutation test).
 
 Hundreds of random single changes -- edit one field, delete an event, insert a
-forged event (correctly hashed and linked to its predecessor), swap two events,
+forged event (linked to its predecessor and hashed the only way someone without
+the audit key can: plain SHA-256, so it is caught as itself), swap two events,
 cut the tail -- each applied to a copy of a populated database with the
 append-only triggers disabled (as a database owner could), verified on the same
 connection, then rolled back.  Every one must be caught, naming the first bad
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
+from support import disable_audit_triggers
 
 from resv_cli.audit import chain as audit
 from resv_cli.audit.verify import verify_chain
@@ -48,14 +50,6 @@ def _populate(engine) -> None:
                 login_id=rnd.choice([None, "it-admin", "op-1"]),
                 organization_code=rnd.choice([None, "city", "inzai-fm"]),
             )
-
-
-def _disable_triggers(conn) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
-    else:
-        conn.exec_driver_sql("DROP TRIGGER tr_audit_events_no_update")
-        conn.exec_driver_sql("DROP TRIGGER tr_audit_events_no_delete")
 
 
 def _move(conn, seqs_from: int, delta: int) -> None:
@@ -125,7 +119,7 @@ def _mutate(conn, rnd: random.Random, head: int) -> tuple[str, int, bool]:
         row = dict(zip(audit.FIELDS, fields, strict=True))
         row.update(occurred_at=when, hash=digest)
         conn.execute(T.insert().values(row))
-        return kind, pos + 2, False
+        return kind, pos + 1, False
     if kind == "swap":
         a, b = sorted(rnd.sample(range(1, head + 1), 2))
         conn.execute(T.update().where(T.c.seq == a).values(seq=-1))
@@ -161,7 +155,7 @@ def test_verify_catches_every_single_change(installation, tmp_path):
         with engine.connect() as conn:
             trans = conn.begin()
             try:
-                _disable_triggers(conn)
+                disable_audit_triggers(conn)
                 kind, bad_seq, tail_only = _mutate(conn, rnd, head)
                 kinds[kind.split()[0]] = kinds.get(kind.split()[0], 0) + 1
                 with_anchor = verify_chain(conn, anchor=anchor)

@@ -81,13 +81,13 @@ def test_check_detects_a_missing_trigger(installation, cli):
 def test_upgrade_on_current_database_is_a_no_op(installation, cli):
     result = cli("db", "upgrade")
     assert result.exit_code == 0, result
-    assert "Already at revision 0001." in result.stderr
+    assert "Already at revision 0002." in result.stderr
 
 
 def test_upgrade_builds_an_empty_database(db_url, cli):
     result = cli("db", "upgrade")
     assert result.exit_code == 0, result
-    assert "Upgraded from an empty database to revision 0001." in result.stderr
+    assert "Upgraded from an empty database to revision 0002." in result.stderr
     assert check_schema(get_engine(db_url)) == []
 
 

@@ -82,10 +82,11 @@ PERSONAL = [
     "080-9876-5432", "小林 三郎", "0476-42-5555",
 ]  # fmt: skip
 NEW_PASSWORDS = {
-    "sato": "Sato-no-atarashii-pass-2017",
-    "takahashi": "Takahashi-no-pass-kimeta-99",
-    "yamazaki": "Yamazaki-sakura-pass-2017x",
-    "honme": "Honme-city-staff-pass-2017",
+    # never the person's name (in romaji too) or the organisation's code (city)
+    "sato": "Haru-no-atarashii-pass-2017",
+    "takahashi": "Aki-no-pass-kimeta-yo-99",
+    "yamazaki": "Natsu-no-umi-pass-2017x",
+    "honme": "Honme-shiyakusho-pass-2017",
     "expired": "Expired-staff-pass-20170401",
 }
 

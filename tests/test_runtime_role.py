@@ -122,3 +122,122 @@ def test_operator_may_not_grant(installation, cli):
         )
         == "denied"
     )
+
+
+# --- roles that could become the owner (issue 14) ------------------------------------
+
+
+@pytest.fixture
+def owned_by_plain_role(backend, monkeypatch):
+    """A database whose tables belong to a non-superuser owner role without CREATEROLE.
+
+    That is how a DBA sets resv up in production: the owner runs ``db init``;
+    the runtime role must not be able to become it.
+    """
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL roles")
+    import psycopg
+    from support import ADMIN_LOGIN, ADMIN_NAME, ADMIN_PASSWORD, require_pg
+
+    admin_url = require_pg()
+    tag = uuid.uuid4().hex[:8]
+    owner, db = f"resv_owner_{tag}", f"resv_owned_{tag}"
+    made: list[str] = [owner]
+    admin_dsn = psycopg_dsn(admin_url)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {owner} LOGIN NOCREATEROLE NOCREATEDB")
+        conn.execute(f"CREATE DATABASE {db} OWNER {owner}")
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_url).set(database=db, username=owner).render_as_string(False)
+    monkeypatch.setenv("RESV_DATABASE_URL", url)
+    r = run_cli(
+        "db", "init", "--admin", ADMIN_LOGIN, "--name", ADMIN_NAME, "--password-stdin",
+        input=ADMIN_PASSWORD + "\n",
+    )  # fmt: skip
+    assert r.exit_code == 0, r
+    r = run_cli("login", ADMIN_LOGIN, "--password-stdin", input=ADMIN_PASSWORD + "\n")
+    assert r.exit_code == 0, r
+    try:
+        yield {"owner": owner, "db": db, "url": url, "admin_dsn": admin_dsn, "made": made}
+    finally:
+        from resv_cli.core.db import get_engine
+
+        get_engine(url).dispose()
+        get_engine.cache_clear()
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            for role in reversed(made):
+                conn.execute(f"DROP OWNED BY {role}")
+                conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_roles_that_could_become_the_owner_are_refused(owned_by_plain_role):
+    import psycopg
+    from psycopg import errors
+
+    env = owned_by_plain_role
+    owner, tag = env["owner"], env["owner"].removeprefix("resv_owner_")
+    # an owner that may not create roles: a clear refusal, not an unexpected error
+    r = run_cli("db", "grant-runtime-role", f"resv_app_{tag}")
+    assert r.exit_code == 1, r
+    assert f"cannot create role resv_app_{tag}: the connecting role {owner} lacks CREATEROLE" in (
+        r.stderr
+    )
+    with psycopg.connect(env["admin_dsn"], autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE {owner} CREATEROLE")
+        roles = {
+            "member": f"GRANT {owner} TO {{r}}",
+            "createrole": "ALTER ROLE {r} CREATEROLE",
+            "createdb": "ALTER ROLE {r} CREATEDB",
+            "bypassrls": "ALTER ROLE {r} BYPASSRLS",
+            "superuser": "ALTER ROLE {r} SUPERUSER",
+            "owner_of_table": f"CREATE SCHEMA s_{tag}; CREATE TABLE s_{tag}.t (i int); "
+            f"ALTER TABLE s_{tag}.t OWNER TO {{r}}",
+        }
+        for kind, grant in roles.items():
+            role = f"resv_{kind}_{tag}"
+            env["made"].append(role)
+            conn.execute(f"CREATE ROLE {role} LOGIN")
+            for stmt in grant.format(r=role).split("; "):
+                conn.execute(stmt)
+        # and one that is dangerous only through a membership
+        indirect = f"resv_indirect_{tag}"
+        env["made"].append(indirect)
+        conn.execute(f"CREATE ROLE {indirect} LOGIN")
+        conn.execute(f"GRANT resv_createrole_{tag} TO {indirect}")
+    # the danger is real: a member of the owner role rewrites history
+    member_url = _role_url(env["url"], f"resv_member_{tag}", "")
+    with psycopg.connect(psycopg_dsn(member_url)) as conn:
+        conn.execute(f"SET ROLE {owner}")
+        conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+        conn.execute("UPDATE audit_events SET detail = '{}' WHERE seq = 1")
+        conn.rollback()
+    expected = {
+        "member": f"it is a member of the owner role {owner}",
+        "createrole": "it has CREATEROLE (it could grant itself the owner's role)",
+        "createdb": "it has CREATEDB",
+        "bypassrls": "it has BYPASSRLS",
+        "superuser": "it is a superuser",
+        "owner_of_table": "it owns 1 database object(s)",
+        "indirect": f"through membership of resv_createrole_{tag}, resv_createrole_{tag} has "
+        "CREATEROLE",
+    }
+    for kind, why in expected.items():
+        role = f"resv_{kind}_{tag}"
+        r = run_cli("db", "grant-runtime-role", role)
+        assert r.exit_code == 1, (kind, r)
+        assert f"role {role} cannot be the runtime role: " in r.stderr, (kind, r)
+        assert why in r.stderr, (kind, r)
+        assert "Choose a new role name" in r.stderr
+    # a fresh role is created clean, and cannot become the owner
+    app = f"resv_app_{tag}"
+    env["made"].insert(1, app)
+    r = run_cli("db", "grant-runtime-role", app)
+    assert r.exit_code == 0, r
+    with psycopg.connect(psycopg_dsn(_role_url(env["url"], app, ""))) as conn:
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(f"SET ROLE {owner}")
+        conn.rollback()
+        with pytest.raises(errors.InsufficientPrivilege, match="must be owner"):
+            conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")

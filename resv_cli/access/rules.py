@@ -35,6 +35,7 @@ from resv_cli.core.models import (
     Organization,
     ScopeRule,
 )
+from resv_cli.core.normalize import check_text, control_problem, max_len
 from resv_cli.core.personal import REGISTRANT_FIELDS
 
 if TYPE_CHECKING:
@@ -55,6 +56,25 @@ RULE_KEYS = {
     "valid_from",
     "valid_until",
 }
+
+
+# what each key of a policy-file rule may hold (TOML types), checked before its value
+KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "subject": (str,),
+    "actions": (str, list),
+    "resource": (str,),
+    "facility": (str,),
+    "category": (str,),
+    "fields": (str, list),
+    "purpose": (str,),
+    "valid_from": (str, dt.date),
+    "valid_until": (str, dt.date),
+}
+# the longest text of each part of a rule, from the scope_rules columns
+NAME_MAX = max_len(ScopeRule.name)
+SUBJECT_MAX = max_len(ScopeRule.subject_type) + 1 + max_len(ScopeRule.subject_ref)
+DATE_TEXT_MAX = 40
 
 
 @dataclass(frozen=True)
@@ -144,9 +164,27 @@ def make_spec(
 ) -> RuleSpec:
     """Validate a rule's parts against the database; ``where`` prefixes error messages."""
     w = f"{where}: " if where else ""
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise InputError(f"{w}name must be 1 to 100 characters")
+
+    def text(key: str, value: str, column: Any) -> str:
+        # the input rule: no control character, no more than the column holds
+        return check_text(f"{w}{key}", value, max_len=max_len(column))
+
+    name = text("name", name or "", ScopeRule.name)
+    if not name:
+        raise InputError(f"{w}name must be 1 to {NAME_MAX} characters")
+    subject = check_text(f"{w}subject", subject, max_len=SUBJECT_MAX)
+    if isinstance(actions, str):
+        actions = text("actions", actions, ScopeRule.actions)
+    else:
+        actions = [text("actions", a, ScopeRule.actions) for a in actions]
+    if isinstance(fields, str):
+        fields = text("fields", fields, ScopeRule.fields)
+    elif fields is not None:
+        fields = [text("fields", f, ScopeRule.fields) for f in fields]
+    resource = text("resource", resource, ScopeRule.resource)
+    facility = text("facility", facility, ScopeRule.facility_code) if facility else facility
+    category = text("category", category, ScopeRule.facility_category) if category else category
+    purpose = text("purpose", purpose, ScopeRule.purpose) if purpose else purpose
     if ":" not in subject:
         raise InputError(
             f"{w}subject must be TYPE:REF, e.g. organization:inzai-fm, got {subject!r}"
@@ -219,7 +257,8 @@ def _date(value: dt.date | str | None, what: str) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    return clock.parse_date(str(value), what=what)
+    # a date in any form is short: a longer text is refused before it is echoed
+    return clock.parse_date(check_text(what, str(value), max_len=DATE_TEXT_MAX), what=what)
 
 
 # --- CRUD ----------------------------------------------------------------------------
@@ -344,23 +383,30 @@ def read_policy(session: Session, path: Path) -> list[RuleSpec]:
     specs: list[RuleSpec] = []
     seen: set[str] = set()
     for i, entry in enumerate(rules, 1):
-        where = f"{path}: rule {i}" + (
-            f" ({entry.get('name')})" if isinstance(entry, dict) and entry.get("name") else ""
-        )
+        where = f"{path}: rule {i}"
         if not isinstance(entry, dict):
             raise InputError(f"{where}: must be a table")
+        name = entry.get("name")
+        if (
+            isinstance(name, str)
+            and name.strip()
+            and len(name) <= NAME_MAX
+            and control_problem(name) is None
+        ):
+            where += f" ({name.strip()})"  # only a name that may be shown
         unknown = sorted(set(entry) - RULE_KEYS)
         if unknown:
             raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}")
         for req in ("name", "subject", "actions", "resource"):
             if req not in entry:
                 raise InputError(f"{where}: missing {req}")
+        _check_types(entry, where)
         spec = make_spec(
             session,
-            name=str(entry["name"]),
-            subject=str(entry["subject"]),
+            name=entry["name"],
+            subject=entry["subject"],
             actions=entry["actions"],
-            resource=str(entry["resource"]),
+            resource=entry["resource"],
             facility=entry.get("facility"),
             category=entry.get("category"),
             fields=entry.get("fields"),
@@ -374,6 +420,42 @@ def read_policy(session: Session, path: Path) -> list[RuleSpec]:
         seen.add(spec.name)
         specs.append(spec)
     return specs
+
+
+def _toml_type(value: Any) -> str:
+    """A TOML value's type, as a person who wrote the file would name it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    for kind, said in (
+        (int, "an integer"),
+        (float, "a number"),
+        (str, "text"),
+        (list, "an array"),
+        (dict, "a table"),
+        (dt.datetime, "a date and time"),
+        (dt.date, "a date"),
+        (dt.time, "a time"),
+    ):
+        if isinstance(value, kind):
+            return said
+    return type(value).__name__
+
+
+def _check_types(entry: dict[str, Any], where: str) -> None:
+    """Refuse a key whose value has the wrong TOML type, naming the file, rule and key."""
+    for key, value in entry.items():
+        allowed = KEY_TYPES[key]
+        wanted = " or ".join(
+            {str: "text", list: "an array of text", dt.date: "a date"}[t] for t in allowed
+        )
+        if (isinstance(value, bool) or not isinstance(value, allowed)) or (
+            isinstance(value, list) and not all(isinstance(v, str) for v in value)
+        ):
+            got = _toml_type(value)
+            if isinstance(value, list) and list in allowed:
+                bad = next(v for v in value if not isinstance(v, str))
+                got = f"an array holding {_toml_type(bad)}"
+            raise InputError(f"{where}: {key} must be {wanted}, got {got}")
 
 
 @dataclass

@@ -1,18 +1,30 @@
 """Write issued one-time passwords to an xlsx file that only its owner can read.
 
-The file is created with ``os.open(..., O_CREAT | O_EXCL, 0o600)`` before a
-byte is written, so it is never readable by others, not even for a moment, and
-an existing file is never overwritten.
+The workbook goes through the one private-file writer (``resv_cli.core.files``):
+a 0600 temporary file beside the target from the first byte, renamed into place
+without ever replacing an existing file.  A credentials workbook must exist
+exactly when its accounts do, so the ordered form is: ``open_credentials_file``
+before the work, ``fill_credentials_file`` inside the transaction (the workbook
+is complete and synced; its SHA-256 goes into the audit event of the action that
+issued the passwords), then, after the commit, ``.commit()`` renames it.  A kill
+in between leaves a temporary file that the next run's recovery (``resv_cli.audit.recovery``)
+renames when the database recorded it and removes when it did not.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resv_cli.accounts.lifecycle import IssuedCredential
 from resv_cli.core.errors import InputError
+from resv_cli.core.files import PrivateFile, check_target
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from resv_cli.core.context import Actor
 
 HEADER = (
     "ログインID / login ID",
@@ -29,15 +41,18 @@ def check_credentials_path(path: Path | None) -> None:
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
         raise InputError(f"{path}: --credentials-out must name a new .xlsx file")
-    if path.exists() or path.is_symlink():
-        raise InputError(f"{path} already exists; choose a new file")
+    check_target(path)
 
 
-def write_credentials_xlsx(path: Path, credentials: Sequence[IssuedCredential]) -> None:
-    """Create ``path`` (mode 0600, must not exist) holding each login ID and password."""
+def open_credentials_file(path: Path) -> PrivateFile:
+    """Reserve the 0600 temporary file of a new credentials workbook (never overwrites)."""
+    check_credentials_path(path)
+    return PrivateFile(Path(path), label="credentials")
+
+
+def _save(out: PrivateFile, credentials: Sequence[IssuedCredential]) -> str:
     from openpyxl import Workbook
 
-    path = Path(path)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("credentials")
     ws.append(list(HEADER))
@@ -47,17 +62,58 @@ def write_credentials_xlsx(path: Path, credentials: Sequence[IssuedCredential]) 
         expires = c.expires_at.strftime("%Y-%m-%d %H:%M") if c.expires_at else ""
         ws.append([c.login_id, c.display_name, c.one_time_password, expires])
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise InputError(f"{path} already exists; choose a new file") from None
+        wb.save(out.file)
+        return out.finish()
     except OSError as exc:
-        raise InputError(f"{path}: cannot create: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, 0o600)  # in case a umask or ACL widened it
-        with os.fdopen(fd, "wb") as fh:
-            wb.save(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+        raise InputError(f"cannot write {out.target}: {exc.strerror or exc}") from None
+
+
+def fill_credentials_file(out: PrivateFile, credentials: Sequence[IssuedCredential]) -> str:
+    """Write and sync the workbook into ``out``; return its SHA-256.
+
+    The caller records ``file`` and ``file_sha256`` in the audit event of the
+    action that issued the passwords (same transaction), then renames the file
+    into place (``out.commit(keep_on_failure=True)``) after the commit, or
+    removes it (``out.discard()``) when the transaction fails.
+    """
+    return _save(out, credentials)
+
+
+def file_credentials(
+    session: Session, actor: Actor | None, out: PrivateFile, credentials: Sequence[IssuedCredential]
+) -> str:
+    """Fill ``out`` and record it (``account.credentials_file``) in ``session``'s transaction.
+
+    For the commands that issue passwords outside a handover (grant,
+    reset-password, import-roster): the event holds the file's name and SHA-256,
+    so a kill between the commit and the rename is finished by the recovery step
+    (``resv_cli.audit.recovery``) and an unrecorded workbook is removed.
+    """
+    from resv_cli.audit import chain as audit
+    from resv_cli.audit.vocabulary import A
+
+    digest = fill_credentials_file(out, credentials)
+    audit.record(
+        session,
+        actor,
+        A.ACCOUNT_CREDENTIALS_FILE,
+        resource_type="account",
+        detail={
+            "file": out.target.name,
+            "file_sha256": digest,
+            "accounts_issued": len(credentials),
+        },
+    )
+    return digest
+
+
+def write_credentials_xlsx(path: Path, credentials: Sequence[IssuedCredential]) -> None:
+    """Create ``path`` (mode 0600, must not exist) holding each login ID and password.
+
+    Published at once, before the caller's commit: prefer the ordered form
+    (``open_credentials_file`` / ``fill_credentials_file``), which no kill can
+    leave out of step with the accounts.
+    """
+    with open_credentials_file(path) as out:
+        _save(out, credentials)
+        out.commit()

@@ -12,6 +12,7 @@ from resv_cli.core import clock
 from resv_cli.core.db import create_schema, is_initialised
 from resv_cli.core.errors import AlreadyInitialised, InputError
 from resv_cli.core.models import Account, Organization
+from resv_cli.core.normalize import check_text, max_len
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -32,7 +33,12 @@ def initialise(
     admin_login = admin_login.strip()
     if not admin_login or len(admin_login) > 64 or any(c.isspace() for c in admin_login):
         raise InputError("--admin must be a login ID of 1-64 characters without spaces")
-    passwords.check_policy(password, login_id=admin_login, name=admin_name)
+    admin_name = check_text("--name", admin_name, max_len=max_len(Account.display_name))
+    city_code = check_text("--city-code", city_code, max_len=max_len(Organization.code))
+    city_name = check_text("--city-name", city_name, max_len=max_len(Organization.name))
+    passwords.check_policy(
+        password, login_id=admin_login, name=admin_name, organization=(city_code, city_name)
+    )
     password_hash = passwords.hash_password(password)
     key_created = audit.ensure_audit_key()
     now = clock.now()

@@ -26,6 +26,7 @@ from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import AuthenticationFailed, Conflict, InputError, NotFound
 from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import ROLES, Account, Facility, Organization, RosterEntry
+from resv_cli.core.normalize import check_text, max_len
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -125,7 +126,8 @@ def grant_account(
         )
     if role not in ROLES:
         raise InputError(f"--role must be one of {', '.join(ROLES)}")
-    if not name.strip():
+    name = check_text("--name", name, max_len=max_len(Account.display_name))
+    if not name:
         raise InputError("--name is empty")
     org = organization_by_code(session, org_code)
     if role in ("admin", "monitor") and org.kind != "city":
@@ -146,7 +148,7 @@ def grant_account(
     now = clock.now()
     acc = Account(
         login_id=login_id,
-        display_name=name.strip(),
+        display_name=name,
         organization_id=org.id,
         role=role,
         facility_id=fac.id if fac else None,
@@ -215,6 +217,8 @@ def revoke_account(
     from resv_cli.accounts.sessions import end_sessions
 
     actor = require_role(actor, "admin", action="account.revoke")
+    if reason is not None:
+        reason = check_text("--reason", reason, max_len=max_len(Account.status_reason))
     acc = get_account(session, login_id, for_update=True)
     if acc.id == actor.account_id:
         raise InputError(
@@ -236,7 +240,7 @@ def revoke_account(
         )
     now = clock.now()
     acc.status = "revoked"
-    acc.status_reason = (reason or "revoked by city IT")[:200]
+    acc.status_reason = reason or "revoked by city IT"
     acc.updated_at = now
     ended = end_sessions(session, acc.id, "revoked")
     audit.record(
@@ -482,67 +486,126 @@ def show_account(session: Session, actor: Actor | None, login_id: str) -> dict[s
     return row
 
 
+def check_new_password(session: Session, account: Account, password: str) -> None:
+    """Apply the one password policy to a password ``account``'s person chose.
+
+    ``passwords.check_policy`` with what is known of the person: the login ID, the
+    name, the reading from their roster entry, their organisation's code and name,
+    and the installation's minimum length and strength.  Raises ``InputError``
+    naming the rule, never the password.
+    """
+    from resv_cli.core import settings
+
+    org = session.get(Organization, account.organization_id)
+    entry = session.get(RosterEntry, account.roster_entry_id) if account.roster_entry_id else None
+    passwords.check_policy(
+        password,
+        login_id=account.login_id,
+        name=account.display_name,
+        kana=entry.kana if entry is not None else None,
+        organization=(org.code, org.name) if org is not None else (),
+        min_length=settings.password_min_length(session),
+        min_score=settings.password_min_score(session),
+    )
+
+
 def change_own_password(engine: Engine, actor: Actor, current: str, new: str) -> int:
     """Change the actor's own password and end their other sessions; return how many.
 
-    A wrong current password counts towards the lockout like a failed login (it
-    is committed even though the change is refused).
+    While the account is locked the change is refused without the current password
+    being checked (so it neither counts nor can succeed).  A wrong current password
+    counts towards the lockout like a failed login (it is committed even though the
+    change is refused); a change resets the count.
     """
-    from resv_cli.accounts.sessions import (
-        LOGIN_FAILED,
-        _set_password,
-        end_sessions,
-        register_failure,
-    )
+    from resv_cli.accounts.sessions import _set_password, end_sessions, register_failure
     from resv_cli.core.db import transaction
 
     now = clock.now()
-    failed = False
+    refusal: str | None = None
     with transaction(engine) as s:
         acc = s.execute(
             select(Account).where(Account.id == actor.account_id).with_for_update()
         ).scalar_one()
-        ok, _ = passwords.verify(current, acc.password_hash)
-        if not ok:
-            register_failure(s, acc, now, reason="wrong_password", action="account.password_change")
-            failed = True
-    if failed:
-        raise AuthenticationFailed(LOGIN_FAILED.replace("login failed", "password not changed"))
+        if acc.locked_until is not None and acc.locked_until > now:
+            audit.record(
+                s,
+                None,
+                "account.password_change",
+                outcome="failed",
+                detail={"reason": "locked"},
+                account_id=acc.id,
+                login_id=acc.login_id,
+                resource_type="account",
+                resource_id=acc.id,
+            )
+            minutes = max(1, -(-int((acc.locked_until - now).total_seconds()) // 60))
+            refusal = (
+                "password not changed: the account is locked after too many wrong passwords; "
+                f"try again in {minutes} minute{'s' if minutes != 1 else ''} or ask city IT"
+            )
+        else:
+            ok, _ = passwords.verify(current, acc.password_hash)
+            if not ok:
+                register_failure(
+                    s, acc, now, reason="wrong_password", action="account.password_change"
+                )
+                refusal = "password not changed: the current password is wrong"
+                if acc.locked_until is not None and acc.locked_until > now:
+                    refusal += "; the account is now locked after too many wrong passwords"
+    # the transaction above committed the refusal, its counter and its audit event
+    if refusal is not None:
+        raise AuthenticationFailed(refusal)
     with transaction(engine) as s:
         acc = s.execute(
             select(Account).where(Account.id == actor.account_id).with_for_update()
         ).scalar_one()
         _set_password(s, acc, new, now)
+        acc.failed_attempts = 0
         acc.updated_at = now
         ended = end_sessions(s, acc.id, "password_changed", keep=actor.session_id)
     return ended
 
 
 def password_policy(
-    session: Session, actor: Actor | None, min_length: int | None = None
+    session: Session,
+    actor: Actor | None,
+    min_length: int | None = None,
+    min_score: int | None = None,
 ) -> dict[str, Any]:
     """The password and lockout policy, from the constants that enforce it.
 
-    With ``min_length``, set the minimum password length first (admin, audited).
+    With ``min_length`` or ``min_score``, set the minimum password length or
+    strength estimate first (admin, audited).
     """
     from resv_cli.accounts import passwords
     from resv_cli.accounts.sessions import LOCK_MINUTES, MAX_FAILURES
     from resv_cli.core import settings
 
-    if min_length is not None:
+    for key, value in (("password_min_length", min_length), ("password_min_score", min_score)):
+        if value is None:
+            continue
         actor = require_role(actor, "admin", action="account.policy")
-        settings.set_int(session, "password_min_length", min_length)
+        settings.set_int(session, key, value)
         audit.record(
             session,
             actor,
             "account.policy",
             resource_type="setting",
-            resource_id="password_min_length",
-            detail={"value": min_length},
+            resource_id=key,
+            detail={"value": value},
         )
     return {
         "min_length": settings.password_min_length(session),
         "max_length": passwords.MAX_LENGTH,
+        "invisible_characters": "refused (control, format, line separators, unassigned)",
+        "min_strength": (
+            f"zxcvbn score {settings.password_min_score(session)} of 4 "
+            "(the login ID, names and organisation count as guessable)"
+        ),
+        "context_words": (
+            "refused: the login ID, the person's name (kanji, kana, romaji), the "
+            "organisation's code and name, resv"
+        ),
         "hash": (
             f"argon2id m={passwords.ARGON2_MEMORY_KIB} KiB t={passwords.ARGON2_TIME_COST} "
             f"p={passwords.ARGON2_PARALLELISM} (older hashes upgraded at login)"

@@ -14,6 +14,7 @@ from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import Conflict, InputError
 from resv_cli.core.lookup import organization_by_code
 from resv_cli.core.models import ORG_KINDS, Account, Organization
+from resv_cli.core.normalize import check_text, max_len
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -38,12 +39,13 @@ def add_org(
     kind = KIND_ALIASES.get(kind, kind)
     if kind not in ORG_KINDS:
         raise InputError("--kind must be city or designated-manager")
-    if not CODE_RE.match(code):
+    if not CODE_RE.fullmatch(code):
         raise InputError(
             "organisation code must be 2-32 characters: lower-case letters, digits and '-', "
             f"starting with a letter or digit (got {code!r})"
         )
-    if not name.strip():
+    name = check_text("organisation name", name, max_len=max_len(Organization.name))
+    if not name:
         raise InputError("the organisation's name is empty")
     if kind == "designated_manager" and (term_start is None or term_end is None):
         raise InputError(
@@ -55,7 +57,7 @@ def add_org(
         raise Conflict(f"an organisation with code {code!r} already exists")
     org = Organization(
         code=code,
-        name=name.strip(),
+        name=name,
         kind=kind,
         term_start=term_start,
         term_end=term_end,

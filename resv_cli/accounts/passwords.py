@@ -10,9 +10,12 @@ full-width characters on a Japanese IME matches.
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 import unicodedata
 from typing import Any
+
+from resv_cli.core.normalize import VARIANT_KANJI, to_katakana
 
 ARGON2_MEMORY_KIB = 19_456
 ARGON2_TIME_COST = 2
@@ -89,40 +92,134 @@ def common_passwords() -> frozenset[str]:
     )
 
 
+PRODUCT_NAMES = ("resv",)
+MIN_SCORE_DEFAULT = 3
+# zxcvbn's estimate grows faster than linearly with the length; a longer password
+# is judged by its first 72 characters (zxcvbn's own limit), which is plenty
+ZXCVBN_MAX_LENGTH = 72
+# invisible and formatting characters: controls, format (zero-width, bidi),
+# line and paragraph separators, surrogates, and code points not assigned yet
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn"})
+# what people put between the words of a name or an ID
+_SEPARATORS = re.compile(r"[\s\u3000\u30fb\uff65\u00b7・･,，、.．\-_'’/\\]+")
+_VARIANTS = str.maketrans(VARIANT_KANJI)
+_IDEOGRAPH = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _fold(text: str) -> str:
+    """Compare form: NFKC, variant kanji, katakana, case-folded, no separators."""
+    text = unicodedata.normalize("NFKC", text).translate(_VARIANTS)
+    return to_katakana(_SEPARATORS.sub("", text)).casefold()
+
+
+def _words(text: str | None) -> list[str]:
+    """The text as a whole and each word of it, folded (a name: family, given, both)."""
+    if not text:
+        return []
+    parts = [_fold(p) for p in _SEPARATORS.split(unicodedata.normalize("NFKC", text))]
+    return list(dict.fromkeys(w for w in (_fold(text), *parts) if w))
+
+
+# the legal form of a company name is not what identifies it: いんざい施設管理 is
+# checked on its own, without 株式会社 (NFKC writes ㈱ as (株))
+_LEGAL_FORMS = re.compile(
+    r"株式会社|有限会社|合同会社|合資会社|合名会社|(?:一般|公益)(?:社団|財団)法人"
+    r"|社会福祉法人|特定非営利活動法人|NPO法人|\([株有合]\)"
+)
+
+
+def _org_words(text: str | None) -> list[str]:
+    if not text:
+        return []
+    words = _words(text) + _words(_LEGAL_FORMS.sub(" ", unicodedata.normalize("NFKC", text)))
+    return [w for w in words if not _LEGAL_FORMS.fullmatch(w)]
+
+
+def _long_enough(word: str) -> bool:
+    # three letters or kana; a two-kanji family name (鈴木) is a whole word too
+    return len(word) >= 3 or (len(word) == 2 and bool(_IDEOGRAPH.search(word)))
+
+
 def check_policy(
     password: str,
     *,
     login_id: str | None = None,
     name: str | None = None,
+    kana: str | None = None,
+    organization: tuple[str | None, ...] = (),
     min_length: int = MIN_LENGTH_DEFAULT,
+    min_score: int = MIN_SCORE_DEFAULT,
 ) -> None:
-    """Raise ``InputError`` with the reason when ``password`` breaks the policy.
+    """Raise ``InputError`` naming the rule when ``password`` breaks the policy.
 
-    No composition rules (NIST SP 800-63B): length, a block-list of common
-    passwords, and no password containing the login ID or the person's name.
+    The one policy of every password a person chooses (first login, ``account
+    passwd``, ``db init``).  No composition rules (NIST SP 800-63B rev. 4), in
+    this order: no invisible or formatting character (categories Cc, Cf, Zl, Zp,
+    Cs and unassigned); length after NFKC; not a commonly used password; not
+    containing the login ID, the person's name (as written, its kana reading or
+    the reading in romaji, Hepburn or Kunrei, long vowels in any spelling), the
+    organisation's code or name, or the product's name -- compared after NFKC,
+    case-insensitively and ignoring separators, for words of at least three
+    characters (two kanji); not too repetitive; and a zxcvbn strength estimate of
+    at least ``min_score`` (0-4), given those same words, else its feedback.
     The message never repeats the password.
     """
+    from resv_cli.accounts.romaji import name_patterns
     from resv_cli.core.errors import InputError
 
     min_length = max(min_length, MIN_LENGTH_FLOOR)
     pw = normalise(password)
+    for ch in pw:
+        if unicodedata.category(ch) in INVISIBLE_CATEGORIES:
+            raise InputError(
+                "password must not contain invisible or formatting characters "
+                f"(found U+{ord(ch):04X}); type it again without them"
+            )
     if len(pw) < min_length:
         raise InputError(f"password too short: at least {min_length} characters are required")
     if len(pw) > MAX_LENGTH:
         raise InputError(f"password too long: at most {MAX_LENGTH} characters")
-    if any(unicodedata.category(ch) == "Cc" for ch in pw):
-        raise InputError("password must not contain control characters")
     low = pw.lower()
     if low in common_passwords() or low.strip() in common_passwords():
         raise InputError("password is on the list of commonly used passwords")
-    if login_id and len(login_id) >= 3 and normalise(login_id).lower() in low:
+    folded = _fold(pw)
+
+    def contains(words: list[str]) -> bool:
+        return any(_long_enough(w) and w in folded for w in words)
+
+    if login_id and len(login_id.strip()) >= 3 and contains([_fold(login_id)]):
         raise InputError("password must not contain the login ID")
-    if name:
-        for part in normalise(name).lower().replace("\u3000", " ").split():
-            if len(part) >= 2 and part in low:
-                raise InputError("password must not contain the person's name")
-        compact = normalise(name).lower().replace(" ", "").replace("\u3000", "")
-        if len(compact) >= 2 and compact in low:
-            raise InputError("password must not contain the person's name")
+    names = _words(name) + _words(kana)
+    if contains(names):
+        raise InputError("password must not contain the person's name")
+    readings = [w for w in names if not _IDEOGRAPH.search(w)]
+    romaji = name_patterns(readings)
+    if any(p.search(folded) for _, p in romaji):
+        raise InputError("password must not contain the person's name (in romaji)")
+    org_words = list(dict.fromkeys(w for o in organization for w in _org_words(o)))
+    if contains(org_words):
+        raise InputError("password must not contain the organisation's code or name")
+    if contains(list(PRODUCT_NAMES)):
+        raise InputError("password must not contain the product's name (resv)")
     if len(set(pw)) < 4:
         raise InputError("password is too repetitive")
+    inputs = [
+        w for w in (login_id, *names, *(h for h, _ in romaji), *org_words, *PRODUCT_NAMES) if w
+    ]
+    score, advice = strength(pw, inputs)
+    if score < min_score:
+        raise InputError(
+            f"password is too easy to guess (strength {score} of 4, at least {min_score} "
+            f"required){': ' + advice if advice else ''}"
+        )
+
+
+def strength(password: str, user_inputs: list[str]) -> tuple[int, str]:
+    """zxcvbn's score (0-4) and its feedback in one line (never the password)."""
+    from zxcvbn import zxcvbn
+
+    result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=user_inputs)
+    feedback = result.get("feedback") or {}
+    parts = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]
+    advice = " ".join(" ".join(p.split()) for p in parts if p and p.strip())
+    return int(result["score"]), advice

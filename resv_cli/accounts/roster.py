@@ -33,7 +33,7 @@ from resv_cli.core import clock
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import InputError
 from resv_cli.core.models import Account, Facility, ImportBatch, RosterEntry
-from resv_cli.core.normalize import kana_key, name_key
+from resv_cli.core.normalize import control_problem, kana_key, length_problem, max_len, name_key
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -47,6 +47,17 @@ COLUMNS = {
     "staff_no": ("職員番号", "staff_no"),
 }
 REQUIRED = ("name", "kana", "facility", "employment", "role")
+# the longest cell of each column as stored (the input rule): the roster entry's
+# columns; a facility is named by code or name; the staff number keys the person
+PERSON_KEY_MAX = max_len(RosterEntry.person_key)
+MAX_LEN = {
+    "name": max_len(RosterEntry.full_name),
+    "kana": max_len(RosterEntry.kana),
+    "facility": max_len(Facility.name),
+    "employment": max_len(RosterEntry.employment_type),
+    "role": max_len(RosterEntry.role),
+    "staff_no": PERSON_KEY_MAX - len("no:"),
+}
 EMPLOYMENT = {
     "正規": "regular",
     "正社員": "regular",
@@ -205,8 +216,19 @@ def read_roster(path: Path) -> list[RosterRow]:
                     reason = f"bytes that are not valid {src.encoding}"
                 problems.append(f"{fname}: row {n}, column {COLUMNS[bad[0]][0]}: {reason}")
                 continue
-            values = {k: _clean(cell(k)) for k in COLUMNS}
+            # the input rule: no control character (a wrapped cell's line break is
+            # folded by _clean), no cell longer than its column; never the value
             row_problems = []
+            for k in index:
+                if (why := control_problem(cell(k), line_breaks=True)) is not None:
+                    row_problems.append(f"{fname}: row {n}, column {COLUMNS[k][0]}: {why}")
+            if row_problems:
+                problems.extend(row_problems)
+                continue
+            values = {k: _clean(cell(k)) for k in COLUMNS}
+            for k in index:
+                if (why := length_problem(values[k], MAX_LEN[k])) is not None:
+                    row_problems.append(f"{fname}: row {n}, column {COLUMNS[k][0]}: {why}")
             for key in REQUIRED:
                 if not values[key]:
                     row_problems.append(f"{fname}: row {n}, column {COLUMNS[key][0]}: empty")
@@ -226,18 +248,23 @@ def read_roster(path: Path) -> list[RosterRow]:
                 problems.extend(row_problems)
                 continue
             assert emp is not None and role is not None
-            rows.append(
-                RosterRow(
-                    file=fname,
-                    row=n,
-                    full_name=values["name"],
-                    kana=values["kana"],
-                    facility=values["facility"],
-                    employment_type=emp,
-                    role=role,
-                    staff_no=values["staff_no"] or None,
-                )
+            row = RosterRow(
+                file=fname,
+                row=n,
+                full_name=values["name"],
+                kana=values["kana"],
+                facility=values["facility"],
+                employment_type=emp,
+                role=role,
+                staff_no=values["staff_no"] or None,
             )
+            if len(row.person_key) > PERSON_KEY_MAX:
+                problems.append(
+                    f"{fname}: row {n}, column 氏名+フリガナ: together longer than "
+                    f"{PERSON_KEY_MAX - len('nk:|')} characters; give a 職員番号 instead"
+                )
+                continue
+            rows.append(row)
     finally:
         src.close()
     seen: dict[str, int] = {}

@@ -73,22 +73,55 @@ def _database_key(url: str) -> str:
 
 
 def _read_session_file() -> dict[str, Any]:
+    """Read the session file; refuse one that others can read (as ssh refuses a key)."""
+    import os
+    import stat
+
     from resv_cli.core.config import session_file
 
     path = session_file()
     try:
-        data = json.loads(path.read_text("utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError):
-        raise ResvError(f"session file {path} is unreadable; run `resv logout --all`") from None
+    except OSError as exc:
+        if path.is_symlink():
+            raise ResvError(
+                f"session file {path} is a symbolic link; refusing to use it "
+                "(remove it and run `resv login`)"
+            ) from None
+        raise ResvError(f"session file {path} is unreadable: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_mode & 0o077:
+            raise ResvError(
+                f"session file {path} is open to other users (mode "
+                f"{stat.S_IMODE(st.st_mode):04o}): run `chmod 600 {path}`, then `resv login` "
+                "again if someone may have copied it"
+            )
+        if st.st_uid != os.getuid():
+            raise ResvError(f"session file {path} belongs to another user; refusing to use it")
+        raw = fh.read()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        raise ResvError(
+            f"session file {path} is unreadable; remove it and run `resv login`"
+        ) from None
     return data if isinstance(data, dict) else {}
 
 
 def _write_session_file(data: dict[str, Any]) -> None:
-    from resv_cli.core.config import session_file, write_private
+    from resv_cli.core.config import session_file
+    from resv_cli.core.files import write_private
 
-    write_private(session_file(), json.dumps(data, indent=1).encode("utf-8"))
+    # replaced atomically (0600), never through a symbolic link
+    write_private(
+        session_file(),
+        json.dumps(data, indent=1).encode("utf-8"),
+        overwrite=True,
+        make_parents=True,
+    )
 
 
 def save_token(url: str, token: str) -> None:
@@ -176,7 +209,9 @@ def current_actor(session: Session, url: str) -> Actor:
             **refused(f"session_{row.end_reason or 'ended'}"),
         )
     if row.expires_at <= now:
-        raise SessionExpired("your session has expired: run `resv login` again")
+        raise SessionExpired(
+            "your session has expired: run `resv login` again", **refused("session_expired")
+        )
     if (why := account_usable(account, now)) is not None:
         raise SessionExpired("your session has ended: run `resv login` again", **refused(why))
     if account.must_change_password:
@@ -342,14 +377,10 @@ def login(
 
 
 def _set_password(s: Session, account: Account, new_password: str, now: dt.datetime) -> None:
-    from resv_cli.core import settings
+    """Set a password the person chose, after the one policy (``check_new_password``)."""
+    from resv_cli.accounts.lifecycle import check_new_password
 
-    passwords.check_policy(
-        new_password,
-        login_id=account.login_id,
-        name=account.display_name,
-        min_length=settings.password_min_length(s),
-    )
+    check_new_password(s, account, new_password)
     ok, _ = passwords.verify(new_password, account.password_hash)
     if ok:
         raise InputError("the new password must differ from the current one")

@@ -14,6 +14,7 @@ from resv_cli.core import clock, jpnorm
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import Conflict, InputError
 from resv_cli.core.models import Account, Organization, TrainingRecord
+from resv_cli.core.normalize import check_text, max_len, text_problem
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -26,11 +27,10 @@ COLUMNS = {
 
 
 def _check_course(course: str) -> str:
-    course = " ".join(course.split())
+    limit = max_len(TrainingRecord.course)
+    course = " ".join(check_text("--course", course, max_len=limit).split())
     if not course:
         raise InputError("--course is empty")
-    if len(course) > 200:
-        raise InputError("--course is longer than 200 characters")
     return course
 
 
@@ -131,6 +131,7 @@ def import_training(
         if missing:
             raise InputError(f"{fname}: row 1: missing column(s) {', '.join(missing)}")
         labels = {"login_id": "ログインID", "course": "研修名", "on": "受講日"}
+        limits = {"login_id": Account.login_id, "course": TrainingRecord.course}
         for n, raw in enumerate(src, start=2):
             vals = {k: (raw[i].strip() if i < len(raw) else "") for k, i in index.items()}
             bad = [k for k, v in vals.items() if not v or has_undecodable(v)]
@@ -145,6 +146,14 @@ def import_training(
                 continue
             if on > clock.today():
                 problems.append(f"{fname}: row {n}, column 受講日: {on} is in the future")
+                continue
+            bad_text = [
+                (labels[k], why)
+                for k in ("login_id", "course")
+                if (why := text_problem(vals[k], max_len(limits[k])))
+            ]
+            if bad_text:
+                problems.append(f"{fname}: row {n}, column {bad_text[0][0]}: {bad_text[0][1]}")
                 continue
             wanted.append((n, vals["login_id"], " ".join(vals["course"].split()), on))
     finally:

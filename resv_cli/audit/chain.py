@@ -1,7 +1,22 @@
 """The audit history (利用履歴): append one event, in the caller's transaction.
 
-Canonical form (version 1) -- what each event's ``hash`` is the SHA-256 of
--------------------------------------------------------------------------
+Two chain versions
+------------------
+
+- **version 2 (keyed)**, every event of a new installation and every event after
+  the switch-over of an upgraded one (``resv audit key upgrade``): ``key_id``
+  names a key of the audit key ring (``resv_cli.audit.keys``, kept outside the
+  database) and ``hash`` is the lowercase hex HMAC-SHA-256, under that key, of the
+  canonical form followed by U+001F and the ``key_id``.  Writing the database
+  is not enough to forge it.
+- **version 1**, events written by resv 0.1 before the switch-over: ``key_id``
+  is NULL and ``hash`` is the plain SHA-256 of the canonical form.
+
+The key file pins where the keyed chain starts (``chain_from``), so rewriting
+keyed events as version 1 is caught as well.  Both versions are verified.
+
+Canonical form -- what each event's MAC (or, version 1, SHA-256) is taken of
+----------------------------------------------------------------------------
 
 The twelve fields, in this fixed order::
 
@@ -37,7 +52,7 @@ Appends are serialised (PostgreSQL: a transaction-level advisory lock; SQLite:
 every write transaction is ``BEGIN IMMEDIATE``), so the chain never forks.
 
 No password, token or personal value may enter ``detail``: such values are
-stored as a keyed hash (``keyed_hash``, HMAC-SHA256 with the installation key
+stored as a keyed hash (``keyed_hash``, HMAC-SHA256 with the current audit key,
 kept outside the database).
 """
 
@@ -47,13 +62,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
-import secrets
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import text
 
-from resv_cli.audit import vocabulary
+from resv_cli.audit import keys, vocabulary
 from resv_cli.core import clock
 from resv_cli.core.errors import ResvError
 
@@ -182,32 +195,71 @@ def canonical_form(
 
 
 def verify_select_sql(dialect_name: str, table: str = "audit_events") -> str:
-    """The SELECT verify streams: the twelve fields as canonical text parts, then ``hash``."""
+    """The SELECT verify streams: the twelve canonical fields as text, key_id, hash."""
     if dialect_name == "postgresql":
         time_expr = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
     else:
         time_expr = "occurred_at"  # stored by SQLAlchemy as exactly this text
     cols = [time_expr if f == "occurred_at" else f for f in FIELDS]
-    return f"SELECT {', '.join(cols)}, hash FROM {table} ORDER BY seq"
+    return f"SELECT {', '.join(cols)}, key_id, hash FROM {table} ORDER BY seq"
+
+
+# what an archive file keeps of each event (``resv audit archive``)
+ARCHIVED = (*FIELDS, "key_id", "hash")
 
 
 def event_hash(canonical: bytes) -> str:
+    """Version 1: the plain SHA-256 of the canonical form."""
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _lock_and_head(session: Session) -> tuple[int, str]:
+def event_mac(mac_key: bytes, canonical: bytes, key_id: str) -> str:
+    """Version 2: HMAC-SHA-256 of the canonical form, U+001F and the key ID."""
+    return hmac.digest(mac_key, canonical + SEP_BYTES + key_id.encode("ascii"), "sha256").hex()
+
+
+SEP_BYTES = SEP.encode("ascii")
+
+
+def lock_and_head(session: Session) -> tuple[int, str, str | None]:
+    """Serialise appends; return the head ``(seq, hash, key_id)`` to chain onto."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-    row = conn.execute(text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")).first()
+    row = conn.execute(
+        text("SELECT seq, hash, key_id FROM audit_events ORDER BY seq DESC LIMIT 1")
+    ).first()
     if row is not None:
-        return int(row[0]), str(row[1])
+        return int(row[0]), str(row[1]), row[2]
     arch = conn.execute(
         text("SELECT last_seq, last_hash FROM audit_archives ORDER BY last_seq DESC LIMIT 1")
     ).first()
     if arch is not None:
-        return int(arch[0]), str(arch[1])
-    return 0, GENESIS
+        return int(arch[0]), str(arch[1]), None
+    return 0, GENESIS, None
+
+
+def key_for_event(ring: keys.KeyRing, seq: int, head_key_id: str | None) -> keys.AuditKey | None:
+    """The key to chain event ``seq`` under (None: version 1, history not keyed yet).
+
+    The key file decides; a history already keyed under a key this file does
+    not hold means the file is out of date (the key was rotated elsewhere), and
+    writing under an older key would be refused by every up-to-date verifier.
+    """
+    if head_key_id is not None and ring.by_id(head_key_id) is None:
+        raise ResvError(
+            f"the audit history is chained under key {head_key_id}, which the key file "
+            f"{ring.path} does not hold: copy the current key file from city IT "
+            "(`resv audit key status` shows it)"
+        )
+    key = ring.in_force(seq)
+    if key is None and head_key_id is not None:
+        key = ring.by_id(head_key_id)  # a 0.1 file on a machine not yet given the new one
+    if key is not None and key.secret is None:
+        raise ResvError(
+            f"audit key {key.id} is lost; run `resv audit key rotate --lost` (city IT guide)"
+        )
+    return key
 
 
 def record(
@@ -258,24 +310,25 @@ def record(
         ("facility_code", facility_code),
     ):
         check_field_text(name, value)
-    last_seq, prev = _lock_and_head(session)
+    ring = keys.load()
+    last_seq, prev, head_key = lock_and_head(session)
     seq = last_seq + 1
-    digest = event_hash(
-        canonical_form(
-            seq,
-            occurred_text,
-            account_id,
-            login_id,
-            organization_code,
-            action,
-            resource_type,
-            rid,
-            facility_code,
-            outcome,
-            detail_text,
-            prev,
-        )
+    key = key_for_event(ring, seq, head_key)
+    canon = canonical_form(
+        seq,
+        occurred_text,
+        account_id,
+        login_id,
+        organization_code,
+        action,
+        resource_type,
+        rid,
+        facility_code,
+        outcome,
+        detail_text,
+        prev,
     )
+    digest = event_hash(canon) if key is None else event_mac(key.mac_key, canon, key.id)
     from resv_cli.core.models import AuditEvent
 
     table = cast("Table", AuditEvent.__table__)
@@ -294,6 +347,7 @@ def record(
             "outcome": outcome,
             "detail": detail_text,
             "prev_hash": prev,
+            "key_id": None if key is None else key.id,
             "hash": digest,
         },
     )
@@ -304,32 +358,8 @@ def record(
 
 
 def ensure_audit_key() -> bool:
-    """Create the installation's audit key file (0600) if missing; True if created."""
-    from resv_cli.core.config import audit_key_file, write_private
-
-    path = audit_key_file()
-    if path.exists():
-        return False
-    write_private(path, secrets.token_hex(32).encode() + b"\n")
-    return True
-
-
-def _audit_key() -> bytes:
-    from resv_cli.core.config import audit_key_file
-
-    path = audit_key_file()
-    try:
-        raw = path.read_bytes().strip()
-    except FileNotFoundError:
-        raise ResvError(
-            f"audit key file {path} is missing; copy the installation's key there "
-            "or set RESV_AUDIT_KEY_FILE"
-        ) from None
-    if len(raw) < 32:
-        raise ResvError(f"audit key file {path} is too short")
-    if os.name == "posix" and path.stat().st_mode & 0o077:
-        raise ResvError(f"audit key file {path} must be readable by its owner only (chmod 600)")
-    return raw
+    """Make sure a key ring for a new, empty history exists; True if a file was created."""
+    return keys.create_for_new_history()[1]
 
 
 def keyed_hash(value: str) -> str:
@@ -342,4 +372,5 @@ def keyed_hash(value: str) -> str:
     import unicodedata
 
     norm = unicodedata.normalize("NFC", value).strip()
-    return hmac.new(_audit_key(), norm.encode("utf-8"), hashlib.sha256).hexdigest()
+    key = keys.load().current()
+    return hmac.new(key.mac_key, norm.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -5,7 +5,7 @@ Monitors and administrators only; every read is itself an audit event
 ``audit.archive``), written in the same transaction as the read.
 
 Archive files (``resv audit archive``) are gzip-compressed JSON lines: line 1
-is a header ``{"format": "resv-audit-archive", "version": 1, "first_seq",
+is a header ``{"format": "resv-audit-archive", "version": 2, "first_seq",
 "last_seq", "prev_hash", "last_hash", "before", "created_at"}``; every other
 line is one event with the twelve canonical fields (``occurred_at`` already in
 its canonical text form) and its ``hash``, so the chain can be re-checked from
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import io
 import json
-import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -28,6 +29,7 @@ from resv_cli.audit import vocabulary
 from resv_cli.audit.verify import (
     ARCHIVE_FORMAT,
     ARCHIVE_VERSION,
+    Anchor,
     VerifyResult,
     chain_head,
     verify_chain,
@@ -35,7 +37,7 @@ from resv_cli.audit.verify import (
 from resv_cli.core import clock
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import Conflict, InputError, IntegrityCheckFailed, NotFound
-from resv_cli.core.files import file_sha256
+from resv_cli.core.files import PrivateFile
 from resv_cli.core.models import OUTCOMES, AuditArchive, AuditEvent
 
 if TYPE_CHECKING:
@@ -155,43 +157,77 @@ def show_event(session: Session, actor: Actor | None, seq: int) -> dict[str, Any
     return out
 
 
-def take_anchor(session: Session, actor: Actor | None) -> tuple[int, str]:
+def take_anchor(
+    session: Session,
+    actor: Actor | None,
+    *,
+    signed_to: PrivateFile | None = None,
+    signing_key: Path | None = None,
+) -> tuple[int, str]:
     """Record ``audit.anchor`` and return the head it creates (``SEQ``, ``HASH``).
 
     The anchor is the anchor event itself, so keeping it elsewhere (the
-    monthly report, a printed sheet) later proves nothing after it was cut.
+    monthly report, a printed sheet, a signed anchor file) later proves
+    nothing after it was cut.  With ``signed_to`` (a ``PrivateFile``) and
+    ``signing_key`` the head is also written there, signed with the monitor's
+    Ed25519 key (``resv_cli.audit.signed_anchor``); the caller moves the file
+    into place once this transaction is committed.
     """
     actor = require_role(actor, *READERS, action="audit.anchor")
-    audit.record(session, actor, "audit.anchor", resource_type="audit_event")
-    return chain_head(session)
+    detail: dict[str, Any] = {}
+    if signed_to is not None:
+        from resv_cli.audit.signed_anchor import load_signing_key
+
+        if signing_key is None:
+            raise InputError("a signed anchor file needs the monitor's signing key")
+        load_signing_key(signing_key)  # a bad key file is refused before anything is recorded
+        detail["file"] = signed_to.target.name
+    seq = audit.record(session, actor, "audit.anchor", resource_type="audit_event", detail=detail)
+    head_seq, head_hash = chain_head(session)
+    if signed_to is not None and signing_key is not None:
+        from resv_cli.audit.signed_anchor import sign_anchor
+
+        taken_at = session.execute(
+            select(AuditEvent.occurred_at).where(AuditEvent.seq == seq)
+        ).scalar_one()
+        data, _fingerprint = sign_anchor(
+            head_seq, head_hash, audit.format_time(taken_at), actor.login_id, signing_key
+        )
+        signed_to.write(data)
+        signed_to.finish()
+    return head_seq, head_hash
 
 
 def verify_history(
     session: Session,
     actor: Actor | None,
     *,
-    anchor: str | None = None,
+    anchors: Sequence[str | Anchor] = (),
     archives: Sequence[Path] = (),
 ) -> VerifyResult:
-    """Verify the chain and record the check.
+    """Verify the chain (and any anchors held outside the database) and record the check.
 
-    A broken chain raises ``IntegrityCheckFailed`` (exit 8) naming the first bad
-    event; its ``audit.verify`` event (outcome ``failed``) is kept by the command
-    session's refusal path.
+    ``anchors`` are ``SEQ:HASH`` texts or ``Anchor``s read from monthly reports
+    and signed anchor files.  A broken chain raises ``IntegrityCheckFailed``
+    (exit 8) naming the first bad event; its ``audit.verify`` event (outcome
+    ``failed``) is kept by the command session's refusal path.
     """
     actor = require_role(actor, *READERS, action="audit.verify")
-    from resv_cli.audit.verify import parse_anchor
+    from resv_cli.audit.verify import as_anchor
 
-    parsed = parse_anchor(anchor) if anchor else None
+    parsed = [as_anchor(a) for a in anchors]
     # on the command's own connection: on SQLite a second connection would wait
     # for the write lock this transaction holds (BEGIN IMMEDIATE)
-    result = verify_chain(session, anchor=parsed, archives=archives)
+    result = verify_chain(session, anchors=parsed, archives=archives)
     detail: dict[str, Any] = {
         "head_seq": result.head_seq,
         "events_checked": result.events_checked,
-        "anchor_seq": parsed[0] if parsed else None,
+        "anchor_seq": max((a.seq for a in parsed), default=None),
         "archives": len(archives),
     }
+    if parsed:
+        detail["anchors"] = len(parsed)
+        detail["anchor_sources"] = sorted({Path(a.source).name for a in parsed})
     if result.incomplete:
         raise InputError(f"cannot verify: {result.message}")
     if not result.ok:
@@ -208,22 +244,53 @@ def verify_history(
     return result
 
 
+@dataclass
+class ArchiveWritten:
+    """An archive whose events are deleted in the open transaction; its file not yet in place."""
+
+    info: dict[str, Any]
+    file: PrivateFile
+
+    def publish(self) -> Path:
+        """Rename the complete file to its name (after the commit); kept if that fails."""
+        return self.file.commit(keep_on_failure=True)
+
+    def discard(self) -> None:
+        self.file.discard()
+
+
 def archive_events(
     session: Session, actor: Actor | None, *, before: dt.date, output: Path
-) -> dict[str, Any]:
+) -> ArchiveWritten:
     """Move events older than ``before`` (a Japanese day) to a gzip file.
 
-    The file is complete, flushed and in place *before* any event is deleted;
-    if the transaction then fails the caller removes it (the events stay).
-    Only an unbroken chain is archived.  The deletion passes the append-only
-    trigger because the range is first recorded in ``audit_archives`` (and, on
+    The file is written complete and synced under a temporary name *before* any
+    event is deleted; its SHA-256 goes into ``audit_archives`` in the same
+    transaction, and the caller renames it (``publish``) only after the commit,
+    or removes it (``discard``) when the transaction fails.  A kill between the
+    commit and the rename leaves the temporary file, which the recovery step
+    (``resv_cli.audit.recovery``) renames since the database recorded it.  Only an
+    unbroken chain is archived.  The deletion passes the append-only trigger
+    because the range is first recorded in ``audit_archives`` (and, on
     PostgreSQL, because this transaction sets ``resv.audit_archive``).
     """
     actor = require_role(actor, "admin", action="audit.archive")
-    if output.exists():
-        raise Conflict(f"{output} already exists; choose a new file name")
     if not output.parent.is_dir():
         raise InputError(f"{output.parent} is not a directory")
+    if output.exists() and not output.is_symlink():
+        raise Conflict(f"{output} already exists; choose a new file name")
+    # created now (0600, locked), so an unwritable directory fails before any work
+    out = PrivateFile(output, label="archive")
+    try:
+        return _archive(session, actor, before, output, out)
+    except BaseException:
+        out.discard()
+        raise
+
+
+def _archive(
+    session: Session, actor: Actor, before: dt.date, output: Path, out: PrivateFile
+) -> ArchiveWritten:
     t = AuditEvent.__table__
     cutoff = clock.day_start(before)
     first_live = session.execute(select(func.min(t.c.seq))).scalar()
@@ -259,11 +326,15 @@ def archive_events(
         "before": before.isoformat(),
         "created_at": audit.format_time(clock.now()),
     }
-    partial = output.with_name(output.name + ".partial")
-    cols = [t.c[name] for name in audit.FIELDS] + [t.c.hash]
+    # the key of each event's MAC travels with it (NULL: a version-1 SHA-256 event)
+    cols = [t.c[name] for name in audit.ARCHIVED]
     count = 0
     try:
-        with gzip.open(partial, "wt", encoding="utf-8", compresslevel=6) as fh:
+        # GzipFile never closes a file object it was given: the PrivateFile stays open
+        with (
+            gzip.GzipFile(filename=output.name, mode="wb", compresslevel=6, fileobj=out.file) as gz,
+            io.TextIOWrapper(gz, encoding="utf-8", newline="\n") as fh,
+        ):
             fh.write(json.dumps(header, ensure_ascii=False, separators=(",", ":")) + "\n")
             stream = session.execute(
                 select(*cols).where(t.c.seq <= last_seq).order_by(t.c.seq),
@@ -274,13 +345,9 @@ def archive_events(
                 event["occurred_at"] = audit.canonical_time(event["occurred_at"])
                 fh.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
                 count += 1
-        with partial.open("rb") as raw:
-            os.fsync(raw.fileno())
-        partial.replace(output)
+        digest = out.finish()
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
-    digest = file_sha256(output)
     session.add(
         AuditArchive(
             first_seq=int(first_live),
@@ -318,4 +385,4 @@ def archive_events(
         resource_type="audit_event",
         detail={**info, "file": output.name},
     )
-    return {**info, "file": str(output)}
+    return ArchiveWritten({**info, "file": str(output)}, out)

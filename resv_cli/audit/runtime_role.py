@@ -50,6 +50,52 @@ def scram_sha256_verifier(password: str, *, iterations: int = 4096) -> str:
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
+def role_dangers(session: Session, role: str, owner: str) -> list[str]:
+    """Why ``role`` could become the owner or escape the audit rules (empty: it cannot).
+
+    Looks at the role and every role it is a member of, directly or through
+    other memberships (a member may ``SET ROLE`` to any of them): being the
+    owner, a superuser, BYPASSRLS, CREATEROLE (which can grant itself the
+    owner's role), CREATEDB, or owning any object in any database.
+    """
+    rows = session.execute(
+        text(
+            "WITH RECURSIVE up(oid, via) AS ("
+            "  SELECT oid, NULL::name FROM pg_roles WHERE rolname = :r"
+            "  UNION"
+            "  SELECT m.roleid,"
+            "         COALESCE(up.via, (SELECT rolname FROM pg_roles WHERE oid = m.roleid))"
+            "  FROM pg_auth_members m JOIN up ON m.member = up.oid"
+            ") "
+            "SELECT r.rolname, up.via, r.rolsuper, r.rolbypassrls, r.rolcreaterole, "
+            "       r.rolcreatedb, "
+            "       (SELECT count(*) FROM pg_shdepend d WHERE d.refclassid = 'pg_authid'::regclass"
+            "          AND d.refobjid = r.oid AND d.deptype = 'o')"
+            "     + (SELECT count(*) FROM pg_database db WHERE db.datdba = r.oid) AS owned "
+            "FROM up JOIN pg_roles r ON r.oid = up.oid ORDER BY up.via NULLS FIRST, r.rolname"
+        ),
+        {"r": role},
+    ).all()
+    out: list[str] = []
+    for name, via, superuser, bypass, createrole, createdb, owned in rows:
+        who = "it" if via is None else f"through membership of {via}, {name}"
+        if name == owner:
+            out.append(f"it is a member of the owner role {owner}" + ("" if via in (None, owner)
+                       else f" (through {via})"))  # fmt: skip
+            continue
+        if superuser:
+            out.append(f"{who} is a superuser")
+        if bypass:
+            out.append(f"{who} has BYPASSRLS")
+        if createrole:
+            out.append(f"{who} has CREATEROLE (it could grant itself the owner's role)")
+        if createdb:
+            out.append(f"{who} has CREATEDB")
+        if owned:
+            out.append(f"{who} owns {owned} database object(s)")
+    return out
+
+
 def grant_runtime_role(
     session: Session, actor: Actor | None, role: str, *, password: str | None = None
 ) -> dict[str, Any]:
@@ -73,11 +119,33 @@ def grant_runtime_role(
     ).scalar()
     if role == owner:
         raise Conflict(f"{role} owns the tables; the runtime role must be a different role")
-    existing = conn.execute(
-        text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}
-    ).first()
-    if existing is not None and existing[0]:
-        raise Conflict(f"{role} is a superuser or bypasses row security; choose another role")
+    existing = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+    if existing is not None:
+        dangers = role_dangers(session, role, str(owner))
+        if dangers:
+            raise Conflict(
+                f"role {role} cannot be the runtime role: {'; '.join(dangers)}. Choose a new "
+                "role name (this command creates it with none of these), or remove them "
+                "(see 'The runtime role' in docs/guide-city-it.md)"
+            )
+    me = conn.execute(
+        text(
+            "SELECT current_user, rolsuper OR rolcreaterole FROM pg_roles "
+            "WHERE rolname = current_user"
+        )
+    ).one()
+    if (existing is None or password) and not me[1] and me[0] != role:
+        what = f"create role {role}" if existing is None else f"set the password of {role}"
+        raise InputError(
+            f"cannot {what}: the connecting role {me[0]} lacks CREATEROLE. Ask the DBA to run "
+            f"`CREATE ROLE {role} LOGIN` (or to set its password), then run this command again "
+            "without --password-stdin; it only grants"
+        )
+    if me[0] != owner and not me[1]:
+        raise InputError(
+            f"cannot grant on the tables: the connecting role {me[0]} is not their owner "
+            f"({owner}); connect as {owner}"
+        )
     schema = conn.execute(text("SELECT current_schema()")).scalar_one()
     database = conn.execute(text("SELECT current_database()")).scalar_one()
     raw = conn.connection.driver_connection
@@ -113,9 +181,18 @@ def grant_runtime_role(
                 sql.Identifier(schema, "alembic_version"), r
             )
         )
+    from psycopg import errors
+
     with raw.cursor() as cur:
         for stmt in stmts:
-            cur.execute(stmt)
+            try:
+                cur.execute(stmt)
+            except errors.InsufficientPrivilege as exc:
+                raise InputError(
+                    f"cannot set up runtime role {role}: the connecting role {me[0]} may not "
+                    f"({exc.diag.message_primary}); connect as the tables' owner {owner}, "
+                    "with CREATEROLE"
+                ) from None
     grants = [
         {"table": t, "privileges": p}
         for t, p in conn.execute(

@@ -6,10 +6,18 @@ form built in SQL, see ``resv_cli.audit.chain``) and checks, in sequence order:
 - the sequence numbers are contiguous (a deleted event leaves a gap),
 - each event's ``prev_hash`` is the previous event's ``hash``
   (deletion, insertion, reordering),
-- each event's ``hash`` is the SHA-256 of its canonical form (any edit),
+- each event's ``hash`` is the HMAC-SHA-256 of its canonical form under the
+  audit key the key file says is in force for it (chain version 2), or, for an
+  event written before the switch-over to the keyed chain, its SHA-256
+  (version 1): any edit, and any re-computation by someone without the key,
+- no event after the keyed chain starts is unkeyed (a "downgrade"),
 - the first live event continues the newest archive (or the genesis hash),
-- with an anchor ``SEQ:HASH`` taken earlier, the event ``SEQ`` still exists
-  with that hash (a cut-off tail, which a chain alone cannot reveal).
+- with anchors ``SEQ:HASH`` taken earlier (``resv audit anchor``, a monthly
+  report's cover, a signed anchor file), each event ``SEQ`` still exists with
+  that hash (a cut-off tail, which a chain alone cannot reveal).
+
+The key ring is read from the key file (``resv_cli.audit.keys``); without it,
+keyed events cannot be checked and verification stops as incomplete.
 
 It reports the *first* bad event.  Archive files (``resv audit archive``) are
 checked in the same pass, before the live table, when given.
@@ -19,12 +27,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resv_cli.audit import keys
 from resv_cli.audit.chain import FIELDS, GENESIS, NULL_TEXT, SEP, verify_select_sql
 from resv_cli.core.files import file_sha256
 
@@ -33,7 +43,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 ARCHIVE_FORMAT = "resv-audit-archive"
-ARCHIVE_VERSION = 1
+ARCHIVE_VERSION = 2  # 2: events carry key_id (the keyed chain)
+ARCHIVE_VERSIONS_READ = (1, 2)
 FETCH = 20_000
 
 
@@ -144,7 +155,7 @@ def read_archive_header(path: Path) -> ArchiveFile:
         raise InputError(f"{path}: not a resv audit archive ({type(exc).__name__})") from None
     if not isinstance(header, dict) or header.get("format") != ARCHIVE_FORMAT:
         raise InputError(f"{path}: not a resv audit archive (line 1 is no archive header)")
-    if header.get("version") != ARCHIVE_VERSION:
+    if header.get("version") not in ARCHIVE_VERSIONS_READ:
         raise InputError(f"{path}: archive version {header.get('version')} is not supported")
     return ArchiveFile(
         path=path,
@@ -157,7 +168,7 @@ def read_archive_header(path: Path) -> ArchiveFile:
 
 
 def _archive_rows(path: Path) -> Iterator[tuple[Any, ...]]:
-    """Yield event rows (the twelve fields, then hash) from an archive file."""
+    """Yield event rows (the twelve fields, key_id, hash) from an archive file."""
     lineno = 1
     try:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -165,7 +176,7 @@ def _archive_rows(path: Path) -> Iterator[tuple[Any, ...]]:
             for lineno, line in enumerate(fh, start=2):
                 try:
                     event = json.loads(line)
-                    row = (*(event[name] for name in FIELDS), event["hash"])
+                    row = (*(event[name] for name in FIELDS), event.get("key_id"), event["hash"])
                 except (KeyError, TypeError, ValueError):
                     raise _Broken(None, f"{path}: line {lineno} is not an audit event") from None
                 yield row
@@ -177,19 +188,69 @@ def _archive_rows(path: Path) -> Iterator[tuple[Any, ...]]:
 
 
 class _Walker:
-    """Walk events in order, checking seq continuity, links and hashes."""
+    """Walk events in order, checking seq continuity, links, keys and MACs."""
 
-    def __init__(self, seq: int, digest: str) -> None:
+    def __init__(self, seq: int, digest: str, ring: keys.KeyRing | None = None) -> None:
         self.seq = seq
         self.hash = digest
         self.count = 0
+        self.ring = ring
+        self.keyed_seen = False
+        self.lost: dict[str, list[int]] = {}  # key id -> [first, last] seq unverifiable
+
+    def restart(self, seq: int, digest: str) -> _Walker:
+        fresh = _Walker(seq, digest, self.ring)
+        fresh.keyed_seen = self.keyed_seen
+        return fresh
+
+    def _key(self, seq: int, kid: str, where: str) -> keys.AuditKey:
+        ring = self.ring
+        if ring is None:
+            raise _Broken(
+                None,
+                f"event {seq} is keyed and the audit key file {keys.key_file()} is missing: "
+                "verify where the key file is (city IT or the monitor's copy)",
+                incomplete=True,
+            )
+        expected = ring.in_force(seq)
+        if expected is not None:
+            if expected.id != kid:
+                raise _Broken(
+                    seq,
+                    f"event {seq} was altered (chained under key {kid}, the key file says "
+                    f"{expected.id}){where}",
+                )
+            return expected
+        if ring.keyed_from is not None:
+            raise _Broken(
+                seq,
+                f"event {seq} was altered (keyed before the keyed chain starts at event "
+                f"{ring.keyed_from}){where}",
+            )
+        key = ring.by_id(kid)
+        if key is None:
+            raise _Broken(
+                None,
+                f"event {seq} is chained under key {kid}, which the key file {ring.path} does "
+                "not hold: use the installation's current key file",
+                incomplete=True,
+            )
+        return key
 
     def walk(self, rows: Iterable[tuple[Any, ...]], where: str) -> None:
         sha = hashlib.sha256
+        mac = hmac.digest
         join = SEP.join
+        ring = self.ring
+        keyed_from = ring.keyed_from if ring is not None else None
         expect_seq = self.seq + 1
         last = self.hash
         count = 0
+        # the key in force for the current range of seqs, looked up once per range
+        cur_id: str | None = None
+        cur_key: bytes | None = None
+        cur_from = cur_until = 0
+        keyed_seen = self.keyed_seen
         for row in rows:
             seq = row[0]
             if seq != expect_seq:
@@ -204,18 +265,43 @@ class _Walker:
             fields = row[:12]
             canon = join(map(str, fields))
             # well_formed() inlined: this loop runs a million times
-            if (
-                sha(canon.encode("utf-8")).hexdigest() != row[12]
-                or canon.count(SEP) != 11
-                or NULL_TEXT in fields
-            ):
+            if canon.count(SEP) != 11 or NULL_TEXT in fields:
                 raise _Broken(seq, f"event {seq} was altered (hash mismatch){where}")
-            last = row[12]
+            kid = row[12]
+            if kid is None:
+                if keyed_seen or (keyed_from is not None and seq >= keyed_from):
+                    raise _Broken(
+                        seq,
+                        f"event {seq} was altered (not keyed, inside the keyed chain){where}",
+                    )
+                if sha(canon.encode("utf-8")).hexdigest() != row[13]:
+                    raise _Broken(seq, f"event {seq} was altered (hash mismatch){where}")
+            else:
+                keyed_seen = True
+                if kid != cur_id or not cur_from <= seq < cur_until:
+                    key = self._key(seq, kid, where)
+                    cur_id, cur_key = kid, (None if key.secret is None else key.mac_key)
+                    cur_from, cur_until = seq, _range_end(ring, key, seq)
+                if cur_key is None:
+                    span = self.lost.setdefault(kid, [seq, seq])
+                    span[1] = seq  # a lost key: continuity only
+                elif mac(cur_key, (canon + SEP + kid).encode("utf-8"), "sha256").hex() != row[13]:
+                    raise _Broken(seq, f"event {seq} was altered (hash mismatch){where}")
+            last = row[13]
             expect_seq += 1
             count += 1
         self.seq = expect_seq - 1
         self.hash = last
         self.count += count
+        self.keyed_seen = keyed_seen
+
+
+def _range_end(ring: keys.KeyRing | None, key: keys.AuditKey, seq: int) -> float:
+    """The first seq after ``seq`` at which another key takes over (inf if none)."""
+    if ring is None or key.chain_from is None:
+        return float("inf")
+    later = [k.chain_from for k in ring.keys if k.chain_from is not None and k.chain_from > seq]
+    return min(later) if later else float("inf")
 
 
 def _live_rows(conn: Connection) -> Iterator[tuple[Any, Any, Any, Any]]:
@@ -238,22 +324,45 @@ def _live_rows(conn: Connection) -> Iterator[tuple[Any, Any, Any, Any]]:
         cur.close()
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """A head recorded outside the database: event ``seq`` had ``hash`` then."""
+
+    seq: int
+    hash: str
+    source: str = "--anchor"
+
+
+def as_anchor(value: Anchor | tuple[int, str] | str) -> Anchor:
+    if isinstance(value, Anchor):
+        return value
+    if isinstance(value, str):
+        seq, digest = parse_anchor(value)
+        return Anchor(seq, digest)
+    return Anchor(int(value[0]), str(value[1]))
+
+
 def verify_chain(
     source: Engine | Session | Connection,
-    anchor: tuple[int, str] | str | None = None,
+    anchor: Anchor | tuple[int, str] | str | None = None,
     archives: Sequence[str | Path] = (),
+    *,
+    anchors: Sequence[Anchor | tuple[int, str] | str] = (),
+    ring: keys.KeyRing | None | bool = True,
 ) -> VerifyResult:
     """Re-compute the audit chain; return the first bad event, if any.
 
     ``source`` is an Engine, Session or Connection (a Session or Connection
-    sees its own uncommitted changes).  ``anchor`` is ``(seq, hash)`` or
-    ``"SEQ:HASH"``; ``archives`` are archive files written by
-    ``resv audit archive``, in any order.
+    sees its own uncommitted changes).  ``anchor``/``anchors`` are heads kept
+    outside the database (``Anchor``, ``(seq, hash)`` or ``"SEQ:HASH"``);
+    ``archives`` are archive files written by ``resv audit archive``, in any
+    order.  ``ring`` is the audit key ring; by default it is read from the key
+    file (``None``: no key file, keyed events make the result incomplete).
     """
     from sqlalchemy import text
 
-    if isinstance(anchor, str):
-        anchor = parse_anchor(anchor)
+    wanted = [as_anchor(a) for a in ([anchor] if anchor is not None else []) + list(anchors)]
+    key_ring = keys.load_optional() if ring is True else (ring or None)
     conn, opened = _connection(source)
     try:
         if opened and conn.dialect.name == "postgresql":
@@ -268,9 +377,9 @@ def verify_chain(
             )
         ]
         files = sorted((read_archive_header(Path(p)) for p in archives), key=lambda a: a.first_seq)
-        walker = _Walker(0, GENESIS)
+        walker = _Walker(0, GENESIS, key_ring)
         result = VerifyResult(ok=True, head_seq=0, head_hash=GENESIS)
-        anchor_seen: str | None = None
+        seen: dict[int, str | None] = {}  # anchor seq -> hash found in an archive file
         try:
             # 1. the archive records themselves must form one contiguous prefix
             expect = 1
@@ -285,7 +394,7 @@ def verify_chain(
                     # older archives not given: start from the record just before
                     before = [r for r in records if r[1] == af.first_seq - 1]
                     if before:
-                        walker = _Walker(before[0][1], before[0][2])
+                        walker = walker.restart(before[0][1], before[0][2])
                         result.archived_unchecked = (1, before[0][1])
                 if af.first_seq != walker.seq + 1:
                     raise _Broken(
@@ -307,8 +416,9 @@ def verify_chain(
                         f"archive {af.path.name} ends at event {walker.seq}, "
                         f"its header says {af.last_seq}",
                     )
-                if anchor and af.first_seq <= anchor[0] <= af.last_seq:
-                    anchor_seen = _hash_in_archive(af.path, anchor[0])
+                inside = [a.seq for a in wanted if af.first_seq <= a.seq <= af.last_seq]
+                if inside:
+                    seen.update(_hashes_in_archive(af.path, set(inside)))
             # 3. archived events not given as files: start from the newest record
             if records and walker.seq < records[-1][1]:
                 if walker.seq != 0:
@@ -317,7 +427,7 @@ def verify_chain(
                         f"archives of events {walker.seq + 1}..{records[-1][1]} are missing",
                     )
                 result.archived_unchecked = (1, records[-1][1])
-                walker = _Walker(records[-1][1], records[-1][2])
+                walker = walker.restart(records[-1][1], records[-1][2])
             checked_from = walker.seq + 1
             # 4. the live table
             walker.walk(_live_rows(conn), "")
@@ -325,26 +435,9 @@ def verify_chain(
             #    (a forged record could otherwise license deleting a prefix)
             if records:
                 _check_newest_archive_event(conn, records[-1])
-            if anchor is not None:
-                a_seq, a_hash = anchor
-                if a_seq > walker.seq:
-                    raise _Broken(
-                        walker.seq + 1,
-                        f"the history ends at event {walker.seq} but anchor {a_seq} was "
-                        "taken later: events were cut off the tail",
-                    )
-                if a_seq >= checked_from and a_seq >= 1:
-                    anchor_seen = conn.execute(
-                        text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": a_seq}
-                    ).scalar()
-                elif anchor_seen is None and a_seq >= 1:
-                    raise _Broken(
-                        None,
-                        f"anchor event {a_seq} is archived: give its archive file with --archive",
-                        incomplete=True,
-                    )
-                if a_seq >= 1 and anchor_seen != a_hash:
-                    raise _Broken(a_seq, f"event {a_seq} differs from the anchor")
+            # 6. the anchors: the latest first, so a cut tail is named as such
+            for a in sorted(wanted, key=lambda x: -x.seq):
+                _check_anchor(conn, a, walker.seq, checked_from, seen)
         except _Broken as exc:
             result.ok = False
             result.first_bad_seq = exc.seq
@@ -355,16 +448,58 @@ def verify_chain(
         result.events_checked = walker.count
         if result.ok:
             result.message = f"ok: {walker.count} events checked, head {walker.seq}:{walker.hash}"
+            if wanted:
+                result.message += f", {len(wanted)} anchor(s) matched"
             if result.archived_unchecked:
                 a, b = result.archived_unchecked
                 result.notes.append(
                     f"events {a}..{b} are archived and were not re-checked "
                     "(give the archive files with --archive)"
                 )
+            for kid, (first, last) in walker.lost.items():
+                result.notes.append(
+                    f"events {first}..{last} are chained under the lost key {kid}: "
+                    "their order and links were checked, their content could not be"
+                )
+            if not walker.keyed_seen and walker.count:
+                result.notes.append(
+                    "the history is not keyed yet: run `resv audit key upgrade` "
+                    "(city IT guide, 'The audit key')"
+                )
         return result
     finally:
         if opened:
             conn.close()
+
+
+def _check_anchor(
+    conn: Connection, a: Anchor, head: int, checked_from: int, seen: dict[int, str | None]
+) -> None:
+    from sqlalchemy import text
+
+    origin = "" if a.source == "--anchor" else f" (anchor from {a.source})"
+    if a.seq > head:
+        raise _Broken(
+            head + 1,
+            f"the history ends at event {head} but anchor {a.seq} was taken later: "
+            f"events were cut off the tail{origin}",
+        )
+    if a.seq < 1:
+        return
+    if a.seq >= checked_from:
+        found = conn.execute(
+            text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": a.seq}
+        ).scalar()
+    elif a.seq in seen:
+        found = seen[a.seq]
+    else:
+        raise _Broken(
+            None,
+            f"anchor event {a.seq} ({a.source}) is archived: give its archive file with --archive",
+            incomplete=True,
+        )
+    if found != a.hash:
+        raise _Broken(a.seq, f"event {a.seq} differs from the anchor{origin}")
 
 
 def _check_newest_archive_event(conn: Connection, record: tuple[int, int, str, str]) -> None:
@@ -392,11 +527,12 @@ def _check_newest_archive_event(conn: Connection, record: tuple[int, int, str, s
     )
 
 
-def _hash_in_archive(path: Path, seq: int) -> str | None:
+def _hashes_in_archive(path: Path, seqs: set[int]) -> dict[int, str | None]:
+    found: dict[int, str | None] = dict.fromkeys(seqs)
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         fh.readline()
         for line in fh:
             event = json.loads(line)
-            if event.get("seq") == seq:
-                return str(event["hash"])
-    return None
+            if event.get("seq") in seqs:
+                found[event["seq"]] = str(event["hash"])
+    return found

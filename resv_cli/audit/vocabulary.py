@@ -42,6 +42,7 @@ _DEFS = (
     ActionDef("account.unlock", "ロック解除", "account unlocked"),
     ActionDef("account.password_change", "パスワード変更", "password changed"),
     ActionDef("account.reset_password", "パスワード再発行", "password reset"),
+    ActionDef("account.credentials_file", "初期パスワード一覧の出力", "one-time passwords filed"),
     ActionDef("account.policy", "パスワード方針表示", "password policy shown"),
     ActionDef("auth.login", "ログイン", "login"),
     ActionDef("auth.logout", "ログアウト", "logout"),
@@ -87,6 +88,9 @@ _DEFS = (
     ActionDef("audit.verify", "改ざん検証", "audit chain verified"),
     ActionDef("audit.anchor", "検証用アンカー作成", "audit anchor written"),
     ActionDef("audit.archive", "利用履歴の保管", "audit history archived"),
+    ActionDef("audit.key_upgrade", "利用履歴の鍵付き化", "audit chain keyed"),
+    ActionDef("audit.key_rotate", "監査鍵の更新", "audit key rotated"),
+    ActionDef("audit.key_status", "監査鍵の状態表示", "audit key status shown"),
     ActionDef("report.export", "月次報告出力", "monthly report exported"),
     ActionDef("db.init", "データベース初期化", "database initialised"),
     ActionDef("db.grant_runtime_role", "実行用ロール付与", "runtime role granted"),
@@ -148,11 +152,15 @@ class A:
     IMPORT_BATCH = "import.batch"
     IMPORT_LIST = "import.list"
     IMPORT_SHOW = "import.show"
+    ACCOUNT_CREDENTIALS_FILE = "account.credentials_file"
     AUDIT_LIST = "audit.list"
     AUDIT_SHOW = "audit.show"
     AUDIT_VERIFY = "audit.verify"
     AUDIT_ANCHOR = "audit.anchor"
     AUDIT_ARCHIVE = "audit.archive"
+    AUDIT_KEY_UPGRADE = "audit.key_upgrade"
+    AUDIT_KEY_ROTATE = "audit.key_rotate"
+    AUDIT_KEY_STATUS = "audit.key_status"
     REPORT_EXPORT = "report.export"
     DB_INIT = "db.init"
     DB_GRANT_RUNTIME_ROLE = "db.grant_runtime_role"
@@ -180,12 +188,16 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "actions": "the actions a rule grants",
         "added": "rows added",
         "anchor_seq": "the anchor's last event",
+        "anchor_sources": "where the anchors came from (report, signed file, --anchor)",
+        "anchors": "anchors checked",
         "archives": "archives checked",
         "batch": "import batch id",
         "batch_id": "import batch id",
         "before": "archive cut-off day",
         "category": "facility category",
+        "chain_head_hash": "chain head MAC at export (an anchor held in the report)",
         "chain_head_seq": "chain head at export",
+        "chain_from": "first event chained under a key",
         "chain_ok": "the chain verified intact at export",
         "changed": "rows changed",
         "city": "open-data city code",
@@ -220,6 +232,8 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "from_organization": "the previous manager",
         "head_seq": "last event of the chain",
         "imported": "rows imported",
+        "key_id": "audit key identifier (never the key)",
+        "keys": "audit keys in the key file (identifiers only)",
         "kind": "kind of the thing acted on",
         "lang": "report language",
         "last_seq": "last event of an archive",
@@ -242,6 +256,9 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "password_set": "a password was set",
         "periods_added": "management periods added",
         "periods_closed": "management periods closed",
+        "previous_key_id": "the audit key replaced",
+        "previous_key_lost": "the replaced audit key was lost",
+        "public_key": "fingerprint of a monitor's anchor signing key",
         "purpose": "purpose of a purpose-bound search",
         "reason": "why (a code such as out_of_scope, not_found)",
         "records_read": "records read",

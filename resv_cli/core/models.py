@@ -401,8 +401,10 @@ class ImportReject(Base):
 class AuditEvent(Base):
     """利用履歴: one recorded use or refused attempt; append-only and hash-chained.
 
-    ``hash`` is the SHA-256 of the canonical form (see ``resv_cli.audit.chain``), which
-    includes ``prev_hash``; UPDATE and DELETE are refused by triggers.
+    ``hash`` is the HMAC-SHA-256, under the audit key ``key_id`` (kept outside the
+    database), of the canonical form (see ``resv_cli.audit.chain``), which includes
+    ``prev_hash``; events of resv 0.1 have no ``key_id`` and a plain SHA-256.
+    UPDATE and DELETE are refused by triggers.
     """
 
     __tablename__ = "audit_events"
@@ -426,6 +428,8 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(8))
     detail: Mapped[str] = mapped_column(Text)  # canonical JSON text, hashed as stored
     prev_hash: Mapped[str] = mapped_column(String(64))
+    # the audit key the MAC is under (resv_cli.audit.keys); NULL: a 0.1 event (SHA-256)
+    key_id: Mapped[str | None] = mapped_column(String(16))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 

@@ -121,3 +121,73 @@ def nfc_one_line(text: str) -> str:
     if "\n" in text or "\r" in text:
         text = " ".join(part.strip() for part in text.splitlines() if part.strip())
     return nfc(text)
+
+
+# --- the input rule -----------------------------------------------------------------
+#
+# One rule for every text that enters (the counter, the importer, rosters, names of
+# organisations and facilities, scope rules and policy files, free-text reasons):
+# no control character (a line break only where the field allows one), and no
+# value longer than its column.  The reason names the field and the position, never
+# the value: it may be written to an error line, a rejects file or the audit history.
+
+# the cap of a text with no length in the schema (a TEXT column): a note, not a file
+TEXT_MAX = 2000
+# a reason or purpose a person types, kept in an audit event's detail
+REASON_MAX = 200
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators; the
+# second form lets CR and LF through, for a field that keeps or folds line breaks
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL_EXCEPT_LINE_BREAKS = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def max_len(column: object) -> int:
+    """The most characters a column holds: its ``String(N)`` length, or ``TEXT_MAX``.
+
+    ``column`` is a mapped attribute (``Organization.name``), so a field's limit is
+    written once, in the table definition.
+    """
+    length = getattr(getattr(column, "type", None), "length", None)
+    return int(length) if length else TEXT_MAX
+
+
+def control_problem(value: str, *, line_breaks: bool = False) -> str | None:
+    """The first control character of ``value`` by code point and 1-based position, or None.
+
+    CR and LF count as control characters unless ``line_breaks``.
+    """
+    m = (CONTROL_EXCEPT_LINE_BREAKS if line_breaks else CONTROL).search(value)
+    if m is None:
+        return None
+    return f"control character U+{ord(m.group()):04X} at position {m.start() + 1}"
+
+
+def length_problem(stored: str, max_len: int) -> str | None:
+    """Why the value as stored is too long, or None."""
+    if len(stored) > max_len:
+        return f"longer than {max_len} characters (got {len(stored)})"
+    return None
+
+
+def text_problem(value: str, max_len: int, *, line_breaks: bool = False) -> str | None:
+    """Why ``value`` may not enter (control character, too long as stored), or None.
+
+    For importers that reject a row naming its column; ``check_text`` raises it.
+    """
+    return control_problem(value, line_breaks=line_breaks) or length_problem(nfc(value), max_len)
+
+
+def check_text(field: str, value: str, *, max_len: int, line_breaks: bool = False) -> str:
+    """Return ``value`` as stored (``nfc``) or raise ``InputError`` "FIELD: reason".
+
+    Refused: a control character (CR and LF too unless ``line_breaks``), and more
+    than ``max_len`` characters as stored.  The reason names the field and the
+    position, never the value.  Line breaks, where allowed, are kept: a caller that
+    folds them applies ``nfc_one_line`` to the result.
+    """
+    reason = text_problem(value, max_len, line_breaks=line_breaks)
+    if reason is not None:
+        from resv_cli.core.errors import InputError
+
+        raise InputError(f"{field}: {reason}")
+    return nfc(value)

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 # key -> (default, minimum, maximum, description)
 KNOWN: dict[str, tuple[int, int, int, str]] = {
     "password_min_length": (15, 8, 64, "minimum password length (never below 8)"),
+    "password_min_score": (
+        3,
+        2,
+        4,
+        "lowest zxcvbn strength estimate (0-4) a new password may have (never below 2)",
+    ),
     "session_hours": (12, 1, 24, "hours a login session lasts"),
     "duplicate_check_per_hour": (30, 1, 1000, "duplicate checks per account per hour"),
     "bulk_view_threshold": (
@@ -55,3 +61,7 @@ def set_int(s: Session, key: str, value: int) -> None:
 
 def password_min_length(s: Session) -> int:
     return get_int(s, "password_min_length")
+
+
+def password_min_score(s: Session) -> int:
+    return get_int(s, "password_min_score")

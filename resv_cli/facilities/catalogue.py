@@ -34,6 +34,7 @@ from resv_cli.core.models import (
     ManagementPeriod,
     Organization,
 )
+from resv_cli.core.normalize import check_text, max_len
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -191,8 +192,22 @@ def parse_hours_option(text: str) -> tuple[str, str]:
 # --- facilities --------------------------------------------------------------------
 
 
+# the free-text fields a person types, with the option that gives each (the input rule)
+TEXT_FIELDS = {
+    "name": "facility name",
+    "kana": "--kana",
+    "address": "--address",
+    "phone": "--phone",
+}
+
+
+def _text(field: str, value: str) -> str:
+    """A facility's text field as stored, or InputError naming the option (never the value)."""
+    return check_text(TEXT_FIELDS[field], value, max_len=max_len(getattr(Facility, field)))
+
+
 def _check_code(code: str) -> str:
-    if not CODE_RE.match(code):
+    if not CODE_RE.fullmatch(code):
         raise InputError(f"facility code {code!r}: use 1-40 lower-case letters, digits, '-' or '_'")
     return code
 
@@ -242,9 +257,13 @@ def add_facility(
 
     require_role(actor, "admin", action="facility.add")
     _check_code(code)
-    name = unicodedata.normalize("NFC", name).strip()
+    name = _text("name", name)
     if not name:
         raise InputError("facility name must not be empty")
+    kana, address, phone = (
+        _text(f, v) or None if v is not None else None
+        for f, v in (("kana", kana), ("address", address), ("phone", phone))
+    )
     _check_category(session, category)
     if session.execute(select(Facility.id).where(Facility.code == code)).first():
         raise Conflict(f"facility {code!r} already exists (use `resv facility update`)")
@@ -306,8 +325,9 @@ def update_facility(
             continue
         if key not in UPDATABLE:
             raise InputError(f"cannot update {key!r}")
+        if key in TEXT_FIELDS:
+            value = _text(key, value)
         if key == "name":
-            value = unicodedata.normalize("NFC", value).strip()
             if not value:
                 raise InputError("facility name must not be empty")
             _set("name", value)

@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 from resv_cli.access.enforce import Grant, require_administration
 from resv_cli.audit import chain as audit
 from resv_cli.core.errors import Conflict, InputError
+from resv_cli.core.files import PrivateFile
 from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import Account, Facility, ManagementPeriod, Organization
 from resv_cli.facilities.catalogue import insert_period
@@ -332,8 +333,16 @@ def apply_handover(
     facility_codes: list[str],
     on: dt.date,
     roster: Path | None = None,
+    credentials_file: PrivateFile | None = None,
 ) -> HandoverResult:
-    """Carry out ``plan_handover`` in the caller's transaction (admin), audited."""
+    """Carry out ``plan_handover`` in the caller's transaction (admin), audited.
+
+    The one-time passwords of accounts the roster grants are written, complete
+    and synced, into ``credentials_file`` (reserved by the caller with
+    ``accounts.credentials.open_credentials_file``) and its name and SHA-256
+    recorded in the first ``handover.apply`` event; the caller renames it into
+    place after the commit.
+    """
     from resv_cli.core.context import require_role
 
     require_role(actor, "admin", action="handover.apply")
@@ -345,6 +354,19 @@ def apply_handover(
 
         roster_mod = importlib.import_module("resv_cli.accounts.roster")
         credentials = list(roster_mod.apply_roster(session, actor, plan._roster_plan))
+    filed: dict[str, str] = {}
+    if credentials:
+        if credentials_file is None:
+            raise InputError(
+                "the roster grants accounts: their one-time passwords need a new "
+                "--credentials-out file"
+            )
+        from resv_cli.accounts.credentials import fill_credentials_file
+
+        digest = fill_credentials_file(credentials_file, credentials)
+        # the first event of the handover names the workbook, so the recovery of a
+        # kill between commit and rename knows it was committed
+        filed = {"file": credentials_file.target.name, "file_sha256": digest}
     closed_by_code = {c["facility"]: c for c in plan.periods_closed}
     for opened in plan.periods_opened:
         prev = closed_by_code.get(opened["facility"])
@@ -360,8 +382,10 @@ def apply_handover(
                 "on": plan.on.isoformat(),
                 "from_organization": prev["organization"] if prev else None,
                 "valid_until": opened["valid_until"],
+                **filed,
             },
         )
+        filed = {}
     if not plan.periods_opened:
         audit.record(
             session,
@@ -375,6 +399,7 @@ def apply_handover(
                 "facilities": plan.facilities,
                 "changed": False,
                 "accounts_issued": len(credentials),
+                **filed,
             },
         )
     return HandoverResult(

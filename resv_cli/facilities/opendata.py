@@ -43,6 +43,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.errors import InputError
 from resv_cli.core.models import Facility, FacilityCategory, ImportBatch, ImportReject
+from resv_cli.core.normalize import TEXT_MAX, text_problem
 from resv_cli.facilities.catalogue import parse_hours
 
 if TYPE_CHECKING:
@@ -269,6 +270,11 @@ def _parse(
         def get(key: str, _raw: list[str] = raw) -> str | None:
             return _clean(_raw[col[key]]) if key in col else None
 
+        # the one input rule: no control character, nothing longer than a note
+        unfit = [(k, why) for k, i in col.items() if (why := text_problem(raw[i], TEXT_MAX))]
+        if unfit:
+            reject(row_no, unfit[0][0], unfit[0][1])
+            continue
         bad = False
         lg_code = unicodedata.normalize("NFKC", get("lg_code") or "")
         if not lg_code:

@@ -168,13 +168,22 @@ def _sanitize(value: Any) -> Any:
 REJECT_COLUMNS = ("record_no", "column", "kind", "reason", "legacy_no")
 
 
-def write_rejects_file(engine: Engine, batch_id: int, path: Path) -> int:
+def check_rejects_path(path: Path | None, *, force: bool = False) -> None:
+    """Refuse, before the import, a rejects file that exists (without --force) or is a link."""
+    if path is not None:
+        from resv_cli.core.files import check_target
+
+        check_target(path, overwrite=force, force_option="--force")
+
+
+def write_rejects_file(engine: Engine, batch_id: int, path: Path, *, force: bool = False) -> int:
     """Write the batch's rejects (no personal data) as CSV (UTF-8 with BOM) or xlsx.
 
     The file names legacy registration numbers, so only its owner may read it
-    (mode 0600, written atomically).
+    (mode 0600, written atomically, never through a symbolic link); an existing
+    file is replaced only with ``force``.
     """
-    from resv_cli.core.config import write_private
+    from resv_cli.core.files import write_private
 
     buf = io.BytesIO()
     with engine.connect() as conn:
@@ -205,7 +214,7 @@ def write_rejects_file(engine: Engine, batch_id: int, path: Path) -> int:
                 n += 1
             text_buf.flush()
             text_buf.detach()
-    write_private(path, buf.getvalue())
+    write_private(path, buf.getvalue(), overwrite=force, force_option="--force")
     return n
 
 

@@ -2,8 +2,8 @@
 
 ``build_normaliser`` compiles, once per file, the function that turns the raw
 fields of one record into R, or into the list of (column label, reason) that
-reject it.  Every field has its rule below.  They run in one fixed order (the
-external characters first, then the fields in the order of R, the
+reject it.  Every field has its rule below.  They run in one fixed order (control
+characters and external characters first, then the fields in the order of R, the
 representative's length last), so a record's rejects are always listed in the
 same order (the rejects file and ``merge_rejects`` depend on it).  The normalisers of one
 field's text are in ``jpnorm``.
@@ -19,7 +19,7 @@ from typing import Any
 
 from resv_cli.core import jpnorm
 from resv_cli.core.jpnorm import FieldError
-from resv_cli.core.normalize import nfc_one_line
+from resv_cli.core.normalize import CONTROL_EXCEPT_LINE_BREAKS, nfc_one_line
 from resv_cli.importing.mapping import Mapping
 from resv_cli.importing.reader import has_undecodable, undecodable_reason
 from resv_cli.importing.record import Reject
@@ -65,6 +65,27 @@ def _gaiji_rule(m: Mapping) -> Rule:
     return gaiji
 
 
+def _control_rule(m: Mapping) -> Rule:
+    """A reject for each mapped field holding a control character (the input rule).
+
+    A line break is a wrapped cell and is folded by the field's rule; any other
+    control character (a NUL, say) is refused with its code point and position.
+    """
+    getters = [(m.label(f), get) for f, get in m.getters.items()]
+    if m.era_getter is not None:
+        era = m.era_getter
+        getters.append((m.label("date_of_birth"), lambda row: "\n".join(era(row))))
+
+    def control(row: list[str], rejects: list[Reject]) -> None:
+        for label, get in getters:
+            try:
+                fields.control_characters(get(row))
+            except FieldError as exc:
+                rejects.append((label, str(exc)))
+
+    return control
+
+
 def _kind_rule(m: Mapping, default_kind: str | None) -> Rule:
     get_kind = m.getters.get("kind")
     kind_values = {**jpnorm.KIND_VALUES, **m.kind_values}
@@ -97,8 +118,8 @@ def _legacy_rule(m: Mapping) -> Rule:
         legacy = get_legacy(row).strip() if get_legacy is not None else ""
         if legacy and not legacy.isascii():
             legacy = unicodedata.normalize("NFKC", legacy).strip()
-        if len(legacy) > 64:
-            rejects.append((label, "registration number longer than 64 characters"))
+        if len(legacy) > fields.LEGACY_NO_MAX:
+            rejects.append((label, fields.LEGACY_NO_TOO_LONG))
         return legacy
 
     return legacy_no
@@ -219,6 +240,8 @@ def build_normaliser(
     """Compile the per-record function: raw strings -> (R or None, rejects, legacy no)."""
     width = len(header)
     gaiji = _gaiji_rule(m)
+    control = _control_rule(m)
+    has_control = CONTROL_EXCEPT_LINE_BREAKS.search
     kind_of = _kind_rule(m, default_kind)
     legacy_no = _legacy_rule(m)
     names = _names_rule(m)
@@ -244,7 +267,11 @@ def build_normaliser(
                 # so the one under its heading may be anything (a name, say)
                 return None, [("", f"record has {n} fields, the header has {width}")], None
         rejects: list[Reject] = []
-        if private_use("\x00".join(row)):
+        # one scan of the whole record for each check; the fields only when it hits
+        joined = "\n".join(row)
+        if has_control(joined):
+            control(row, rejects)
+        if private_use(joined):
             gaiji(row, rejects)
         kind = kind_of(row, rejects)
         legacy = legacy_no(row, rejects)
@@ -256,7 +283,7 @@ def build_normaliser(
         tel, digits, ext = phone(row, rejects)
         em_name = emergency_name(row, rejects)
         em_tel = emergency_phone(row, rejects)
-        if len(rep) > fields.NAME_MAX:
+        if len(rep) > fields.REPRESENTATIVE_MAX:
             representative_too_long(row, rejects)
         if rejects:
             return None, rejects, legacy or None

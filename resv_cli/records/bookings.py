@@ -26,6 +26,7 @@ from resv_cli.core import clock
 from resv_cli.core.errors import Conflict, InputError
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import Facility
+from resv_cli.core.normalize import check_text, max_len
 from resv_cli.core.personal import Booking
 from resv_cli.records.registrants import load_in_scope
 
@@ -68,6 +69,8 @@ def add_booking(
 ) -> dict[str, Any]:
     """Lend a facility (room) to a registrant for a slot."""
     actor = logged_in(actor)
+    if purpose is not None:
+        purpose = check_text("--purpose", purpose, max_len=max_len(Booking.purpose)).strip()
     fac = facility_by_code(session, facility)
     on = clock.today()
     grant = require(

@@ -20,7 +20,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.errors import Conflict, InputError, PermissionDenied
 from resv_cli.core.models import Facility
-from resv_cli.core.normalize import kana_key, name_key
+from resv_cli.core.normalize import REASON_MAX, check_text, kana_key, name_key
 from resv_cli.core.personal import Certificate, Registrant
 from resv_cli.records.registrants import load_in_scope, scoped_refusal
 
@@ -163,7 +163,9 @@ def issue_certificate(
         session, reg.name_key, reg.kana_key, reg.date_of_birth, exclude_id=int(reg.id)
     )
     elsewhere = [m for m in matches if m["certificate_number"]]
-    override = (override_reason or "").strip() or None
+    override = (
+        check_text("--override-reason", override_reason or "", max_len=REASON_MAX).strip() or None
+    )
     if elsewhere and override is None:
         # where, and the number, only through the purpose-bound check (a reason is
         # required there): this refusal says only that one exists
@@ -301,7 +303,7 @@ def check_duplicate(
     contact or date of birth.
     """
     actor = logged_in(actor)
-    reason = (reason or "").strip()
+    reason = check_text("--reason", reason or "", max_len=REASON_MAX).strip()
     if not reason:
         raise InputError("--reason is required: say why you check (e.g. the application number)")
     nkey = name_key(name or "")
@@ -324,7 +326,7 @@ def check_duplicate(
             outcome="denied",
             facility_code=work_code,
             # "reason" is why it was refused; "purpose" is the reason the user gave
-            detail={"reason": "not_eligible", "purpose": reason[:200], "terms_hmac": terms_hmac},
+            detail={"reason": "not_eligible", "purpose": reason, "terms_hmac": terms_hmac},
         )
     limit, used = _duplicate_checks_used(session, actor)
     if used >= limit:
@@ -333,7 +335,7 @@ def check_duplicate(
             action="registrant.check_duplicate",
             outcome="denied",
             facility_code=work_code,
-            detail={"reason": "rate_limit", "purpose": reason[:200], "terms_hmac": terms_hmac},
+            detail={"reason": "rate_limit", "purpose": reason, "terms_hmac": terms_hmac},
         )
     rows = _duplicate_matches(session, nkey, kkey, date_of_birth)
     audit.record(
@@ -344,7 +346,7 @@ def check_duplicate(
         facility_code=work_code,
         detail={
             "terms_hmac": terms_hmac,
-            "purpose": reason[:200],
+            "purpose": reason,
             "matches": len(rows),
             # numbers only, so the monthly report can show which records matched
             "registrant_ids": sorted({r["_registrant_id"] for r in rows}),

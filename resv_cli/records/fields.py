@@ -17,21 +17,28 @@ from typing import Any
 
 from resv_cli.core import jpnorm
 from resv_cli.core.jpnorm import FieldError
-from resv_cli.core.normalize import name_key, nfc_one_line
+from resv_cli.core.normalize import control_problem, max_len, name_key, nfc_one_line
+from resv_cli.core.personal import Registrant
 
 __all__ = ["FieldError", "GAIJI_REASON", "OPTIONS", "Cleaned", "clean"]
 
-NAME_MAX = 200
-ADDRESS_MAX = 300
+# the longest values, from the registrants table's columns (the one place they are set)
+NAME_MAX = max_len(Registrant.name)
+READING_MAX = max_len(Registrant.kana)
+ADDRESS_MAX = max_len(Registrant.address)
+EMERGENCY_NAME_MAX = max_len(Registrant.emergency_name)
+REPRESENTATIVE_MAX = max_len(Registrant.representative_name)
+LEGACY_NO_MAX = max_len(Registrant.legacy_no)
 GAIJI_REASON = (
     "contains an external character (外字) with no standard code; write it with a standard "
     "character"
 )
 NAME_TOO_LONG = f"name longer than {NAME_MAX} characters"
-READING_TOO_LONG = f"reading longer than {NAME_MAX} characters"
+READING_TOO_LONG = f"reading longer than {READING_MAX} characters"
 ADDRESS_TOO_LONG = f"address longer than {ADDRESS_MAX} characters"
-EMERGENCY_NAME_TOO_LONG = f"emergency contact name longer than {NAME_MAX} characters"
-REPRESENTATIVE_TOO_LONG = f"representative name longer than {NAME_MAX} characters"
+EMERGENCY_NAME_TOO_LONG = f"emergency contact name longer than {EMERGENCY_NAME_MAX} characters"
+REPRESENTATIVE_TOO_LONG = f"representative name longer than {REPRESENTATIVE_MAX} characters"
+LEGACY_NO_TOO_LONG = f"registration number longer than {LEGACY_NO_MAX} characters"
 
 # the option of ``registrant add`` / ``update`` that gives each field
 OPTIONS = {
@@ -54,6 +61,17 @@ def external_characters(text: str) -> None:
         raise FieldError(GAIJI_REASON)
 
 
+def control_characters(text: str) -> None:
+    """Refuse a control character (the input rule of ``resv_cli.core.normalize``).
+
+    Line breaks are let through: every text field of a registrant folds them (a
+    wrapped cell of a legacy file); the reason gives the code point and position.
+    """
+    reason = control_problem(text, line_breaks=True)
+    if reason is not None:
+        raise FieldError(reason)
+
+
 def kind(text: str) -> str:
     """individual or group, from the words files and staff use (個人, 団体, 1, 2, ...)."""
     return jpnorm.kind(text)
@@ -72,7 +90,7 @@ def name(text: str) -> tuple[str, str]:
 def reading(text: str) -> tuple[str, str]:
     """(the reading in full-width katakana, its search key)."""
     value, key = jpnorm.reading(text)
-    if len(value) > NAME_MAX:
+    if len(value) > READING_MAX:
         raise FieldError(READING_TOO_LONG)
     return value, key
 
@@ -99,7 +117,7 @@ phone = jpnorm.phone  # (as stored, its digits, extension)
 def emergency_name(text: str) -> str:
     """The emergency contact's name (family), NFC, one line, at most 200 characters."""
     value = nfc_one_line(text)
-    if len(value) > NAME_MAX:
+    if len(value) > EMERGENCY_NAME_MAX:
         raise FieldError(EMERGENCY_NAME_TOO_LONG)
     return value
 
@@ -116,7 +134,7 @@ def emergency_phone(text: str) -> str:
 def representative_name(text: str) -> str:
     """A group's representative (団体の代表者), NFC, one line, at most 200 characters."""
     value = nfc_one_line(text)
-    if len(value) > NAME_MAX:
+    if len(value) > REPRESENTATIVE_MAX:
         raise FieldError(REPRESENTATIVE_TOO_LONG)
     return value
 
@@ -176,6 +194,7 @@ def clean(values: dict[str, Any], today: dt.date) -> Cleaned:
             continue
         try:
             if isinstance(raw, str):
+                control_characters(raw)
                 external_characters(raw)
             value = rule(raw)
         except FieldError as exc:

@@ -28,7 +28,6 @@ registrant appears as internal ID plus a masked name (first character + ○○).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.audit.vocabulary import A
 from resv_cli.core import clock
 from resv_cli.core.errors import InputError
+from resv_cli.core.files import PrivateFile
 from resv_cli.reports.chain import ChainStatus, chain_status
 from resv_cli.reports.context import ReportContext
 from resv_cli.reports.labels import LANGS
@@ -68,25 +68,32 @@ class MonthlyOptions:
     facility_codes: list[str] = field(default_factory=list)
     lang: str = "ja"
     max_rows: int = EXCEL_MAX_ROWS  # a parameter so tests can split at a few rows
+    overwrite: bool = False  # --force: replace an existing report
 
 
 @dataclass
 class MonthlyReport:
     path: Path
-    temp_path: Path
+    file: PrivateFile
     sha256: str
     rows: dict[str, int]
     flags: dict[str, int]
     chain: ChainStatus
     audit_seq: int
 
+    @property
+    def temp_path(self) -> Path:
+        return self.file.temp
+
     def publish(self) -> Path:
-        """Rename the finished temporary file to its name (after the commit)."""
-        os.replace(self.temp_path, self.path)
-        return self.path
+        """Rename the finished temporary file to its name (after the commit).
+
+        If that fails the file is kept (its export is recorded) and named.
+        """
+        return self.file.commit(keep_on_failure=True)
 
     def discard(self) -> None:
-        self.temp_path.unlink(missing_ok=True)
+        self.file.discard()
 
 
 def write_monthly_report(
@@ -94,8 +101,11 @@ def write_monthly_report(
 ) -> MonthlyReport:
     """Write the month's report to a 0600 temporary file beside ``options.output``.
 
-    Records ``report.export`` (month, organisation, SHA-256, row counts) in the
-    session's transaction.  The caller publishes the file after committing.
+    The file is complete and synced before ``report.export`` (month, organisation,
+    SHA-256, row counts) is recorded in the session's transaction; the caller
+    publishes it after committing (discards it if the commit fails), so the file
+    exists exactly when its export is recorded.  An existing report is refused
+    unless ``options.overwrite``.
     """
     grant = require_monitoring(actor, clock.today(), audit_action=ACTION)
     actor = grant.actor
@@ -112,20 +122,17 @@ def write_monthly_report(
     scope = resolve_scope(session, actor, options, first, nxt)
     from resv_cli.reports.xlsx import reserve_private
 
-    try:
-        temp = reserve_private(output)
-    except OSError as exc:
-        raise InputError(f"cannot write {str(output)!r}: {exc.strerror or exc}") from None
+    temp = reserve_private(output, overwrite=options.overwrite)
     try:
         chain = chain_status(session)
         ctx = ReportContext(session, grant, options, scope, first, nxt, chain)
         return _run(ctx, output, temp)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        temp.discard()
         raise
 
 
-def _run(ctx: ReportContext, output: Path, temp: Path) -> MonthlyReport:
+def _run(ctx: ReportContext, output: Path, temp: PrivateFile) -> MonthlyReport:
     from openpyxl import Workbook
 
     from resv_cli.reports.xlsx import make_styles, save_private
@@ -171,6 +178,7 @@ def _run(ctx: ReportContext, output: Path, temp: Path) -> MonthlyReport:
             "rows": rows,
             "flags": ctx.flag_counts,
             "chain_head_seq": ctx.chain.head_seq,
+            "chain_head_hash": ctx.chain.head_hash,
             "chain_ok": ctx.chain.ok,
         },
     )

@@ -21,9 +21,6 @@ first row; autofilter and page setup are written at the end.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +31,8 @@ from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 from openpyxl.styles import Alignment, Font, NamedStyle, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
+
+from resv_cli.core.files import PrivateFile
 
 EXCEL_MAX_ROWS = 1_048_576
 # Characters that make a spreadsheet treat text as a formula (OWASP "CSV injection").
@@ -194,24 +193,17 @@ class TableSheet:
         self._finish_sheet()
 
 
-def reserve_private(target: Path) -> Path:
+def reserve_private(target: Path, *, overwrite: bool = False) -> PrivateFile:
     """Create the 0600 temporary file beside ``target`` that the workbook goes into.
 
-    Done before any work, so an unwritable directory fails at once; the caller
-    renames it into place (``os.replace``) once the audit event is committed, or
-    removes it.
+    Done before any work, so an unwritable directory (or an existing report
+    without ``--force``) fails at once; the caller renames it into place
+    (``commit``) once the audit event is committed, or removes it (``discard``).
     """
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)  # created with mode 0600; openpyxl reopens it by name, keeping the mode
-    return Path(tmp)
+    return PrivateFile(target, overwrite=overwrite, force_option="--force", label="report")
 
 
-def save_private(wb: Workbook, tmp: Path) -> str:
+def save_private(wb: Workbook, out: PrivateFile) -> str:
     """Save ``wb`` into the reserved file, flush it to disk, return its SHA-256."""
-    wb.save(tmp)
-    digest = hashlib.sha256()
-    with open(tmp, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-        os.fsync(fh.fileno())
-    return digest.hexdigest()
+    wb.save(out.file)
+    return out.finish()

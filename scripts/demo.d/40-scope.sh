@@ -3,8 +3,9 @@
 # Sourced by scripts/demo.sh after 10-facilities (demo city, handover of chuo-rojin
 # and chiiki-fukushi to inzai-fm on 2017-04-01) and 20-accounts.
 
-OP_PW="Demo-operator-passphrase-2026-a"
-CITY_PW="Demo-city-operator-passphrase-b"
+# (never the person's name -- デモ reads "demo" -- nor the organisation's code, city)
+OP_PW="Kawa-no-nagare-passphrase-2026-a"
+CITY_PW="Yama-no-ue-no-passphrase-2026-b"
 
 # grant LOGIN ORG FACILITY NEW_PASSWORD: grant an operator, log in once to set the password
 grant_operator() {

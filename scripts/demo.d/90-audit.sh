@@ -18,13 +18,26 @@ resv audit show "$(cut -d: -f1 "$OUT/audit-anchor.txt")"
 if [[ "$RESV_DATABASE_URL" == postgresql* ]]; then
 step "Audit: tampering is shown on a copy of a SQLite file (skipped on PostgreSQL)"
 else
-step "Audit: someone with the database file edits one old event on a copy - verify names it"
+step "Audit: someone with the database file (not the audit key) rewrites an event and re-chains the rest, on a copy - verify names it"
 python3 - "$OUT/demo.db" "$OUT/tampered.db" <<'PY'
-import sqlite3, sys
+import hashlib, sqlite3, sys
+from resv_cli.audit import chain
 con = sqlite3.connect(sys.argv[2])
 sqlite3.connect(sys.argv[1]).backup(con)  # a consistent copy (WAL included)
 con.execute("DROP TRIGGER tr_audit_events_no_update")  # an attacker can, on a file
 con.execute("UPDATE audit_events SET outcome = 'denied' WHERE seq = 2")
+# without the key the attacker can only re-compute plain SHA-256 hashes: link every
+# later event to the edited one, as a 0.1 history would have accepted
+prev = con.execute("SELECT hash FROM audit_events WHERE seq = 1").fetchone()[0]
+rows = con.execute(chain.verify_select_sql("sqlite") + "").fetchall()
+for row in rows[1:]:
+    fields = list(row[:12])
+    fields[11] = prev
+    digest = hashlib.sha256(chain.canonical_text(fields).encode()).hexdigest()
+    con.execute("UPDATE audit_events SET prev_hash = ?, hash = ?, key_id = NULL WHERE seq = ?",
+                (prev, "tmp" + str(row[0]), row[0]))
+    con.execute("UPDATE audit_events SET hash = ? WHERE seq = ?", (digest, row[0]))
+    prev = digest
 con.commit()
 PY
 printf '%s\n' "$ADMIN_PW" | resv --db "$OUT/tampered.db" login it-admin --password-stdin

@@ -18,5 +18,12 @@ ls -l "$OUT/monitoring-$REPORT_MONTH.xlsx" >&2
 step "Report: the same month city-wide, English headings"
 resv report monthly --month "$REPORT_MONTH" --lang en --output "$OUT/monitoring-$REPORT_MONTH-en.xlsx"
 
-step "Audit: the history still verifies after every step of the demo (reports included)"
-resv audit verify
+step "Audit: a monitor's signed anchor file (Ed25519; checkable with the public key alone)"
+resv audit signing-key --private-out "$OUT/monitor-anchor.key" --public-out "$OUT/monitor-anchor.pub"
+resv audit anchor --output "$OUT/anchor-$REPORT_MONTH.json" --signing-key "$OUT/monitor-anchor.key"
+resv audit check-anchor "$OUT/anchor-$REPORT_MONTH.json" --public-key "$OUT/monitor-anchor.pub"
+
+step "Audit: the history verifies against the anchors the reports and the signed file hold"
+resv audit verify --anchor-from "$OUT/monitoring-$REPORT_MONTH.xlsx" \
+  --anchor-from "$OUT/monitoring-$REPORT_MONTH-en.xlsx" \
+  --anchor-file "$OUT/anchor-$REPORT_MONTH.json" --public-key "$OUT/monitor-anchor.pub"
