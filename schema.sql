@@ -67,6 +67,22 @@ CREATE TABLE settings (
 	CONSTRAINT pk_settings PRIMARY KEY (key)
 );
 
+CREATE TABLE duplicate_check_rules (
+	id SERIAL NOT NULL, 
+	name VARCHAR(100) NOT NULL, 
+	from_facility_code VARCHAR(40) NOT NULL, 
+	over_category VARCHAR(40), 
+	purpose VARCHAR(200) NOT NULL, 
+	valid_from DATE, 
+	valid_until DATE, 
+	source VARCHAR(16) NOT NULL, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_duplicate_check_rules PRIMARY KEY (id), 
+	CONSTRAINT ck_duplicate_check_rules_validity CHECK (valid_until IS NULL OR valid_from IS NULL OR valid_until >= valid_from), 
+	CONSTRAINT uq_duplicate_check_rules_name UNIQUE (name), 
+	CONSTRAINT fk_duplicate_check_rules_over_category_facility_categories FOREIGN KEY(over_category) REFERENCES facility_categories (code)
+);
+
 CREATE TABLE facilities (
 	id SERIAL NOT NULL, 
 	code VARCHAR(40) NOT NULL, 
@@ -170,6 +186,7 @@ CREATE TABLE accounts (
 	organization_id INTEGER NOT NULL, 
 	role VARCHAR(16) NOT NULL, 
 	facility_id INTEGER, 
+	all_managed_facilities BOOLEAN DEFAULT false NOT NULL, 
 	roster_entry_id INTEGER, 
 	password_hash VARCHAR(255), 
 	password_changed_at TIMESTAMP WITH TIME ZONE, 
@@ -198,6 +215,16 @@ CREATE TABLE accounts (
 );
 
 CREATE INDEX ix_accounts_organization_id_status ON accounts (organization_id, status);
+
+CREATE TABLE account_workplaces (
+	account_id INTEGER NOT NULL, 
+	facility_id INTEGER NOT NULL, 
+	CONSTRAINT pk_account_workplaces PRIMARY KEY (account_id, facility_id), 
+	CONSTRAINT fk_account_workplaces_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id), 
+	CONSTRAINT fk_account_workplaces_facility_id_facilities FOREIGN KEY(facility_id) REFERENCES facilities (id)
+);
+
+CREATE INDEX ix_account_workplaces_facility_id ON account_workplaces (facility_id);
 
 CREATE TABLE import_batches (
 	id SERIAL NOT NULL, 

@@ -121,7 +121,12 @@ def grant(
     org: Annotated[str, typer.Option("--org", help="Organisation code.")],
     role: Annotated[Role, typer.Option("--role", help="admin, monitor or operator.")],
     facility: Annotated[
-        str | None, typer.Option("--facility", help="Place of work (所属施設), a facility code.")
+        list[str] | None,
+        typer.Option(
+            "--facility",
+            help="Place of work (所属施設), a facility code (repeatable); an operator acts "
+            "only at its places of work.",
+        ),
     ] = None,
     valid_from: Annotated[
         str | None, typer.Option("--valid-from", help="First day the account may log in.")
@@ -130,6 +135,14 @@ def grant(
         str | None,
         typer.Option("--valid-until", help="Last day; default the end of the organisation's term."),
     ] = None,
+    all_managed: Annotated[
+        bool,
+        typer.Option(
+            "--all-managed-facilities",
+            help="Operator may act at every facility its organisation manages, not only its "
+            "places of work (an explicit, audited grant).",
+        ),
+    ] = False,
     credentials_out: CredentialsOutOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -153,9 +166,10 @@ def grant(
                 name=name,
                 org_code=org,
                 role=role.value,
-                facility_code=facility,
+                facility_code=facility or None,
                 valid_from=_date(valid_from, "--valid-from"),
                 valid_until=_date(valid_until, "--valid-until"),
+                all_managed_facilities=all_managed,
             )
             _file_out(w, out, [cred])
     except BaseException:
@@ -165,6 +179,49 @@ def grant(
     _publish(out, [cred])
     echo_err(f"Account {cred.login_id} granted.")
     _deliver([cred], credentials_out, fmt)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+    facility: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--facility", help="The places of work (所属施設), replacing the old (repeatable)."
+        ),
+    ] = None,
+    no_facility: Annotated[
+        bool, typer.Option("--no-facility", help="Remove every place of work.")
+    ] = False,
+    all_managed: Annotated[
+        bool | None,
+        typer.Option(
+            "--all-managed-facilities/--places-of-work-only",
+            help="Grant, or withdraw, access to every facility the organisation manages.",
+        ),
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Change an account's places of work or its organisation-wide grant (admin).
+
+    Example: resv account update inzai-fm-0001 --facility chuo-rojin --facility honme-rojin
+    """
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.accounts.lifecycle import update_account
+    from resv_cli.core.errors import InputError
+
+    if facility and no_facility:
+        raise InputError("--facility and --no-facility contradict each other")
+    codes = [] if no_facility else (facility or None)
+    with work(ctx) as w:
+        out = update_account(
+            w.session, w.actor, login_id, facility_codes=codes, all_managed_facilities=all_managed
+        )
+    echo_err(f"Account {out['login_id']} {'updated' if out.pop('changed') else 'unchanged'}.")
+    out["facilities"] = ", ".join(out["facilities"]) if fmt == Format.table else out["facilities"]
+    render_record(out, fmt)
 
 
 @app.command("list")

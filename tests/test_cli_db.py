@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support import create_pg_database, drop_pg_database, require_pg
 
 from resv_cli.core.db import check_schema, get_engine, schema_ddl
 from resv_cli.core.errors import EXIT_INTEGRITY
+from resv_cli.core.migrations import head_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,16 +80,24 @@ def test_check_detects_a_missing_trigger(installation, cli):
     assert f"missing trigger or constraint: {missing}" in result.stderr
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_head_revision_is_the_newest_migration_file(backend):
+    from resv_cli.core.migrations import HERE
+
+    newest = max(p.name.split("_")[0] for p in (HERE / "versions").glob("0*.py"))
+    assert head_revision() == newest
+
+
 def test_upgrade_on_current_database_is_a_no_op(installation, cli):
     result = cli("db", "upgrade")
     assert result.exit_code == 0, result
-    assert "Already at revision 0002." in result.stderr
+    assert f"Already at revision {head_revision()}." in result.stderr
 
 
 def test_upgrade_builds_an_empty_database(db_url, cli):
     result = cli("db", "upgrade")
     assert result.exit_code == 0, result
-    assert "Upgraded from an empty database to revision 0002." in result.stderr
+    assert f"Upgraded from an empty database to revision {head_revision()}." in result.stderr
     assert check_schema(get_engine(db_url)) == []
 
 
@@ -105,3 +115,28 @@ def test_audit_table_refuses_update_and_delete(installation):
 def test_ddl_differs_by_dialect():
     assert "EXCLUDE USING gist" in schema_ddl("postgresql")
     assert "EXCLUDE" not in schema_ddl("sqlite")
+
+
+def test_upgrade_from_0002_gives_each_account_its_place_of_work(installation, cli):
+    """Revision 0003 on a database as 0002 left it: places of work from facility_id."""
+    from factories import make_account, make_facility, make_org
+
+    make_org(installation, "inzai-fm")
+    make_facility(installation, "chuo-rojin", "senior_welfare_centre")
+    make_account(installation, "op-1", "inzai-fm", role="operator", facility="chuo-rojin")
+    engine = installation.engine()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE account_workplaces")
+        conn.exec_driver_sql("DROP TABLE duplicate_check_rules")
+        conn.exec_driver_sql("ALTER TABLE accounts DROP COLUMN all_managed_facilities")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0002'")
+    engine.dispose()
+    r = cli("db", "upgrade")
+    assert r.exit_code == 0, r
+    assert f"Upgraded from 0002 to revision {head_revision()}." in r.stderr
+    assert installation.rows(
+        "SELECT a.login_id, f.code FROM account_workplaces w JOIN accounts a ON a.id = "
+        "w.account_id JOIN facilities f ON f.id = w.facility_id"
+    ) == [("op-1", "chuo-rojin")]
+    assert installation.scalar("SELECT count(*) FROM accounts WHERE all_managed_facilities") == 0
+    assert check_schema(get_engine(installation.url)) == []

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select
 
 from resv_cli.accounts import passwords
+from resv_cli.accounts.workplaces import set_workplaces
 from resv_cli.audit import chain as audit
+from resv_cli.audit.vocabulary import A
 from resv_cli.core import clock
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import AuthenticationFailed, Conflict, InputError, NotFound
@@ -106,15 +109,20 @@ def grant_account(
     name: str,
     org_code: str,
     role: str,
-    facility_code: str | None = None,
+    facility_code: str | Sequence[str] | None = None,
     valid_from: dt.date | None = None,
     valid_until: dt.date | None = None,
     roster_entry_id: int | None = None,
+    all_managed_facilities: bool = False,
 ) -> IssuedCredential:
     """Create one person's account with a one-time password (admin).
 
-    ``valid_until`` defaults to the end of a designated manager's term.  The
-    admin and monitor roles are for the city's own staff only.
+    ``facility_code`` is the place of work (所属施設), or several: an operator
+    acts only there (``resv_cli.accounts.workplaces``), unless
+    ``all_managed_facilities`` grants every facility its organisation manages
+    (explicit, and recorded in the event).  ``valid_until`` defaults to the end
+    of a designated manager's term.  The admin and monitor roles are for the
+    city's own staff only.
     """
 
     require_role(actor, "admin", action="account.grant")
@@ -135,7 +143,11 @@ def grant_account(
             f"the {role} role is for the city's own staff; {org.code} is a designated manager"
         )
     valid_from, valid_until = check_validity(org, valid_from, valid_until)
-    fac = facility_by_code(session, facility_code) if facility_code else None
+    codes = [facility_code] if isinstance(facility_code, str) else list(facility_code or ())
+    places = [facility_by_code(session, c) for c in dict.fromkeys(codes)]
+    fac = places[0] if places else None
+    if all_managed_facilities and role != "operator":
+        raise InputError("--all-managed-facilities is for operators (the manager's staff)")
     if session.execute(select(Account.id).where(Account.login_id == login_id)).first():
         raise Conflict(
             f"login ID {login_id!r} is already taken (IDs are never reused)",
@@ -152,6 +164,7 @@ def grant_account(
         organization_id=org.id,
         role=role,
         facility_id=fac.id if fac else None,
+        all_managed_facilities=all_managed_facilities,
         roster_entry_id=roster_entry_id,
         status="active",
         valid_from=valid_from,
@@ -164,6 +177,19 @@ def grant_account(
     cred = _issue(acc, now)
     session.add(acc)
     session.flush()
+    set_workplaces(session, acc, [p.id for p in places])
+    detail: dict[str, Any] = {
+        "account_id": acc.id,
+        "organization": org.code,
+        "role": role,
+        "valid_from": valid_from.isoformat() if valid_from else None,
+        "valid_until": valid_until.isoformat() if valid_until else None,
+        "roster_entry": roster_entry_id,
+    }
+    if len(places) > 1:
+        detail["facilities"] = [p.code for p in places]
+    if all_managed_facilities:
+        detail["all_managed_facilities"] = True
     audit.record(
         session,
         actor,
@@ -171,16 +197,54 @@ def grant_account(
         resource_type="account",
         resource_id=login_id,
         facility_code=fac.code if fac else None,
-        detail={
-            "account_id": acc.id,
-            "organization": org.code,
-            "role": role,
-            "valid_from": valid_from.isoformat() if valid_from else None,
-            "valid_until": valid_until.isoformat() if valid_until else None,
-            "roster_entry": roster_entry_id,
-        },
+        detail=detail,
     )
     return cred
+
+
+def update_account(
+    session: Session,
+    actor: Actor | None,
+    login_id: str,
+    *,
+    facility_codes: Sequence[str] | None = None,
+    all_managed_facilities: bool | None = None,
+) -> dict[str, Any]:
+    """Change an account's places of work and/or its organisation-wide grant (admin).
+
+    ``facility_codes`` replaces every place of work (an empty list removes
+    them); ``all_managed_facilities`` grants (True) or withdraws (False) access
+    to every facility the organisation manages.  Recorded as ``account.update``
+    with what changed.
+    """
+    require_role(actor, "admin", action=A.ACCOUNT_UPDATE)
+    acc = get_account(session, login_id, for_update=True)
+    detail: dict[str, Any] = {"account_id": acc.id}
+    if facility_codes is not None:
+        places = [facility_by_code(session, c) for c in dict.fromkeys(facility_codes)]
+        if set_workplaces(session, acc, [p.id for p in places]):
+            detail["facilities"] = [p.code for p in places]
+    if all_managed_facilities is not None and all_managed_facilities != acc.all_managed_facilities:
+        if all_managed_facilities and acc.role != "operator":
+            raise InputError("--all-managed-facilities is for operators (the manager's staff)")
+        acc.all_managed_facilities = all_managed_facilities
+        detail["all_managed_facilities"] = all_managed_facilities
+    if len(detail) == 1:
+        detail["noop"] = True
+    else:
+        acc.updated_at = clock.now()
+    audit.record(
+        session, actor, A.ACCOUNT_UPDATE, resource_type="account", resource_id=acc.login_id,
+        detail=detail,
+    )  # fmt: skip
+    from resv_cli.accounts.workplaces import workplace_codes
+
+    return {
+        "login_id": acc.login_id,
+        "facilities": workplace_codes(session, acc.id),
+        "all_managed_facilities": acc.all_managed_facilities,
+        "changed": len(detail) > 1 and "noop" not in detail,
+    }
 
 
 def reset_password(session: Session, actor: Actor | None, login_id: str) -> IssuedCredential:

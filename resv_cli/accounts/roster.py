@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from resv_cli.accounts.lifecycle import IssuedCredential, disable_account, grant_account
+from resv_cli.accounts.workplaces import set_workplaces
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import Actor, require_role
@@ -506,7 +507,7 @@ def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> lis
         _fill_entry(entry, item, batch.id, now)
         acc.display_name = item.full_name
         acc.role = item.role
-        acc.facility_id = item.facility_id
+        set_workplaces(session, acc, [item.facility_id] if item.facility_id else [])
         acc.updated_at = now
         detail: dict[str, Any] = {"account_id": acc.id, "roster_entry": entry.id, "batch": batch.id}
         if item in plan.to_enable:

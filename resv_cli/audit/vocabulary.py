@@ -184,6 +184,7 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "account": "the account a rule names",
         "account_id": "the account acted on",
         "accounts_issued": "accounts granted",
+        "all_managed_facilities": "the organisation-wide grant (every facility it manages)",
         "action": "the action asked about",
         "actions": "the actions a rule grants",
         "added": "rows added",

@@ -35,6 +35,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -266,8 +267,13 @@ class Account(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     role: Mapped[str] = mapped_column(String(16))
-    # 所属施設: the person's place of work
+    # 所属施設: the person's (first) place of work; every place is in account_workplaces
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
+    # an explicit, audited grant: every facility the organisation manages, not only
+    # the places of work (resv account grant|update --all-managed-facilities)
+    all_managed_facilities: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     roster_entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("roster_entries.id"), unique=True
     )
@@ -314,6 +320,22 @@ class LoginSession(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))
 
 
+class AccountWorkplace(Base):
+    """A place of work (所属施設) of an account; an operator acts only at these.
+
+    An operator's scope from management periods is the facilities its
+    organisation manages on the day *and* that are one of its places of work (or
+    inside one: a centre's rooms, a complex's centres), unless the account has
+    the organisation-wide grant.  The roster's 所属施設 may list several.
+    """
+
+    __tablename__ = "account_workplaces"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    facility_id: Mapped[int] = mapped_column(
+        ForeignKey("facilities.id"), primary_key=True, index=True
+    )
+
+
 class ScopeRule(Base):
     """An explicit scope rule (利用範囲) beyond management periods.
 
@@ -345,6 +367,36 @@ class ScopeRule(Base):
     facility_category: Mapped[str | None] = mapped_column(ForeignKey("facility_categories.code"))
     fields: Mapped[str | None] = mapped_column(String(400))
     purpose: Mapped[str | None] = mapped_column(String(200))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16), default="cli")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class DuplicateCheckRule(Base):
+    """The purpose-bound exception (重複発行防止のための検索), as a rule city IT grants.
+
+    Staff whose place of work is ``from_facility_code``, while their organisation
+    manages it, may check whether a person already holds a senior certificate at
+    the facilities of ``over_category`` (or, when it is empty, of every senior
+    category), seeing only match / facility / certificate number and date, for
+    ``purpose``, between the validity dates.  Nobody has it unless a rule says so;
+    ``resv scope add --kind duplicate-check`` and policy files create it.
+    """
+
+    __tablename__ = "duplicate_check_rules"
+    __table_args__ = (
+        CheckConstraint(
+            "valid_until IS NULL OR valid_from IS NULL OR valid_until >= valid_from",
+            name="validity",
+        ),
+        UniqueConstraint("name"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    from_facility_code: Mapped[str] = mapped_column(String(40))
+    over_category: Mapped[str | None] = mapped_column(ForeignKey("facility_categories.code"))
+    purpose: Mapped[str] = mapped_column(String(200))
     valid_from: Mapped[dt.date | None] = mapped_column(Date)
     valid_until: Mapped[dt.date | None] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(16), default="cli")
