@@ -115,6 +115,22 @@ CREATE INDEX ix_facilities_category ON facilities (category);
 
 CREATE INDEX ix_facilities_parent_id ON facilities (parent_id);
 
+CREATE TABLE organization_terms (
+	id SERIAL NOT NULL, 
+	organization_id INTEGER NOT NULL, 
+	term_start DATE NOT NULL, 
+	term_end DATE NOT NULL, 
+	source VARCHAR(16) NOT NULL, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_organization_terms PRIMARY KEY (id), 
+	CONSTRAINT ck_organization_terms_term CHECK (term_end >= term_start), 
+	CONSTRAINT uq_organization_terms_organization_id_term_start UNIQUE (organization_id, term_start), 
+	CONSTRAINT fk_organization_terms_organization_id_organizations FOREIGN KEY(organization_id) REFERENCES organizations (id)
+);
+
+CREATE INDEX ix_organization_terms_organization_id ON organization_terms (organization_id);
+
 CREATE TABLE scope_rules (
 	id SERIAL NOT NULL, 
 	name VARCHAR(100) NOT NULL, 
@@ -242,6 +258,7 @@ CREATE TABLE import_batches (
 	rejected INTEGER NOT NULL, 
 	duplicates INTEGER NOT NULL, 
 	unchanged INTEGER NOT NULL, 
+	skipped INTEGER DEFAULT '0' NOT NULL, 
 	checkpoint INTEGER NOT NULL, 
 	started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	finished_at TIMESTAMP WITH TIME ZONE, 
@@ -254,6 +271,22 @@ CREATE TABLE import_batches (
 );
 
 CREATE INDEX ix_import_batches_file_sha256 ON import_batches (file_sha256);
+
+CREATE TABLE security_officers (
+	id SERIAL NOT NULL, 
+	organization_id INTEGER NOT NULL, 
+	account_id INTEGER, 
+	name VARCHAR(200), 
+	valid_from DATE NOT NULL, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	CONSTRAINT pk_security_officers PRIMARY KEY (id), 
+	CONSTRAINT ck_security_officers_one_person CHECK ((account_id IS NULL) <> (name IS NULL)), 
+	CONSTRAINT uq_security_officers_organization_id_valid_from UNIQUE (organization_id, valid_from), 
+	CONSTRAINT fk_security_officers_organization_id_organizations FOREIGN KEY(organization_id) REFERENCES organizations (id), 
+	CONSTRAINT fk_security_officers_account_id_accounts FOREIGN KEY(account_id) REFERENCES accounts (id)
+);
+
+CREATE INDEX ix_security_officers_organization_id ON security_officers (organization_id);
 
 CREATE TABLE sessions (
 	id SERIAL NOT NULL, 
@@ -316,12 +349,19 @@ CREATE TABLE registrants (
 	emergency_name VARCHAR(200), 
 	emergency_phone VARCHAR(40), 
 	representative_name VARCHAR(200), 
+	status VARCHAR(16) DEFAULT 'active' NOT NULL, 
+	status_since DATE, 
+	status_reason VARCHAR(200), 
+	card_valid_from DATE, 
+	card_valid_until DATE, 
 	import_batch_id INTEGER, 
 	created_by INTEGER, 
 	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	CONSTRAINT pk_registrants PRIMARY KEY (id), 
 	CONSTRAINT ck_registrants_kind CHECK (kind IN ('individual', 'group')), 
+	CONSTRAINT ck_registrants_status CHECK (status IN ('active', 'suspended', 'deleted')), 
+	CONSTRAINT ck_registrants_card_validity CHECK (card_valid_until IS NULL OR card_valid_from IS NULL OR card_valid_until >= card_valid_from), 
 	CONSTRAINT uq_registrants_facility_id_legacy_no UNIQUE (facility_id, legacy_no), 
 	CONSTRAINT fk_registrants_facility_id_facilities FOREIGN KEY(facility_id) REFERENCES facilities (id), 
 	CONSTRAINT fk_registrants_import_batch_id_import_batches FOREIGN KEY(import_batch_id) REFERENCES import_batches (id), 

@@ -399,12 +399,24 @@ def import_roster(
     valid_from: Annotated[
         str | None, typer.Option("--valid-from", help="First day new accounts may log in.")
     ] = None,
+    re_grant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--re-grant",
+            help="Login ID of a revoked person on the roster to re-grant (repeat for several); "
+            "without it a revoked account stays revoked.",
+        ),
+    ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Grant, update and disable a manager's staff from its roster (利用者名簿), in one go (admin).
 
-    Prints the plan (to create, update, re-enable, disable because the person left
-    the roster, unchanged) and applies it in one transaction. New accounts get IDs
+    Reads the roster as managers send it (a title block above the header row,
+    blank rows, a closing 以上 or 合計 row; 所属施設 by code or name, several
+    separated by 、 , ・ / or ／). Every 所属施設 must be a facility the
+    organisation manages on --valid-from (else today). Prints the plan (to create,
+    update, re-enable, disable because the person left the roster, revoked: not
+    re-granted, unchanged) and applies it in one transaction. New accounts get IDs
     <org>-NNNN and one-time passwords, written to --credentials-out (mode 0600).
     Re-importing the same roster changes nothing.
 
@@ -419,7 +431,12 @@ def import_roster(
     try:
         with work(ctx) as w:
             plan = plan_roster_file(
-                w.session, w.actor, file, org, valid_from=_date(valid_from, "--valid-from")
+                w.session,
+                w.actor,
+                file,
+                org,
+                valid_from=_date(valid_from, "--valid-from"),
+                re_grant=re_grant or (),
             )
             _print_plan(plan, fmt)
             issues = len(plan.to_create) + len(plan.to_enable)
@@ -447,9 +464,14 @@ def import_roster(
             "to_update": "updated",
             "to_enable": "re-enabled",
             "to_disable": "disabled",
+            "revoked": "revoked: not re-granted",
             "unchanged": "unchanged",
         }
-        echo_err("Applied: " + ", ".join(f"{v} {done[k]}" for k, v in plan.summary().items()) + ".")
+        echo_err(
+            "Applied: "
+            + ", ".join(f"{v} {done[k]}" for k, v in plan.summary().items() if v or k != "revoked")
+            + "."
+        )
         if creds:
             echo_err(f"{len(creds)} one-time password(s) written to {credentials_out} (mode 0600).")
 
@@ -462,17 +484,19 @@ def _print_plan(plan: Any, fmt: Format) -> None:
     if fmt is Format.json:
         sys.stdout.write(json.dumps(plan.as_dict(), ensure_ascii=False, indent=2) + "\n")
         return
+    from resv_cli.accounts.roster import CATEGORIES, LABELS
+
     rows = []
-    for action in ("to_create", "to_update", "to_enable", "to_disable", "unchanged"):
+    for action in CATEGORIES:
         for item in getattr(plan, action):
             d = item.as_dict()
             rows.append(
                 {
-                    "action": action.removeprefix("to_"),
+                    "action": LABELS[action],
                     "row": d["row"],
                     "login_id": d["login_id"],
                     "name": d["name"],
-                    "facility": d["facility"],
+                    "facility": ", ".join(d["facilities"]) or d["facility"],
                     "employment": d["employment_type"],
                     "role": d["role"],
                     "changes": "; ".join(d["changes"]),
@@ -481,7 +505,7 @@ def _print_plan(plan: Any, fmt: Format) -> None:
     render(rows, fmt)
     echo_err(
         f"Plan for {plan.organization_code}: "
-        + ", ".join(f"{v} {k.removeprefix('to_')}" for k, v in plan.summary().items())
+        + ", ".join(f"{v} {LABELS[k]}" for k, v in plan.summary().items() if v or k != "revoked")
     )
 
 

@@ -94,8 +94,16 @@ def verify(
         for p in anchor_file:
             doc = read_signed_anchor(p, public_key)
             anchors.append(Anchor(doc["seq"], doc["hash"], source=p.name))
-    with work(ctx) as w:
-        result = verify_history(w.session, w.actor, anchors=anchors, archives=archive or [])
+    from resv_cli.core.errors import IntegrityCheckFailed
+
+    try:
+        with work(ctx) as w:
+            result = verify_history(w.session, w.actor, anchors=anchors, archives=archive or [])
+    except IntegrityCheckFailed as exc:
+        # a script reading JSON gets the verdict too, not only the exit code and stderr
+        if fmt == Format.json and getattr(exc, "result", None) is not None:
+            render_record(exc.result, fmt)
+        raise
     for note in result.notes:
         echo_err(f"Note: {note}")
 
@@ -242,6 +250,15 @@ def list_(
             facility=facility,
             limit=limit,
         )
+    if fmt == Format.json:
+        import json
+
+        # JSON gets the detail as the object it is (CSV and the table keep its text)
+        for row in rows:
+            try:
+                row["detail"] = json.loads(row["detail"])
+            except (TypeError, ValueError):
+                pass  # shown as stored; verify reports the damage
     render(rows, fmt, columns=LIST_COLUMNS)
 
 

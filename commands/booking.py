@@ -20,9 +20,21 @@ def add_cmd(
     start: Annotated[str, typer.Option("--from", help="Start time HH:MM.")],
     end: Annotated[str, typer.Option("--to", help="End time HH:MM.")],
     purpose: Annotated[str | None, typer.Option("--purpose", help="Purpose of use.")] = None,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--override-reason",
+            metavar="TEXT",
+            help="Book outside the facility's opening hours; why (audited).",
+        ),
+    ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Lend a facility or room in your scope to a registrant for a slot; audited.
+
+    Only an active registrant can book, with a card valid on the day if a
+    validity is recorded; a slot outside the opening hours of the facility (or
+    its building) is refused unless --override-reason says why.
 
     Example: resv booking add --facility cosmos-hall --registrant 42 --date 2026-12-01
     --from 10:00 --to 12:00
@@ -41,6 +53,7 @@ def add_cmd(
             starts_at=starts,
             ends_at=ends,
             purpose=purpose,
+            override_reason=override_reason,
         )
     render_record(row, fmt)
 

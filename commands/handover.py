@@ -53,14 +53,21 @@ def _print_plan(plan: dict[str, Any], fmt: Format, *, title: str) -> None:
     for note in plan.get("notes", []):
         typer.echo(f"\nNote: {note}")
     if plan["roster"] is not None:
+        from resv_cli.accounts.roster import CATEGORIES, LABELS
+
         roster = plan["roster"]
         typer.echo(f"\nAccounts from the roster (valid from {plan['on']}):")
-        for key in ("to_create", "to_update", "to_enable", "to_disable", "unchanged"):
+        for key in CATEGORIES:
             items = roster.get(key, []) if isinstance(roster, dict) else []
-            typer.echo(f"  {key}: {len(items)}")
+            typer.echo(f"  {LABELS[key]}: {len(items)}")
             for item in items:
                 label = item.get("login_id") if isinstance(item, dict) else item
                 typer.echo(f"    {label}")
+        # places of work outside what the manager will manage: apply refuses the roster
+        handed = set(plan["facilities"])
+        for problem in roster.get("unmanaged", []) if isinstance(roster, dict) else []:
+            if not any(f": {code} is not" in problem for code in handed):
+                typer.echo(f"  refused at apply: {problem}")
     access = plan["access"]
     typer.echo(f"\nAccess difference on {plan['on']} (what each account may view):")
     for side, verb, moves in (("gain", "gain", "come into"), ("lose", "lose", "leave")):

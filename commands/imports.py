@@ -70,9 +70,8 @@ def _report(
     resumed = f", resumed after record {result.resumed_from}" if result.resumed_from else ""
     echo_err(
         f"{label}: batch {result.batch_id}, {result.file_name} ({result.encoding or 'xlsx'}"
-        f"{resumed}). Reconciliation: {c.records_read} read = {c.imported} imported + "
-        f"{c.updated} updated + {c.unchanged} unchanged + {c.duplicates} duplicates + "
-        f"{c.rejected} rejected" + (" (ok)" if c.reconciled else " (does NOT add up)")
+        f"{resumed}). Reconciliation: {c.reconciliation()}"
+        + (" (ok)" if c.reconciled else " (does NOT add up)")
     )
     if result.unused_columns:
         echo_err("Columns not imported: " + ", ".join(result.unused_columns))

@@ -1,9 +1,9 @@
-"""resv org: the city and designated managers (with their designation term)."""
+"""resv org: the city and designated managers (their designation periods and officer)."""
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
@@ -61,6 +61,9 @@ def add(
 def list_(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
     """List organisations with their term and active accounts (admin, monitor).
 
+    A designated manager whose designation term ends within 90 days (or has
+    ended) gets a warning: record the renewal with `resv org renew`.
+
     Example: resv org list --format csv
     """
     from resv_cli.commands.render import render
@@ -70,6 +73,9 @@ def list_(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
     with work(ctx) as w:
         rows = list_orgs(w.session, w.actor)
     render(rows, fmt)
+    for row in rows:
+        if row["warning"]:
+            echo_err(f"Warning: {row['warning']}")
 
 
 @app.command("show")
@@ -78,7 +84,9 @@ def show(
     code: Annotated[str, typer.Argument(help="Organisation code.")],
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Show one organisation, its designation term and account counts (admin, monitor).
+    """Show one organisation: its term, every designation period, security officer, accounts.
+
+    Read by admins and monitors.
 
     Example: resv org show inzai-fm
     """
@@ -89,3 +97,120 @@ def show(
     with work(ctx) as w:
         row = show_org(w.session, w.actor, code)
     render_record(row, fmt)
+    if row["warning"]:
+        echo_err(f"Warning: {row['warning']}")
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Organisation code.")],
+    name: Annotated[str | None, typer.Option("--name", help="The organisation's name.")] = None,
+    term_start: Annotated[
+        str | None,
+        typer.Option("--term-start", help="Correct the current period's first day."),
+    ] = None,
+    term_end: Annotated[
+        str | None,
+        typer.Option("--term-end", help="Correct the last day of the current designation period."),
+    ] = None,
+    security_officer: Annotated[
+        str | None,
+        typer.Option(
+            "--security-officer",
+            help="The information security officer (情報セキュリティ対策責任者): a login ID of "
+            "the organisation (preferred), or the person's name.",
+        ),
+    ] = None,
+    officer_from: Annotated[
+        str | None,
+        typer.Option("--officer-from", help="First day in the post (default today)."),
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Correct an organisation's name or current designation period, or name its officer (admin).
+
+    A new designation period is `resv org renew`, not a correction. Audited as
+    org.update (what changed; never a person's name).
+
+    Example: resv org update inzai-fm --security-officer inzai-fm-0001 --officer-from 2026-04-01
+    """
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.accounts.orgs import update_org
+
+    with work(ctx) as w:
+        row = update_org(
+            w.session,
+            w.actor,
+            code,
+            name=name,
+            term_start=_date(term_start, "--term-start"),
+            term_end=_date(term_end, "--term-end"),
+            security_officer_=security_officer,
+            officer_from=_date(officer_from, "--officer-from"),
+        )
+    echo_err(f"Organisation {code} updated.")
+    render_record(row, fmt)
+    if row.get("accounts_valid_after_term"):
+        echo_err(
+            f"Note: {row['accounts_valid_after_term']} active account(s) of {code} are valid "
+            "after the term's end."
+        )
+    if row["warning"]:
+        echo_err(f"Warning: {row['warning']}")
+
+
+@app.command("renew")
+def renew(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Organisation code (a designated manager).")],
+    until: Annotated[str, typer.Option("--until", help="Last day of the new designation period.")],
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="First day of the new period (default: the day after the term ends)."
+        ),
+    ] = None,
+    extend_accounts: Annotated[
+        bool,
+        typer.Option(
+            "--extend-accounts",
+            help="Also move the last valid day of active accounts that end with the current "
+            "term to --until (each audited).",
+        ),
+    ] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Record a renewal of a designated manager: a new designation period (指定期間) (admin).
+
+    The previous periods are kept (org show lists them all); audited as org.renew.
+
+    Example: resv org renew inzai-fm --until 2037-03-31 --extend-accounts
+    """
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.accounts.orgs import renew_org
+
+    with work(ctx) as w:
+        row = renew_org(
+            w.session,
+            w.actor,
+            code,
+            until=_date(until, "--until"),  # type: ignore[arg-type]
+            start=_date(from_, "--from"),
+            extend_accounts=extend_accounts,
+        )
+    echo_err(f"Designation of {code} renewed until {row['term_end']}.")
+    render_record(row, fmt)
+    if row["accounts_ending_with_previous_term"]:
+        echo_err(
+            f"Note: {row['accounts_ending_with_previous_term']} active account(s) still end with "
+            "the previous term: rerun with --extend-accounts, or grant from the new roster."
+        )
+
+
+def _date(text: str | None, what: str) -> Any:
+    from resv_cli.core.clock import parse_date
+
+    return parse_date(text, what=what) if text else None

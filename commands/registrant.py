@@ -1,4 +1,5 @@
-"""resv registrant: add, search, show, update, issue-card, issue-certificate, check-duplicate.
+"""resv registrant: add, search, show, update, suspend, reinstate, delete, issue-card,
+issue-certificate, check-duplicate.
 
 Every command goes through the access layer (resv_cli.access.decide): you see and change
 only the registrants of the facilities your organisation manages today, plus
@@ -32,6 +33,19 @@ EmPhoneOpt = Annotated[
 RepOpt = Annotated[
     str | None, typer.Option("--representative", help="Representative's name (groups).")
 ]
+CardFromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--card-valid-from", help="First day the registration card is valid (和暦 accepted)."
+    ),
+]
+CardUntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--card-valid-until",
+        help="Last day the registration card is valid, 有効期限 (和暦 accepted).",
+    ),
+]
 
 
 def _dob(text: str | None):  # noqa: ANN202 - returns date | None
@@ -56,6 +70,8 @@ def add_cmd(
     emergency_name: EmNameOpt = None,
     emergency_phone: EmPhoneOpt = None,
     representative: RepOpt = None,
+    card_valid_from: CardFromOpt = None,
+    card_valid_until: CardUntilOpt = None,
     allow_duplicate: Annotated[
         str | None,
         typer.Option(
@@ -91,6 +107,8 @@ def add_cmd(
         emergency_name=emergency_name,
         emergency_phone=emergency_phone,
         representative_name=representative,
+        card_valid_from=card_valid_from,
+        card_valid_until=card_valid_until,
     )
     with work(ctx) as w:
         row = add_registrant(w.session, w.actor, new, allow_duplicate=allow_duplicate)
@@ -109,12 +127,19 @@ def search_cmd(
     count: Annotated[
         bool, typer.Option("--count", help="Print only the number of matches.")
     ] = False,
+    include_deleted: Annotated[
+        bool,
+        typer.Option(
+            "--include-deleted", help="Also show deleted registrations (hidden by default)."
+        ),
+    ] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Search registrants in your scope by name, reading, date of birth or phone; audited.
 
     Names and readings match regardless of width, kana form, spacing and variant
-    kanji (髙/高, 﨑/崎), by prefix.
+    kanji (髙/高, 﨑/崎), by prefix. Results come in 五十音 order of the reading,
+    with each registration's status; deleted ones only with --include-deleted.
 
     Example: resv registrant search --name "高橋" --dob 1948-05-03
     """
@@ -122,7 +147,14 @@ def search_cmd(
 
     from resv_cli.records.registrants import SEARCH_COLUMNS, Criteria, search_registrants
 
-    crit = Criteria(name=name, kana=kana, date_of_birth=_dob(dob), phone=phone, facility=facility)
+    crit = Criteria(
+        name=name,
+        kana=kana,
+        date_of_birth=_dob(dob),
+        phone=phone,
+        facility=facility,
+        include_deleted=include_deleted,
+    )
     with work(ctx) as w:
         result = search_registrants(w.session, w.actor, crit, limit=limit, count_only=count)
     if isinstance(result, int):
@@ -133,7 +165,7 @@ def search_cmd(
 
 @app.command("show")
 def show_cmd(ctx: typer.Context, registrant_id: IdArg, fmt: FormatOpt = Format.table) -> None:
-    """Show one registrant in your scope, with certificates; audited.
+    """Show one registrant in your scope: status, card validity, certificates; audited.
 
     Example: resv registrant show 42
     """
@@ -159,11 +191,16 @@ def update_cmd(
     emergency_name: EmNameOpt = None,
     emergency_phone: EmPhoneOpt = None,
     representative: RepOpt = None,
+    card_valid_from: CardFromOpt = None,
+    card_valid_until: CardUntilOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Change fields of a registrant in your scope; audited (field names only).
 
-    Example: resv registrant update 42 --phone 0476-11-2222
+    A blank value clears an optional field. The status has its own commands
+    (suspend, reinstate, delete).
+
+    Example: resv registrant update 42 --phone 0476-11-2222 --card-valid-until 2027-03-31
     """
     from resv_cli.commands.render import render_record
 
@@ -179,10 +216,89 @@ def update_cmd(
         "emergency_name": emergency_name,
         "emergency_phone": emergency_phone,
         "representative_name": representative,
+        "card_valid_from": card_valid_from,
+        "card_valid_until": card_valid_until,
     }
     with work(ctx) as w:
         row = update_registrant(w.session, w.actor, registrant_id, changes)
     render_record(row, fmt)
+
+
+ReasonOpt = Annotated[
+    str | None,
+    typer.Option("--reason", help="Why (e.g. the notice number); kept with the registrant."),
+]
+OnOpt = Annotated[
+    str | None,
+    typer.Option("--on", help="Day the change took effect (default today; 和暦 accepted)."),
+]
+
+
+def _set_status(
+    ctx: typer.Context,
+    registrant_id: int,
+    status: str,
+    reason: str | None,
+    on: str | None,
+    fmt: Format,
+) -> None:
+    from resv_cli.commands.render import render_record
+
+    from resv_cli.records.registrants import set_status
+
+    with work(ctx) as w:
+        row = set_status(w.session, w.actor, registrant_id, status, reason=reason, on=on)
+    render_record(row, fmt)
+
+
+@app.command("suspend")
+def suspend_cmd(
+    ctx: typer.Context,
+    registrant_id: IdArg,
+    reason: ReasonOpt = None,
+    on: OnOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Suspend a registration (利用停止): it cannot book until reinstated; audited.
+
+    --reason is required. The registrant is still found by search and shown.
+
+    Example: resv registrant suspend 42 --reason "通知 2026-15"
+    """
+    _set_status(ctx, registrant_id, "suspended", reason, on, fmt)
+
+
+@app.command("reinstate")
+def reinstate_cmd(
+    ctx: typer.Context,
+    registrant_id: IdArg,
+    reason: ReasonOpt = None,
+    on: OnOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Make a suspended or deleted registration active again; audited.
+
+    Example: resv registrant reinstate 42
+    """
+    _set_status(ctx, registrant_id, "active", reason, on, fmt)
+
+
+@app.command("delete")
+def delete_cmd(
+    ctx: typer.Context,
+    registrant_id: IdArg,
+    reason: ReasonOpt = None,
+    on: OnOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Delete a registration (登録抹消): a status, the record is kept; audited.
+
+    A deleted registration cannot book and is hidden from search unless
+    --include-deleted is given; `reinstate` undoes it. --reason is required.
+
+    Example: resv registrant delete 42 --reason "転出届 2026-07"
+    """
+    _set_status(ctx, registrant_id, "deleted", reason, on, fmt)
 
 
 @app.command("issue-card")

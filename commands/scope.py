@@ -33,11 +33,24 @@ def add_cmd(
     name: Annotated[str, typer.Argument(help="Unique name of the rule.")],
     subject: Annotated[
         str,
-        typer.Option("--subject", help="Who: organization:CODE, account:LOGIN or role:ROLE."),
+        typer.Option(
+            "--subject",
+            help="Who: organization:CODE, account:LOGIN or role:ROLE; for a duplicate-check "
+            "rule facility:CODE (whose staff may check).",
+        ),
     ],
     actions: Annotated[
         str, typer.Option("--actions", help="Comma-separated: register,view,search,update,lend.")
-    ],
+    ] = "",
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="access (default), or duplicate-check: the purpose-bound check for a second "
+            "senior certificate, from the --subject facility over --category (default every "
+            "senior category); needs --purpose.",
+        ),
+    ] = "access",
     resource: Annotated[
         str, typer.Option("--resource", help="registrants or bookings.")
     ] = "registrants",
@@ -65,6 +78,9 @@ def add_cmd(
 
     Example: resv scope add kodomo-view --subject account:fm-suzuki --actions view,search
     --facility kodomo-fureai --until 2027-03-31
+
+    Example: resv scope add chuo-duplicate-check --kind duplicate-check
+    --subject facility:chuo-rojin --purpose 登録証の重複発行防止
     """
     from resv_cli.commands.render import render_record
 
@@ -73,6 +89,7 @@ def add_cmd(
     with work(ctx) as w:
         spec = make_spec(
             w.session,
+            kind=kind,
             name=name,
             subject=subject,
             actions=actions,
@@ -184,7 +201,7 @@ def _plan_or_apply(
 
     from resv_cli.commands.render import render
 
-    from resv_cli.access.rules import apply_policy, plan_policy
+    from resv_cli.access.policy import apply_policy, plan_policy
     from resv_cli.core.clock import parse_date
 
     day = parse_date(on, what="--on") if on else None

@@ -108,9 +108,13 @@ def make_account(
     facility: str | None = None,
     password: str = DEFAULT_PASSWORD,
     name: str | None = None,
+    places: tuple[str, ...] = (),
     **fields: Any,
 ) -> int:
-    """An active account with a known password (no first-login change needed)."""
+    """An active account with a known password (no first-login change needed).
+
+    ``facility`` is its (first) place of work; ``places`` adds more.
+    """
     now = clock.now()
     with _session(inst) as s, s.begin():
         acc = Account(
@@ -131,6 +135,10 @@ def make_account(
         )
         s.add(acc)
         s.flush()
+        from resv_cli.core.models import AccountWorkplace
+
+        for code in dict.fromkeys((facility, *places) if facility else places):
+            s.add(AccountWorkplace(account_id=acc.id, facility_id=facility_id(s, code)))
         return acc.id
 
 
@@ -186,3 +194,25 @@ def make_booking(
         s.add(b)
         s.flush()
         return int(b.id)
+
+
+def make_duplicate_rule(
+    inst: Any,
+    name: str,
+    from_facility: str,
+    over_category: str | None = None,
+    purpose: str = "登録証の重複発行防止",
+) -> None:
+    """The purpose-bound duplicate-check exception for staff of ``from_facility``."""
+    from resv_cli.core.models import DuplicateCheckRule
+
+    with _session(inst) as s, s.begin():
+        s.add(
+            DuplicateCheckRule(
+                name=name,
+                from_facility_code=from_facility,
+                over_category=over_category,
+                purpose=purpose,
+                created_at=clock.now(),
+            )
+        )

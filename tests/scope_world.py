@@ -42,10 +42,14 @@ def build_city(inst: Any) -> dict[str, Any]:
     for code in ("chuo-rojin", "chiiki-fukushi"):
         f.assign(inst, code, "city", CITY_FROM, HANDOVER - dt.timedelta(days=1))
         f.assign(inst, code, "inzai-fm", HANDOVER, TERM_END)
+    # the opinion's one exception, as city IT grants it: 中央老人福祉センター only
+    f.make_duplicate_rule(inst, "chuo-duplicate-check", "chuo-rojin")
     f.make_account(inst, "fm-sato", "inzai-fm", "operator", facility="chuo-rojin")
     f.make_account(inst, "fm-suzuki", "inzai-fm", "operator", facility="chiiki-fukushi")
     f.make_account(inst, "city-honme", "city", "operator", facility="honme-rojin")
     f.make_account(inst, "city-mon", "city", "monitor")
+    # the explicit organisation-wide grant (every facility the city manages)
+    f.make_account(inst, "city-all", "city", "operator", all_managed_facilities=True)
     regs = {
         "chuo": f.make_registrant(
             inst,

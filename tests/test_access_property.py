@@ -1,8 +1,9 @@
 """Property: every command path returns exactly the rows an independent oracle allows.
 
 Hypothesis builds random organisations, facilities (with parents), management
-periods, accounts, scope rules (incl. narrow field rules), registrants and
-bookings, and a day.  For every account it runs the services behind `registrant
+periods, accounts (with one or more places of work, some with the
+organisation-wide grant), scope rules (incl. narrow field rules), duplicate-check
+rules, registrants and bookings, and a day.  For every account it runs the services behind `registrant
 search` (rows, `--count`, and the CSV export of `--format csv`), `registrant show`
 for every registrant, `booking list` (rows and `--count`) and `registrant
 check-duplicate`, and compares them with a plain-Python oracle written from the
@@ -57,6 +58,10 @@ class World:
     registrants: list[tuple[int, int, int, int]]  # facility, name idx, dob idx, phone no
     bookings: list[tuple[int, int]]  # facility, registrant index
     on: int
+    # per account: more places of work (besides accounts[i][2]) and the org-wide grant
+    places: list[tuple[list[int], bool]] | None = None
+    # duplicate-check rules: from facility, over category (None: every senior), from, until
+    dup_rules: list[tuple[int, str | None, int | None, int | None]] | None = None
 
 
 @st.composite
@@ -94,6 +99,22 @@ def worlds(draw):
                 draw(st.one_of(st.none(), st.integers(0, 3))),
             )
         )
+    places = [
+        (
+            sorted(draw(st.sets(st.integers(0, len(facilities) - 1), max_size=2))),
+            draw(st.booleans()) and draw(st.booleans()),
+        )
+        for _ in accounts
+    ]
+    dup_rules = [
+        (
+            draw(st.integers(0, len(facilities) - 1)),
+            draw(st.sampled_from([None, *sorted(SENIOR)])),
+            draw(st.one_of(st.none(), st.integers(-3, 0))),
+            draw(st.one_of(st.none(), st.integers(0, 3))),
+        )
+        for _ in range(draw(st.integers(0, 2)))
+    ]
     rules = []
     for i in range(draw(st.integers(0, 3))):
         stype = draw(st.sampled_from(["organization", "account", "role"]))
@@ -143,7 +164,16 @@ def worlds(draw):
                 )
             )
     return World(
-        orgs, facilities, periods, accounts, rules, registrants, bookings, draw(st.integers(-4, 4))
+        orgs,
+        facilities,
+        periods,
+        accounts,
+        rules,
+        registrants,
+        bookings,
+        draw(st.integers(-4, 4)),
+        places,
+        dup_rules,
     )
 
 
@@ -164,6 +194,31 @@ DEEP = World(
     registrants=[(2, 0, 0, 1), (1, 1, 0, 2), (2, 4, 1, 0)],
     bookings=[(2, 0)],
     on=0,
+    dup_rules=[(1, None, None, None)],
+)
+# two centres of one manager; the operator works at one of them only, a second operator
+# has the organisation-wide grant, a third works at both; the duplicate check is
+# granted to the first centre only
+PLACES = World(
+    orgs=["city", "dm1"],
+    facilities=[
+        ("f0", "senior_welfare_centre", None),
+        ("f1", "senior_welfare_centre", None),
+        ("f2", "room", 1),
+    ],
+    periods=[(0, 1, -5, None), (1, 1, -5, None)],
+    accounts=[
+        (1, "operator", 0, None, None),
+        (1, "operator", None, None, None),
+        (1, "operator", 0, None, None),
+        (1, "operator", 1, None, None),
+    ],
+    rules=[],
+    registrants=[(0, 0, 0, 1), (1, 1, 0, 2), (2, 0, 0, 0)],
+    bookings=[(2, 0), (0, 1)],
+    on=0,
+    places=[([], False), ([], True), ([1], False), ([], False)],
+    dup_rules=[(0, None, None, None)],
 )
 
 
@@ -189,12 +244,31 @@ class Oracle:
         _, _, _, vf, vu = self.w.accounts[ai]
         return (vf is None or day(vf) <= self.on) and (vu is None or self.on <= day(vu))
 
+    def places(self, ai: int) -> set[int]:
+        work = self.w.accounts[ai][2]
+        extra = self.w.places[ai][0] if self.w.places else []
+        return set(extra) | ({work} if work is not None else set())
+
+    def everywhere(self, ai: int) -> bool:
+        return bool(self.w.places and self.w.places[ai][1])
+
+    def within_places(self, ai: int, fi: int) -> bool:
+        """The facility is a place of work of the account, or lies inside one."""
+        chain = [fi]
+        while self.w.facilities[chain[-1]][2] is not None and len(chain) < 3:
+            chain.append(self.w.facilities[chain[-1]][2])
+        return bool(set(chain) & self.places(ai))
+
     def grant(self, ai: int, action: str, resource: str, fi: int):
         """None: denied; 'all': every field; a frozenset: only those fields."""
         if not self.account_ok(ai):
             return None
         org, role, _, _, _ = self.w.accounts[ai]
-        if role == "operator" and self.manager(fi) == org:
+        if (
+            role == "operator"
+            and self.manager(fi) == org
+            and (self.everywhere(ai) or self.within_places(ai, fi))
+        ):
             return "all"
         code, cat, parent = self.w.facilities[fi]
         pcode = self.w.facilities[parent][0] if parent is not None else None
@@ -217,15 +291,28 @@ class Oracle:
                 narrow |= set(fields)
         return frozenset(narrow) if hit else None
 
+    def duplicate_rules(self, ai: int) -> list[tuple[int, str | None, int | None, int | None]]:
+        """The duplicate-check rules that reach this account today (docs/guide-scope.md)."""
+        org, role, _, _, _ = self.w.accounts[ai]
+        if not self.account_ok(ai) or role != "operator":
+            return []
+        return [
+            r
+            for r in self.w.dup_rules or []
+            if r[0] in self.places(ai)
+            and self.manager(r[0]) == org
+            and (r[2] is None or day(r[2]) <= self.on)
+            and (r[3] is None or self.on <= day(r[3]))
+        ]
+
     def duplicate_ok(self, ai: int) -> bool:
-        org, role, work, _, _ = self.w.accounts[ai]
-        return (
-            self.account_ok(ai)
-            and role == "operator"
-            and work is not None
-            and self.w.facilities[work][1] == "senior_welfare_centre"
-            and self.manager(work) == org
-        )
+        return bool(self.duplicate_rules(ai))
+
+    def duplicate_categories(self, ai: int) -> set[str]:
+        out: set[str] = set()
+        for _f, cat, _vf, _vu in self.duplicate_rules(ai):
+            out |= SENIOR if cat is None else {cat}
+        return out
 
 
 # --- building the world in one transaction -----------------------------------------
@@ -235,6 +322,8 @@ def build(s, w: World):
     from resv_cli.core import clock
     from resv_cli.core.models import (
         Account,
+        AccountWorkplace,
+        DuplicateCheckRule,
         Facility,
         ManagementPeriod,
         Organization,
@@ -291,12 +380,27 @@ def build(s, w: World):
             valid_until=day(vu) if vu is not None else None,
             failed_attempts=0,
             lock_count=0,
+            all_managed_facilities=bool(w.places and w.places[i][1]),
             created_at=now,
             updated_at=now,
         )
         s.add(a)
         s.flush()
+        for fi in set(w.places[i][0] if w.places else []) | ({work} if work is not None else set()):
+            s.add(AccountWorkplace(account_id=a.id, facility_id=fac_ids[fi]))
         accs.append(a)
+    for k, (fi, cat, vf, vu) in enumerate(w.dup_rules or []):
+        s.add(
+            DuplicateCheckRule(
+                name=f"dup{k}",
+                from_facility_code=w.facilities[fi][0],
+                over_category=cat,
+                purpose="avoid a second card",
+                valid_from=day(vf) if vf is not None else None,
+                valid_until=day(vu) if vu is not None else None,
+                created_at=now,
+            )
+        )
     for name, stype, ref, acts, res, target, fields, vf, vu in w.rules:
         s.add(
             ScopeRule(
@@ -364,6 +468,7 @@ def inst(installation):
 @given(w=worlds(), query=st.sampled_from(QUERIES))
 @example(w=DEEP, query="高橋")
 @example(w=DEEP, query="佐藤")
+@example(w=PLACES, query="高橋")
 def test_every_path_matches_the_oracle(inst, monkeypatch, w, query):
     from resv_cli.commands.render import render
     from sqlalchemy.orm import Session
@@ -435,10 +540,11 @@ def test_every_path_matches_the_oracle(inst, monkeypatch, w, query):
                     out = certificates.check_duplicate(
                         s, actor, name="高橋花子", kana=None, date_of_birth=dob, reason="test"
                     )
+                    cats = oracle.duplicate_categories(ai)
                     want_f = sorted(
                         w.facilities[fi][0]
                         for fi, ni, di, _ in w.registrants
-                        if ni < 2 and DOBS[di] == dob and w.facilities[fi][1] in SENIOR
+                        if ni < 2 and DOBS[di] == dob and w.facilities[fi][1] in cats
                     )
                     got_f = sorted(r["facility"] for r in out if r["match"] == "yes")
                     assert got_f == want_f

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
-from factories import DEFAULT_PASSWORD, make_account, make_facility
+from factories import DEFAULT_PASSWORD, assign, make_account, make_facility
 from support import ADMIN_PASSWORD
 
 from resv_cli.core.errors import EXIT_AUTH_FAILED
@@ -148,6 +149,8 @@ def test_no_password_in_the_database_audit_or_output_files(installation, cli, tm
     run("org", "org", "add", "inzai-fm", "株式会社いんざい施設管理", "--kind",
         "designated-manager", "--term-start", "2017-04-01", "--term-end", "2032-03-31")  # fmt: skip
     make_facility(inst, "chuo-rojin", "senior_welfare_centre", name="中央老人福祉センター")
+    # a roster's 所属施設 must be a facility the manager manages (issue 15 part 4)
+    assign(inst, "chuo-rojin", "inzai-fm", dt.date(2017, 4, 1))
     make_account(inst, "fm-known", "inzai-fm")
 
     r = run("grant", "account", "grant", "fm-one", "--name", "伊藤 翔太", "--org", "inzai-fm",

@@ -111,13 +111,20 @@ def _inzai_fm(inst: Installation) -> None:
     factories.make_facility(inst, "chuo-rojin", category="senior_welfare_centre")
 
 
+def _inzai_fm_manages_chuo(inst: Installation) -> None:
+    """A roster's 所属施設 must be a facility the manager manages (issue 15 part 4)."""
+    factories.assign(inst, "chuo-rojin", "inzai-fm", dt.date(2017, 4, 1))
+
+
 def _senior(inst: Installation) -> None:
     """Two senior centres the city manages, their operator op-s, the same person at both."""
     factories.make_facility(inst, "chuo-rojin", category="senior_welfare_centre")
     factories.make_facility(inst, "honme-rojin", category="senior_welfare_centre")
     for code in ("cosmos", "chuo-rojin", "honme-rojin"):
         factories.assign(inst, code, "city", START)
-    factories.make_account(inst, "op-s", "city", role="operator", facility="chuo-rojin")
+    factories.make_account(inst, "op-s", "city", role="operator", facility="chuo-rojin",
+                           places=("honme-rojin",))  # fmt: skip
+    factories.make_duplicate_rule(inst, "chuo-duplicate-check", "chuo-rojin")
     for code in ("chuo-rojin", "honme-rojin"):  # registrants 2 and 3
         factories.make_registrant(
             inst, code, REGISTRANT_NAME, kana=REGISTRANT_KANA, date_of_birth=DOB,
@@ -366,7 +373,7 @@ CASES: list[Case] = [
                                    "--credentials-out", "roster.xlsx"],
          [("account.grant", "allowed"), ("account.grant", "allowed"),
           ("account.import_roster", "allowed"), ("account.credentials_file", "allowed")],
-         prepare=_all(_inzai_fm, _roster), credentials="roster.xlsx",
+         prepare=_all(_inzai_fm, _inzai_fm_manages_chuo, _roster), credentials="roster.xlsx",
          secrets=[n for s in ROSTER_STAFF for n in s]),
     Case("account import-roster by operator", ["account", "import-roster", "roster.csv",
                                                "--org", "inzai-fm", "--dry-run"],
@@ -375,7 +382,7 @@ CASES: list[Case] = [
     Case("account import-roster dry run", ["account", "import-roster", "roster.csv", "--org",
                                            "inzai-fm", "--dry-run"], [],
          why="prints the plan for the file the admin holds; changes nothing",
-         prepare=_all(_inzai_fm, _roster), secrets=[n for s in ROSTER_STAFF for n in s]),
+         prepare=_all(_inzai_fm, _inzai_fm_manages_chuo, _roster), secrets=[n for s in ROSTER_STAFF for n in s]),
     # --- booking (commands/booking.py) ---
     Case("booking add", BOOK, [("booking.add", "allowed")], as_login="op-1",
          prepare=_city_manages("cosmos")),
@@ -390,6 +397,12 @@ CASES: list[Case] = [
     # naming a facility outside the caller's scope answers like no bookings, audited as denied
     Case("booking list outside scope", ["booking", "list", "--facility", "cosmos"],
          [("booking.list", "denied")], as_login="op-1", prepare=_booking),
+    Case("booking add outside opening hours", [*BOOK[:-4], "--from", "06:00", "--to", "08:00"],
+         [("booking.add", "failed")], exit_code=1, as_login="op-1",
+         prepare=_city_manages("cosmos")),
+    Case("booking add outside opening hours, overridden",
+         [*BOOK[:-4], "--from", "06:00", "--to", "08:00", "--override-reason", "館長承認"],
+         [("booking.add", "allowed")], as_login="op-1", prepare=_city_manages("cosmos")),
     Case("booking cancel", ["booking", "cancel", "1"], [("booking.cancel", "allowed")],
          as_login="op-1", prepare=_all(_city_manages("cosmos"), _booking)),
     Case("booking cancel out of scope", ["booking", "cancel", "1"],
@@ -434,7 +447,8 @@ CASES: list[Case] = [
          prepare=_opendata, why="checks a public open-data file; writes nothing"),
     Case("facility import by operator", ["facility", "import", "facilities.csv"],
          [("facility.import", "denied")], exit_code=6, as_login="op-1", prepare=_opendata),
-    Case("facility seed-demo", ["facility", "seed-demo"], [("facility.seed_demo", "allowed")]),
+    Case("facility seed-demo", ["facility", "seed-demo"],
+         [("scope.add", "allowed"), ("facility.seed_demo", "allowed")]),
     Case("facility seed-demo by operator", ["facility", "seed-demo"],
          [("facility.seed_demo", "denied")], exit_code=6, as_login="op-1"),
     # --- handover (commands/handover.py) ---
@@ -453,7 +467,8 @@ CASES: list[Case] = [
                                         "--credentials-out", "creds.xlsx"],
          [("account.grant", "allowed"), ("account.grant", "allowed"),
           ("account.import_roster", "allowed"), ("handover.apply", "allowed")],
-         prepare=_all(_inzai_fm, _city_manages("cosmos"), _roster), credentials="creds.xlsx",
+         prepare=_all(_inzai_fm, _inzai_fm_manages_chuo, _city_manages("cosmos"), _roster),
+         credentials="creds.xlsx",
          secrets=[n for s in ROSTER_STAFF for n in s]),
     Case("handover apply by monitor", HANDOVER, [("handover.apply", "denied")], exit_code=6,
          as_login="mon-1", prepare=_all(_inzai_fm, _city_manages("cosmos"))),
@@ -494,6 +509,15 @@ CASES: list[Case] = [
          as_login="op-1"),
     Case("org show", ["org", "show", "city"], [], as_login="mon-1",
          why="one organisation and its term: public"),
+    Case("org update", ["org", "update", "inzai-fm", "--term-end", "2033-03-31",
+                        "--security-officer", "情報 責任者"],
+         [("org.update", "allowed")], prepare=_inzai_fm, secrets=["情報 責任者"]),
+    Case("org update by operator", ["org", "update", "inzai-fm", "--term-end", "2033-03-31"],
+         [("org.update", "denied")], exit_code=6, as_login="op-1", prepare=_inzai_fm),
+    Case("org renew", ["org", "renew", "inzai-fm", "--until", "2037-03-31"],
+         [("org.renew", "allowed")], prepare=_inzai_fm),
+    Case("org renew by monitor", ["org", "renew", "inzai-fm", "--until", "2037-03-31"],
+         [("org.renew", "denied")], exit_code=6, as_login="mon-1", prepare=_inzai_fm),
     # --- registrant (commands/registrant.py) ---
     Case("registrant add", ["registrant", "add", "--facility", "cosmos", "--name", NEW_NAME,
                             "--phone", NEW_PHONE], [("registrant.add", "allowed")],
@@ -523,6 +547,23 @@ CASES: list[Case] = [
          secrets=[NEW_PHONE]),
     Case("registrant update out of scope", ["registrant", "update", "1", "--phone", NEW_PHONE],
          [("registrant.update", "denied")], exit_code=1, as_login="op-1", secrets=[NEW_PHONE]),
+    # status changes (issue 15 part 6): the reason stays with the registrant, out of the history
+    Case("registrant suspend", ["registrant", "suspend", "1", "--reason", "入院のため"],
+         [("registrant.status", "allowed")], as_login="op-1", prepare=_city_manages("cosmos"),
+         secrets=["入院のため"]),
+    Case("registrant suspend out of scope", ["registrant", "suspend", "1", "--reason", "入院"],
+         [("registrant.status", "denied")], exit_code=1, as_login="op-1", secrets=["入院"]),
+    Case("registrant reinstate", ["registrant", "reinstate", "1"],
+         [("registrant.status", "allowed")], as_login="op-1",
+         prepare=_all(_city_manages("cosmos"),
+                      _cli_as("op-1", "registrant", "suspend", "1", "--reason", "x"))),
+    Case("registrant reinstate out of scope", ["registrant", "reinstate", "1"],
+         [("registrant.status", "denied")], exit_code=1, as_login="op-1"),
+    Case("registrant delete", ["registrant", "delete", "1", "--reason", "転出届"],
+         [("registrant.status", "allowed")], as_login="op-1", prepare=_city_manages("cosmos"),
+         secrets=["転出届"]),
+    Case("registrant delete out of scope", ["registrant", "delete", "1", "--reason", "転出届"],
+         [("registrant.status", "denied")], exit_code=1, as_login="op-1", secrets=["転出届"]),
     Case("registrant update outside the rule's fields", ["registrant", "update", "1",
                                                          "--phone", NEW_PHONE],
          [("registrant.update", "denied")], exit_code=1, as_login="mon-1",
@@ -540,9 +581,10 @@ CASES: list[Case] = [
          prepare=_all(_group, _narrow)),
     Case("registrant issue-certificate", ["registrant", "issue-certificate", "2"],
          [("registrant.issue_certificate", "allowed")], as_login="op-s", prepare=_senior),
-    # the same person already holds one at another senior centre: refused, kept
+    # the same person already holds one at another senior centre: refused (a business
+    # refusal, not a scope one), kept
     Case("registrant issue-certificate duplicate", ["registrant", "issue-certificate", "2"],
-         [("registrant.issue_certificate", "denied")], exit_code=1, as_login="op-s",
+         [("registrant.issue_certificate", "failed")], exit_code=1, as_login="op-s",
          prepare=_all(_senior, _cli_as("op-s", "registrant", "issue-certificate", "3"))),
     Case("registrant issue-certificate again", ["registrant", "issue-certificate", "2"],
          [("registrant.issue_certificate", "failed")], exit_code=1, as_login="op-s",
@@ -618,9 +660,9 @@ CASES: list[Case] = [
 
 
 def _prepare_world(inst: Installation) -> None:
-    factories.make_account(inst, "op-1", "city", role="operator")
-    factories.make_account(inst, "mon-1", "city", role="monitor", name=MONITOR_NAME)
     factories.make_facility(inst, "cosmos")
+    factories.make_account(inst, "op-1", "city", role="operator", facility="cosmos")
+    factories.make_account(inst, "mon-1", "city", role="monitor", name=MONITOR_NAME)
     factories.make_registrant(
         inst, "cosmos", REGISTRANT_NAME, kana=REGISTRANT_KANA, phone=REGISTRANT_PHONE
     )

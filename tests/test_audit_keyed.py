@@ -434,3 +434,24 @@ def test_a_0_1_history_is_migrated_and_both_versions_verified(installation, cli)
         trans.rollback()
     assert not result.ok and result.first_bad_seq == start
     assert f"event {start} does not link" in result.message
+
+
+def test_json_outputs_always_carry_a_result_object(installation, cli):
+    """verify -f json prints the verdict even when broken; list -f json gives detail as object."""
+    engine = installation.engine()
+    _populate(engine, 4)
+    r = cli("audit", "list", "--action", "registrant.view", "-f", "json")
+    assert r.exit_code == 0, r
+    rows = json.loads(r.stdout)
+    assert rows and all(isinstance(row["detail"], dict) for row in rows)
+    assert rows[0]["detail"] == {"rows": 0}
+    ok = json.loads(cli("audit", "verify", "-f", "json").stdout)
+    assert (ok["ok"], ok["reason"], ok["first_bad_seq"]) == (True, None, None)
+    with engine.begin() as conn:
+        disable_audit_triggers(conn)
+        conn.execute(T.update().where(T.c.seq == 3).values(outcome="denied"))
+    r = cli("audit", "verify", "-f", "json")
+    assert r.exit_code == 8
+    out = json.loads(r.stdout)
+    assert (out["ok"], out["first_bad_seq"], out["reason"]) == (False, 3, "altered")
+    assert "event 3 was altered" in r.stderr

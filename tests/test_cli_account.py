@@ -479,14 +479,31 @@ def test_dormant_listing_and_disable(city, cli):
 
 def test_valid_until_defaults_to_term_end_and_an_ended_term_cannot_log_in(installation, cli):
     make_org(installation, "other-fm", term=(dt.date(2020, 4, 1), dt.date(2025, 3, 31)))
+    # issue 15: an account born expired is refused, saying what to do
+    r = cli(
+        "account", "grant", "of-1", "--name", "x", "--org", "other-fm", "--role", "operator",
+        "--format", "json",
+    )  # fmt: skip
+    assert (r.exit_code, r.stderr) == (
+        EXIT_FAILED,
+        "Error: other-fm's designation ended on 2025-03-31: record the renewal with "
+        "`resv org renew other-fm --until ...` first\n",
+    )
+    assert installation.scalar("SELECT count(*) FROM accounts WHERE login_id='of-1'") == 0
+    # the term is corrected: the default is its end; once that day is past, no login
+    assert cli("org", "update", "other-fm", "--term-end", "2099-03-31").exit_code == 0
     r = cli(
         "account", "grant", "of-1", "--name", "x", "--org", "other-fm", "--role", "operator",
         "--format", "json",
     )  # fmt: skip
     assert r.exit_code == 0, r
     assert installation.scalar("SELECT valid_until FROM accounts WHERE login_id='of-1'") in (
-        dt.date(2025, 3, 31),
-        "2025-03-31",
+        dt.date(2099, 3, 31),
+        "2099-03-31",
     )
+    from sqlalchemy import text
+
+    with installation.engine().begin() as conn:
+        conn.execute(text("UPDATE accounts SET valid_until = '2025-03-31' WHERE login_id='of-1'"))
     r = installation.login("of-1", json.loads(r.stdout)[0]["one_time_password"], NEW_PW)
-    assert r.exit_code == EXIT_AUTH_FAILED  # the term (and so the account) has ended
+    assert r.exit_code == EXIT_AUTH_FAILED  # the account's last day has passed

@@ -32,11 +32,16 @@ def test_seed_demo_builds_the_city_and_is_idempotent(city, cli):
         "WHERE c.code = 'chuo-rojin'"
     )
     assert parent == "sogo-fukushi"
+    # the opinion's one exception, granted to 中央老人福祉センター only
+    assert city.rows(
+        "SELECT name, from_facility_code, over_category FROM duplicate_check_rules"
+    ) == [("chuo-rojin-duplicate-check", "chuo-rojin", None)]
     again = _json(cli("facility", "seed-demo", "-f", "json"))
     assert again == {
         "organizations_added": 0,
         "facilities_added": 0,
         "periods_added": 0,
+        "rules_added": 0,
         "handover": None,
     }
     assert city.scalar("SELECT count(*) FROM facilities") == 12
@@ -135,10 +140,18 @@ def test_history_answers_who_managed_it_on_a_day(city, cli):
     )
     assert result.exit_code == 0, result
     rows = _json(cli("facility", "history", "chuo-rojin", "-f", "json"))
-    assert [(r["organization"], r["valid_from"], r["valid_until"]) for r in rows] == [
-        ("city", "2000-04-01", "2017-03-31"),
-        ("inzai-fm", "2017-04-01", "2032-03-31"),
+    assert [(r["organization"], r["valid_from"], r["valid_until"], r["via"]) for r in rows] == [
+        ("city", "2000-04-01", "2017-03-31", None),
+        ("inzai-fm", "2017-04-01", "2032-03-31", None),
+        # after the designation, the complex's own (city) period applies again
+        ("city", "2032-04-01", None, "sogo-fukushi"),
     ]
+    assert (
+        _json(cli("facility", "show", "chuo-rojin", "--on", "2033-01-01", "-f", "json"))[
+            "managed_by"
+        ]
+        == "city"
+    )
     may_2017 = _json(cli("facility", "history", "chuo-rojin", "--on", "2017-05-15", "-f", "json"))
     assert [r["organization"] for r in may_2017] == ["inzai-fm"]
     march = _json(cli("facility", "history", "chuo-rojin", "--on", "2017-03-31", "-f", "json"))
@@ -149,6 +162,34 @@ def test_history_answers_who_managed_it_on_a_day(city, cli):
     before = cli("facility", "history", "chuo-rojin", "--on", "1999-01-01")
     assert before.exit_code == 0
     assert "Nobody managed chuo-rojin on 1999-01-01." in before.stderr
+
+
+def test_history_follows_the_complex_like_show_and_access(city, cli):
+    """Management assigned at the complex only: history, show and list agree on every day."""
+    ok = cli("facility", "add", "new-complex", "新複合施設", "--category", "complex")
+    assert ok.exit_code == 0, ok
+    for code, parent in (("new-centre", "new-complex"), ("new-room", "new-centre")):
+        r = cli("facility", "add", code, code, "--category",
+                "room" if code == "new-room" else "community_centre", "--parent", parent)  # fmt: skip
+        assert r.exit_code == 0, r
+    r = cli("facility", "assign", "new-complex", "--org", "city", "--from", "2016-04-01")
+    assert r.exit_code == 0, r
+    for code in ("new-centre", "new-room"):
+        on_day = _json(cli("facility", "history", code, "--on", "2016-05-15", "-f", "json"))
+        assert [(h["organization"], h["via"]) for h in on_day] == [("city", "new-complex")]
+        shown = _json(cli("facility", "show", code, "--on", "2016-05-15", "-f", "json"))
+        assert shown["managed_by"] == "city"
+    listed = _json(cli("facility", "list", "--org", "city", "--on", "2016-05-15", "-f", "json"))
+    assert {"new-complex", "new-centre", "new-room"} <= {f["code"] for f in listed}
+    # the tree is at most three levels: complex > facility > room
+    r = cli("facility", "add", "too-deep", "x", "--category", "room", "--parent", "new-room")
+    assert r.exit_code == 1
+    assert "'too-deep' cannot go under 'new-room': the facility tree has at most 3 levels" in (
+        r.stderr
+    )
+    r = cli("facility", "update", "new-complex", "--parent", "chuo-rojin")
+    assert r.exit_code == 1
+    assert "'new-complex' cannot go under 'chuo-rojin'" in r.stderr
 
 
 def test_list_by_org_on_a_day(city, cli):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import openpyxl
 import pytest
-from factories import make_account, make_facility
+from factories import assign, make_account, make_facility
 
 from resv_cli.core.errors import EXIT_FAILED
 
@@ -45,6 +46,9 @@ def city(installation, cli):
     assert r.exit_code == 0, r
     make_facility(installation, "chuo-rojin", "senior_welfare_centre", name="中央老人福祉センター")
     make_facility(installation, "chiiki-fukushi", "welfare_centre", name="地域福祉センター")
+    # a roster's 所属施設 must be a facility the manager manages
+    for code in ("chuo-rojin", "chiiki-fukushi"):
+        assign(installation, code, "inzai-fm", dt.date(2017, 4, 1))
     return installation
 
 
@@ -205,9 +209,9 @@ def test_credentials_file_is_required_when_passwords_are_issued(city, cli, tmp_p
     ("rows", "message"),
     [
         (
-            [STAFF[0], ["髙橋 健一", "タカハシ", "chuo-rojin", "パートタイム", "職員"]],
-            "a.csv: row 3, column 雇用形態: must be 正規 (正社員) or 非正規 (契約, パート) "
-            "(got 'パートタイム')",
+            [STAFF[0], ["髙橋 健一", "タカハシ", "chuo-rojin", "役員", "職員"]],
+            "a.csv: row 3, column 雇用形態: must be 正規 (正社員, 常勤) or 非正規 (契約, パート, "
+            "アルバイト, 嘱託, 派遣, 臨時, 非常勤) (got '役員')",
         ),
         (
             [STAFF[0], ["髙橋 健一", "タカハシ", "nowhere", "正規", "職員"]],

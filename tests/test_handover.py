@@ -20,8 +20,10 @@ ARGS = ["--to", "inzai-fm", "--facility", "chuo-rojin", "--facility", "chiiki-fu
 def city(installation, cli):
     result = cli("facility", "seed-demo")
     assert result.exit_code == 0, result
-    f.make_account(installation, "fm-chuo", "inzai-fm", role="operator")
-    f.make_account(installation, "city-staff", "city", role="operator")
+    # places of work: fm-chuo works at both centres; city-staff has the city-wide grant
+    f.make_account(installation, "fm-chuo", "inzai-fm", role="operator", facility="chuo-rojin",
+                   places=("chiiki-fukushi",))  # fmt: skip
+    f.make_account(installation, "city-staff", "city", role="operator", all_managed_facilities=True)
     r1 = f.make_registrant(installation, "chuo-rojin", "山田 花子", kana="ヤマダ ハナコ")
     f.make_registrant(installation, "chiiki-fukushi", "鈴木 一郎")
     f.make_registrant(installation, "cosmos", "佐藤 次郎")
@@ -137,7 +139,7 @@ def test_scheduled_handover_switches_on_its_day(city, cli, monkeypatch):
     from resv_cli.access.decide import decide
     from resv_cli.facilities.catalogue import facilities_managed_by
 
-    fm_staff = f.make_account(city, "fm-cosmos", "inzai-fm", role="operator")
+    fm_staff = f.make_account(city, "fm-cosmos", "inzai-fm", role="operator", facility="cosmos")
     city_staff = city.scalar("SELECT id FROM accounts WHERE login_id = 'city-staff'")
     with Session(bind=city.engine()) as s:
         fm = f.org_id(s, "inzai-fm")
@@ -255,7 +257,12 @@ def test_complex_handover_notes_the_facilities_that_keep_their_manager(city, cli
         "kodomo-fureai is inside sogo-fukushi but has a management period of its own on "
         "2018-04-01: it is not handed over (name it with --facility to include it)",
     ]
-    assert plan["access"]["gain"][0]["facilities"] == ["sogo-fukushi"]
+    # per person: nobody at inzai-fm works at the complex itself, so nobody gains it;
+    # the city's organisation-wide operator loses it
+    assert plan["access"]["gain"] == []
+    assert [(x["accounts"], x["facilities"]) for x in plan["access"]["lose"]] == [
+        (["city-staff"], ["sogo-fukushi"])
+    ]
 
 
 def test_early_return_to_the_city(city, cli):

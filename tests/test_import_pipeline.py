@@ -390,7 +390,7 @@ def test_rows_stored_by_others_during_the_import_are_duplicates(
     assert result.status == "completed"
     assert result.counts.as_dict() == {
         "records_read": N_RECORDS, "imported": N_RECORDS - 2, "updated": 0, "rejected": 0,
-        "duplicates": 2, "unchanged": 0,
+        "duplicates": 2, "unchanged": 0, "skipped": 0,
     }  # fmt: skip
     assert batch_rejects(inst, result.batch_id) == [
         (by_person + 1, "氏名+生年月日", "duplicate",

@@ -230,7 +230,7 @@ MAPPING_TYPE_ERRORS = [
         "columns.phone.sep must be a string, not an integer",
     ),
     ('[options]\nignore = "備考"\n', "options.ignore must be a list of column names, not a string"),
-    ('[options]\nignored = ["備考"]\n', "unknown option(s) ignored (only ignore)"),
+    ('[options]\nignored = ["備考"]\n', "unknown option(s) ignored (only ignore and empty)"),
     (
         "[columns]\nlegacy_no = 5\n",
         'columns.legacy_no must be a column name, a list of columns, { join = [...], sep = "-" } '

@@ -150,7 +150,7 @@ def test_kind_takes_the_words_of_the_files(city, cli):
 def test_one_list_of_registrant_fields():
     """Scope rules, the counter's options, updates and the import layout share one list."""
     from resv_cli.access.rules import FIELD_NAMES
-    from resv_cli.core.personal import REGISTRANT_FIELDS
+    from resv_cli.core.personal import REGISTRANT_FIELDS, STATUS_FIELDS
     from resv_cli.records.migration import R_FIELDS
     from resv_cli.records.registrants import UPDATABLE
 
@@ -158,4 +158,4 @@ def test_one_list_of_registrant_fields():
     assert list(fields.OPTIONS) == list(REGISTRANT_FIELDS)
     assert set(UPDATABLE) == set(REGISTRANT_FIELDS) - {"kind"}
     derived = {k for keys in fields.DERIVED.values() for k in keys}
-    assert set(R_FIELDS) == set(REGISTRANT_FIELDS) | derived | {"legacy_no"}
+    assert set(R_FIELDS) == set(REGISTRANT_FIELDS) | derived | {"legacy_no", *STATUS_FIELDS}

@@ -204,6 +204,7 @@ def month(installation: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             imported=7,
             updated=0,
             rejected=2,
+            skipped=3,
             duplicates=1,
             unchanged=0,
             checkpoint=10,
@@ -337,6 +338,39 @@ def month(installation: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         resource_id=other_reg,
         facility_code="fac-c",
     )
+    # city IT's own set-up at fm-a's facilities late at night, and a staff login before
+    # opening: neither is a facility's use of personal data, so not out-of-hours use
+    ev["setup_late"] = sd.event(
+        "2026-05-12 23:30",
+        "it-admin",
+        "facility.update",
+        resource_type="facility",
+        resource_id="fac-a",
+        facility_code="fac-a",
+    )
+    ev["grant_early"] = sd.event(
+        "2026-05-12 06:00",
+        "it-admin",
+        "account.grant",
+        resource_type="account",
+        resource_id="staff9",
+        facility_code="fac-b",
+        detail={"role": "operator"},
+    )
+    ev["login_early"] = sd.event("2026-05-12 07:00", "staff1", "auth.login")
+    # issue-certificate refused because a certificate exists elsewhere: a business rule
+    # (as recorded now, denied; and as the issue describes it, failed)
+    for name, outcome in (("dup_refused", "denied"), ("dup_failed", "failed")):
+        ev[name] = sd.event(
+            "2026-05-12 10:00",
+            "staff1",
+            "registrant.issue_certificate",
+            resource_type="registrant",
+            resource_id=regs[2],
+            facility_code="fac-a",
+            outcome=outcome,
+            detail={"reason": "duplicate", "matches": 1},
+        )
     ev["june"] = sd.event("2026-06-01 00:00:00", "staff1", "auth.login")
     return {"acc": acc, "ev": ev, "regs": regs, "other_reg": other_reg}
 
@@ -439,6 +473,7 @@ def test_monthly_report_matches_the_database(
     assert cats[ev["role_denied"]] == "役割外の操作"
     assert cats[ev["wrong_pw"]] == "ログイン失敗"
     assert cats[ev["lock"]] == "ロックアウト"
+    assert cats[ev["dup_refused"]] == cats[ev["dup_failed"]] == "業務ルールによる拒否"
     assert ev["unknown_login"] not in cats  # no organisation, no facility: city-wide only
 
     # -- duplicate checks: reason, count, masked registrant ------------------------------
@@ -458,7 +493,8 @@ def test_monthly_report_matches_the_database(
         "registrants",
         HOSTILE["file_name"],
     )
-    assert imp[1][8:13] == (10, 7, 0, 2, 1)
+    # records, imported, updated, rejected, skipped (deleted registrations), duplicates
+    assert imp[1][8:14] == (10, 7, 0, 2, 3, 1)
     assert imp[2][0] == "出力" and imp[2][3] == "report.export" and imp[2][8] == 12
     # XML parsers turn a lone CR into LF on reading; the cell stays quoted text
     assert imp[2][4] == HOSTILE["cr"].replace("\r", "\n") and imp[2][5] == "ef" * 32
@@ -512,8 +548,12 @@ def test_monthly_report_matches_the_database(
             ("12か月以内の研修記録なし", "staff2", "fac-b"),
             ("12か月以内の研修記録なし", "staff3", "fac-a"),
             ("非正規職員のアクセス", "staff2", "fac-b"),
+            # fm-a has operators and no officer named (nobody flagged for set-up or login)
+            ("情報セキュリティ対策責任者の未指定", None, None),
         ]
     )
+    officer = next(r for r in flags if r[1] == "情報セキュリティ対策責任者の未指定")
+    assert "fm-a" in officer[5] and officer[6] == 5
     bulk = next(r for r in flags if r[1] == "大量閲覧")
     assert bulk[6] == 5 and bulk[2].date() == dt.date(2026, 5, 3)  # 5 distinct of 6 views
     late = next(r for r in flags if r[3] == "staff2" and r[1] == "開館時間外の利用")
@@ -667,11 +707,17 @@ def test_roles_and_bad_input(
     result = cli(
         "report", "monthly", "--month", MONTH, "--org", "nope", "-o", str(tmp_path / "x.xlsx")
     )
-    assert result.exit_code == 1 and "no organisation with code 'nope' (see `resv org list`)" in result.stderr
+    assert (
+        result.exit_code == 1
+        and "no organisation with code 'nope' (see `resv org list`)" in result.stderr
+    )
     result = cli(
         "report", "monthly", "--month", MONTH, "--facility", "nope", "-o", str(tmp_path / "x.xlsx")
     )
-    assert result.exit_code == 1 and "no facility with code 'nope' (see `resv facility list`)" in result.stderr
+    assert (
+        result.exit_code == 1
+        and "no facility with code 'nope' (see `resv facility list`)" in result.stderr
+    )
     assert not list(tmp_path.glob("*.xlsx")) and not list(tmp_path.glob(".*.tmp"))
 
     # an operator may not: exit 6, refusal audited

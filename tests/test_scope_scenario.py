@@ -34,7 +34,11 @@ def test_before_handover_the_manager_sees_nothing_and_the_city_everything(city, 
     assert _ids(cli, "--name", "高橋") == []
     r = cli("registrant", "show", str(regs["chuo"]))
     assert (r.exit_code, r.stderr.strip()) == (1, f"Error: registrant {regs['chuo']} not found")
+    # per person: the city's operator at 本埜 sees only 本埜's registrants ...
     login(inst, "city-honme")
+    assert _ids(cli, "--name", "高橋") == [regs["honme"]]
+    # ... and one with the organisation-wide grant everything the city manages
+    login(inst, "city-all")
     assert _ids(cli, "--name", "高橋") == sorted([regs["chuo"], regs["honme"]])
 
 
@@ -46,14 +50,17 @@ def test_from_handover_each_side_sees_only_its_own(city, cli, monkeypatch):
     assert _ids(cli, "--name", "ﾀｶﾊｼ") == []  # a name key, not a reading
     assert _ids(cli, "--name", "高橋") == [regs["chuo"]]
     assert _ids(cli, "--kana", "たかはし　はなこ") == [regs["chuo"]]
-    assert _ids(cli, "--name", "山崎太郎") == [regs["chiiki"]]
+    # 地域福祉センター is the manager's too, but not fm-sato's place of work
+    assert _ids(cli, "--name", "山崎太郎") == []
     assert _ids(cli, "--dob", "1948-05-03") == [regs["chuo"]]
-    assert _ids(cli, "--phone", "０４７６２２２２２２") == [regs["chiiki"]]
+    assert _ids(cli, "--phone", "０４７６２２２２２２") == []
     assert _ids(cli, "--facility", "kodomo-fureai") == []
     r = cli("registrant", "search", "--name", "高橋", "--count", "--format", "json")
     assert json.loads(r.stdout) == {"count": 1}
     login(inst, "city-honme")
     assert _ids(cli, "--name", "高橋") == [regs["honme"]]
+    assert _ids(cli, "--facility", "kodomo-fureai") == []  # the city's, not its place
+    login(inst, "city-all")
     assert _ids(cli, "--facility", "kodomo-fureai") == [regs["kodomo"]]
 
 
@@ -181,7 +188,7 @@ def test_duplicate_check_from_chuo_rojin_reveals_only_what_is_needed(city, cli, 
         "AND outcome = 'allowed'"
     )
     assert json.loads(detail)["override_reason"] == "本人確認の結果 別人"
-    # chiiki-fukushi staff (a welfare centre, not a senior one) may not run the check
+    # chiiki-fukushi staff: no duplicate-check rule for their place of work
     login(inst, "fm-suzuki")
     r = cli(
         "registrant",
@@ -194,7 +201,7 @@ def test_duplicate_check_from_chuo_rojin_reveals_only_what_is_needed(city, cli, 
         "x",
     )
     assert r.exit_code == 6
-    assert "only for staff of a senior welfare centre" in r.stderr
+    assert "the duplicate check needs a duplicate-check rule for your place of work" in r.stderr
 
 
 def test_duplicate_check_before_handover_is_refused_to_the_manager(city, cli, monkeypatch):
@@ -213,8 +220,8 @@ def test_duplicate_check_before_handover_is_refused_to_the_manager(city, cli, mo
     )
     assert r.exit_code == 6
     assert r.stderr.strip() == (
-        "Error: permission denied: the duplicate check is only for staff of a senior welfare "
-        "centre that your organisation manages"
+        "Error: permission denied: the duplicate check needs a duplicate-check rule for your "
+        "place of work, granted by city IT (see `resv scope list`)"
     )
 
 
@@ -273,3 +280,67 @@ def test_explain_names_the_period_before_and_after(city, cli, monkeypatch):
     out = json.loads(r.stdout)
     assert out["decision"] == "deny"
     assert "kodomo-fureai is managed by city" in out["reason"]
+
+
+def test_the_seed_scenario_per_person_and_the_exception_as_a_rule(city, cli, monkeypatch):
+    """Issue 15's scenario: after 2017-04-01 a 地域福祉センター operator sees only its own
+    registrants; the central centre's operator may run the duplicate check; an operator
+    of another senior centre may not, until city IT grants the rule."""
+    inst, regs = city
+    at(monkeypatch, HANDOVER)
+    login(inst, "fm-suzuki")  # 地域福祉センター
+    assert _ids(cli, "--name", "高橋") == []
+    assert _ids(cli, "--name", "山崎") == [regs["chiiki"]]
+    r = cli("registrant", "show", str(regs["chuo"]))
+    assert (r.exit_code, r.stderr.strip()) == (1, f"Error: registrant {regs['chuo']} not found")
+    check = ("registrant", "check-duplicate", "--name", "髙橋花子", "--dob", "1948-05-03",
+             "--reason", "申請 2017-002", "-f", "json")  # fmt: skip
+    login(inst, "fm-sato")  # 中央老人福祉センター: the rule names it
+    r = cli(*check)
+    assert r.exit_code == 0, r
+    # the city's operator at 本埜老人福祉センター: no rule for its place of work
+    login(inst, "city-honme")
+    r = cli(*check)
+    assert r.exit_code == 6
+    assert "needs a duplicate-check rule for your place of work" in r.stderr
+    inst.login_admin()
+    r = cli("scope", "explain", "--account", "city-honme", "--action", "check_duplicate",
+            "--facility", "inba-rojin", "-f", "json")  # fmt: skip
+    assert r.exit_code == 0, r
+    assert json.loads(r.stdout)["decision"] == "deny"
+    # city IT grants it, as a rule: listed, explained, audited
+    r = cli("scope", "add", "honme-duplicate-check", "--kind", "duplicate-check",
+            "--subject", "facility:honme-rojin", "--purpose", "登録証の重複発行防止")  # fmt: skip
+    assert r.exit_code == 0, r
+    listed = json.loads(cli("scope", "list", "-f", "json").stdout)
+    assert {(x["name"], x["kind"], x["subject"]) for x in listed} >= {
+        ("chuo-duplicate-check", "duplicate_check", "facility:chuo-rojin"),
+        ("honme-duplicate-check", "duplicate_check", "facility:honme-rojin"),
+    }
+    r = cli("scope", "explain", "--account", "city-honme", "--action", "check_duplicate",
+            "--facility", "inba-rojin", "-f", "json")  # fmt: skip
+    out = json.loads(r.stdout)
+    assert (out["decision"], out["decided_by"]) == ("allow", "rule honme-duplicate-check")
+    login(inst, "city-honme")
+    r = cli(*check)
+    assert r.exit_code == 0, r
+    # and withdraws it
+    inst.login_admin()
+    assert cli("scope", "remove", "honme-duplicate-check").exit_code == 0
+    login(inst, "city-honme")
+    assert cli(*check).exit_code == 6
+
+
+def test_a_duplicate_check_rule_spans_senior_categories_only(city, cli):
+    r = cli("scope", "add", "bad", "--kind", "duplicate-check", "--subject",
+            "facility:cosmos", "--category", "community_centre", "--purpose", "x")  # fmt: skip
+    assert r.exit_code == 1
+    assert "the duplicate check spans senior categories only; 'community_centre'" in r.stderr
+    r = cli("scope", "add", "bad", "--kind", "duplicate-check", "--subject",
+            "facility:cosmos")  # fmt: skip
+    assert r.exit_code == 1
+    assert "a duplicate-check rule needs a purpose" in r.stderr
+    r = cli("scope", "add", "bad", "--kind", "duplicate-check", "--subject",
+            "organization:inzai-fm", "--purpose", "x")  # fmt: skip
+    assert r.exit_code == 1
+    assert "a duplicate-check rule's subject is facility:CODE" in r.stderr

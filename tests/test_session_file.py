@@ -94,7 +94,7 @@ def test_use_of_an_expired_session_is_refused_and_recorded(
     r = cli("audit", "list", "--action", "auth.session", "--outcome", "denied", "-f", "json")
     assert r.exit_code == 0, r
     listed = json.loads(r.stdout)
-    assert [(e["login_id"], json.loads(e["detail"])["reason"]) for e in listed] == [
+    assert [(e["login_id"], e["detail"]["reason"]) for e in listed] == [
         (ADMIN_LOGIN, "session_expired")
     ]
 

@@ -8,14 +8,16 @@ a search or a count never fetches a row outside the caller's scope.
 
 Where access comes from, on the day ``on`` of the action (the city's calendar day):
 
-1. **Management periods** (管理期間).  An *operator* account acts on the
-   facilities its organisation manages that day: the facility's own period, or,
-   when it has none covering the day, its parent's (rooms), or its grandparent's
-   (rooms of a facility inside a complex).  A facility's own period wins over its
-   parent's, so handing one centre of a complex to a designated manager moves
-   exactly that centre (and its rooms).  Admin and monitor accounts get nothing
-   from management: the city's administrators and monitors see no personal data
-   unless an explicit rule says so.
+1. **Management periods** (管理期間) **at the places of work** (所属施設).  An
+   *operator* account acts on the facilities its organisation manages that day
+   (``resv_cli.core.management``: the facility's own period, else its parent's,
+   else its grandparent's) *and* that are one of its places of work or lie inside
+   one (a centre's rooms, a complex's centres): each person handles only the
+   registrants of where they work, as the board asked.  The organisation-wide
+   grant (``Account.all_managed_facilities``, explicit and audited) lifts the
+   second condition.  Admin and monitor accounts get nothing from management:
+   the city's administrators and monitors see no personal data unless an
+   explicit rule says so.
 2. **Scope rules** (利用範囲).  A rule names a subject (organisation code, login ID
    or role), actions, a resource, facilities (one code, which covers that
    facility's rooms too, or a category), optionally the only fields it reveals,
@@ -23,10 +25,12 @@ Where access comes from, on the day ``on`` of the action (the city's calendar da
 3. Everything else is denied.  An account whose own validity dates do not cover
    the day gets nothing.  An exception while deciding denies.
 
-The purpose-bound duplicate check (``duplicate_check_scope``) is separate: it
-is open only to operators whose place of work is a senior welfare centre their
-organisation manages that day, spans only facilities of the senior categories,
-and reveals only match / facility / certificate number and date.
+The purpose-bound duplicate check (``duplicate_check_decision``,
+``duplicate_check_scope``) is separate: nobody has it unless city IT grants a
+duplicate-check rule (``DuplicateCheckRule``) to a facility; then operators whose
+place of work is that facility, while their organisation manages it, may check
+the senior categories the rule names, and see only match / facility /
+certificate number and date.  The opinion grants it to 中央老人福祉センター.
 """
 
 from __future__ import annotations
@@ -44,20 +48,21 @@ from sqlalchemy import (
     and_,
     bindparam,
     false,
-    func,
     literal,
     or_,
     select,
     true,
 )
 
+from resv_cli.core.management import facility_tree, manager_expr, managing_period
 from resv_cli.core.models import (
     SCOPE_ACTIONS,
     SCOPE_RESOURCES,
     Account,
+    AccountWorkplace,
+    DuplicateCheckRule,
     Facility,
     FacilityCategory,
-    ManagementPeriod,
     Organization,
     ScopeRule,
 )
@@ -103,10 +108,14 @@ class Subject:
     valid_from: dt.date | None = None
     valid_until: dt.date | None = None
     status: str = "active"
+    # places of work (所属施設): the first place and every row of account_workplaces
+    places: frozenset[int] = frozenset()
+    # the explicit organisation-wide grant (every facility the organisation manages)
+    all_managed: bool = False
 
 
 def subject_of(session: Session, actor: Actor | int) -> Subject:
-    """Load the account behind an actor (or an account id) with its validity dates."""
+    """Load the account behind an actor (or an account id): validity, places of work."""
     account_id = actor if isinstance(actor, int) else actor.account_id
     row = session.execute(
         select(Account, Organization.code)
@@ -114,6 +123,14 @@ def subject_of(session: Session, actor: Actor | int) -> Subject:
         .where(Account.id == account_id)
     ).one()
     acc, org_code = row
+    places = {
+        int(f)
+        for (f,) in session.execute(
+            select(AccountWorkplace.facility_id).where(AccountWorkplace.account_id == acc.id)
+        )
+    }
+    if acc.facility_id is not None:
+        places.add(int(acc.facility_id))
     return Subject(
         account_id=acc.id,
         login_id=acc.login_id,
@@ -124,6 +141,8 @@ def subject_of(session: Session, actor: Actor | int) -> Subject:
         valid_from=acc.valid_from,
         valid_until=acc.valid_until,
         status=acc.status,
+        places=frozenset(places),
+        all_managed=bool(acc.all_managed_facilities),
     )
 
 
@@ -137,42 +156,8 @@ def _account_valid_on(subj: Subject, on: dt.date) -> bool:
 
 # --- SQL building blocks -------------------------------------------------------------
 
-
-def _covers(mp: Any, on: dt.date) -> ColumnElement[bool]:
-    return and_(mp.valid_from <= on, or_(mp.valid_until.is_(None), mp.valid_until >= on))
-
-
-# Core aliases built once: building ORM aliases per call costs milliseconds.
-_F = Facility.__table__.alias("f")
-_P = Facility.__table__.alias("fp")
-_G = Facility.__table__.alias("fg")
-_MP = [ManagementPeriod.__table__.alias(f"mp{i}") for i in range(3)]
-_TREE = _F.outerjoin(_P, _P.c.id == _F.c.parent_id).outerjoin(_G, _G.c.id == _P.c.parent_id)
-
-
-def facility_tree() -> tuple[Any, Any, Any, Select[Any]]:
-    """``(f, p, g, select_from)``: a facility with its parent and grandparent (outer joins)."""
-    return _F.c, _P.c, _G.c, select(_F.c.id).select_from(_TREE)
-
-
-def manager_expr(f: Any, p: Any, g: Any, on: dt.date) -> ColumnElement[Any]:
-    """SQL expression: the organisation managing facility ``f`` on ``on``.
-
-    The facility's own covering period wins, then its parent's, then its
-    grandparent's (periods of one facility never overlap, so each scalar
-    subquery yields at most one row).
-    """
-
-    def own(fid: Any, i: int) -> Any:
-        mp = _MP[i].c
-        return (
-            select(mp.organization_id)
-            .where(mp.facility_id == fid, _covers(mp, on))
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    return func.coalesce(own(f.id, 0), own(p.id, 1), own(g.id, 2))
+# who manages a facility on a day is resv_cli.core.management's rule (manager_expr,
+# managing_period), shared with facilities and reports
 
 
 def _rule_subject_matches(subj: Subject) -> ColumnElement[bool]:
@@ -224,18 +209,27 @@ def _check_names(action: str, resource: str) -> None:
         raise ValueError(f"unknown resource {resource!r}")
 
 
+def _within(f: Any, p: Any, g: Any, places: Any) -> ColumnElement[bool]:
+    """SQL: the facility is one of ``places`` or lies inside one (a room, a centre)."""
+    return or_(f.id.in_(places), p.id.in_(places), g.id.in_(places))
+
+
 @functools.cache
-def _permitted_template(managing: bool) -> Select[Any]:
+def _permitted_template(managing: bool, everywhere: bool = False) -> Select[Any]:
     """The permitted-facilities SELECT with bind parameters, built once per shape.
 
     Building SQLAlchemy expressions costs more than running this query, so the
-    statement is built once and executed with the subject's values.
+    statement is built once and executed with the subject's values.  ``managing``:
+    an operator, who gets what its organisation manages at its places of work
+    (``everywhere``: the organisation-wide grant, every facility it manages).
     """
     on: Any = bindparam("on", type_=Date())
     f, p, g, base = facility_tree()
-    by_period: ColumnElement[bool] = (
-        manager_expr(f, p, g, on) == bindparam("org_id") if managing else false()
-    )
+    by_period: ColumnElement[bool] = false()
+    if managing:
+        by_period = manager_expr(f, p, g, on) == bindparam("org_id")
+        if not everywhere:
+            by_period = and_(by_period, _within(f, p, g, bindparam("places", expanding=True)))
     rules = and_(
         or_(
             and_(
@@ -273,7 +267,9 @@ def _permitted(
     managing = subj.role == MANAGING_ROLE
     if not managing:
         del values["org_id"]
-    return _permitted_template(managing), values
+    elif not subj.all_managed:
+        values["places"] = sorted(subj.places)
+    return _permitted_template(managing, subj.all_managed), values
 
 
 def permitted_facilities(
@@ -354,6 +350,7 @@ def _decide(
         return Decision(False, "denied: no such facility")
     full_grant: Decision | None = None
     narrow: list[Decision] = []
+    not_here: str | None = None  # why management gives nothing at this facility
     if subj.role == MANAGING_ROLE:
         period = managing_period(session, facility_id, on)
         if period is not None and period.organization_id == subj.organization_id:
@@ -364,13 +361,25 @@ def _decide(
                 if period.facility_id == facility_id
                 else f" (via {where.code if where else '?'})"
             )
-            full_grant = Decision(
-                True,
-                f"allowed: {subj.organization_code} manages {fac.code}{via} "
-                f"from {period.valid_from} to {until} (period {period.id})",
-                source="period",
-                period_id=period.id,
+            managed = (
+                f"{subj.organization_code} manages {fac.code}{via} "
+                f"from {period.valid_from} to {until} (period {period.id})"
             )
+            place = _place_of_work(session, subj, fac)
+            if subj.all_managed or place is not None:
+                whose = (
+                    f"organisation-wide grant of {subj.login_id}"
+                    if place is None
+                    else f"{place} is a place of work of {subj.login_id}"
+                )
+                full_grant = Decision(
+                    True, f"allowed: {managed}; {whose}", source="period", period_id=period.id
+                )
+            else:
+                not_here = (
+                    f"{managed}, but {fac.code} is not a place of work of {subj.login_id} "
+                    f"(places of work: {_place_codes(session, subj) or 'none'})"
+                )
     f, p, _g, base = facility_tree()
     rules = (
         session.execute(
@@ -404,7 +413,9 @@ def _decide(
         first = narrow[0]
         return Decision(True, first.reason, "rule", first.rule, None, merged)
     manager = managing_period(session, facility_id, on)
-    if subj.role != MANAGING_ROLE:
+    if not_here is not None:
+        why = f"{not_here}, and no rule matches"
+    elif subj.role != MANAGING_ROLE:
         why = f"the {subj.role} role gets no {resource} from management periods and no rule matches"
     elif manager is None:
         why = f"no organisation manages {fac.code} on {on} and no rule matches"
@@ -417,23 +428,23 @@ def _decide(
     return Decision(False, f"denied (default): {why}")
 
 
-def managing_period(session: Session, facility_id: int, on: dt.date) -> ManagementPeriod | None:
-    """The period that decides who manages a facility on a day (own, parent's, grandparent's)."""
-    current: int | None = facility_id
+def _place_of_work(session: Session, subj: Subject, fac: Facility) -> str | None:
+    """The code of the place of work ``fac`` is (or lies inside), or None."""
+    current: Facility | None = fac
     for _ in range(3):
         if current is None:
             return None
-        period = session.execute(
-            select(ManagementPeriod)
-            .where(ManagementPeriod.facility_id == current, _covers(ManagementPeriod, on))
-            .limit(1)
-        ).scalar_one_or_none()
-        if period is not None:
-            return period
-        current = session.execute(
-            select(Facility.parent_id).where(Facility.id == current)
-        ).scalar_one_or_none()
+        if current.id in subj.places:
+            return current.code
+        current = session.get(Facility, current.parent_id) if current.parent_id else None
     return None
+
+
+def _place_codes(session: Session, subj: Subject) -> str:
+    if not subj.places:
+        return ""
+    codes = session.execute(select(Facility.code).where(Facility.id.in_(subj.places))).scalars()
+    return ", ".join(sorted(codes))
 
 
 def has_narrow_rules(
@@ -466,13 +477,59 @@ def effective_access(session: Session, account_id: int, on: dt.date) -> set[tupl
 # --- the duplicate-check exception -------------------------------------------------
 
 
+def duplicate_check_rules(
+    session: Session, subj: Subject, on: dt.date
+) -> list[tuple[DuplicateCheckRule, int]]:
+    """The duplicate-check rules that apply to this operator today, with their periods.
+
+    A rule applies when one of the account's places of work is the rule's
+    facility and the account's organisation manages that facility on ``on``.
+    """
+    if not subj.places:
+        return []
+    codes = {
+        str(c): int(i)
+        for c, i in session.execute(
+            select(Facility.code, Facility.id).where(Facility.id.in_(subj.places))
+        )
+    }
+    rules = session.execute(
+        select(DuplicateCheckRule)
+        .where(
+            DuplicateCheckRule.from_facility_code.in_(codes),
+            or_(DuplicateCheckRule.valid_from.is_(None), DuplicateCheckRule.valid_from <= on),
+            or_(DuplicateCheckRule.valid_until.is_(None), DuplicateCheckRule.valid_until >= on),
+        )
+        .order_by(DuplicateCheckRule.name)
+    ).scalars()
+    out = []
+    for rule in rules:
+        period = managing_period(session, codes[rule.from_facility_code], on)
+        if period is not None and period.organization_id == subj.organization_id:
+            out.append((rule, int(period.id)))
+    return out
+
+
+def _covered(session: Session, rules: list[DuplicateCheckRule]) -> Select[Any]:
+    """SQL: the categories the rules span (a named category, else every senior one)."""
+    named = {r.over_category for r in rules if r.over_category}
+    senior = any(r.over_category is None for r in rules)
+    cond = FacilityCategory.code.in_(sorted(named)) if named else false()
+    if senior:
+        cond = or_(cond, FacilityCategory.is_senior == true())
+    # a duplicate check is about senior certificates: never outside the senior categories
+    return select(FacilityCategory.code).where(cond, FacilityCategory.is_senior == true())
+
+
 def duplicate_check_decision(
     session: Session, actor: Actor | Subject | int, facility_id: int | None, on: dt.date
 ) -> Decision:
     """May this account run the purpose-bound duplicate check (over ``facility_id``)?
 
-    Open to operators whose place of work is a senior welfare centre that their
-    organisation manages on the day; spans facilities of the senior categories.
+    Only through a duplicate-check rule (``DuplicateCheckRule``) that city IT
+    granted to one of the account's places of work, valid on the day, while the
+    account's organisation manages that place; the check spans the senior
+    categories the rule names.  Nobody has it by default.
     """
     CONSULTED["duplicate_check"] += 1
     try:
@@ -481,43 +538,46 @@ def duplicate_check_decision(
             return Decision(False, f"denied: account {subj.login_id} is not valid on {on}")
         if subj.role != MANAGING_ROLE:
             return Decision(False, "denied: the duplicate check is for operators")
-        if subj.facility_id is None:
+        if not subj.places:
             return Decision(False, "denied: the account has no place of work (所属施設)")
-        work = session.get(Facility, subj.facility_id)
-        if work is None or work.category != "senior_welfare_centre":
-            return Decision(
-                False, "denied: the duplicate check is only for staff of a senior welfare centre"
-            )
-        period = managing_period(session, work.id, on)
-        if period is None or period.organization_id != subj.organization_id:
+        applicable = duplicate_check_rules(session, subj, on)
+        if not applicable:
             return Decision(
                 False,
-                f"denied: {subj.organization_code} does not manage {work.code} on {on}",
+                f"denied: no duplicate-check rule covers the places of work of {subj.login_id} "
+                f"({_place_codes(session, subj)}) managed by {subj.organization_code} on {on}",
             )
+        rules = [r for r, _ in applicable]
         if facility_id is not None:
             target = session.get(Facility, facility_id)
-            cat = session.get(FacilityCategory, target.category) if target else None
-            if target is None or cat is None or not cat.is_senior:
+            covered = set(session.execute(_covered(session, rules)).scalars())
+            if target is None or target.category not in covered:
                 return Decision(
-                    False, "denied: the duplicate check spans only senior-category facilities"
+                    False, "denied: the duplicate check does not span that facility's category"
                 )
+        rule, period_id = applicable[0]
+        over = rule.over_category or "every senior category"
         return Decision(
             True,
-            f"allowed: purpose-bound duplicate check from {work.code} (senior welfare centre "
-            f"managed by {subj.organization_code}, period {period.id})",
+            f"allowed: duplicate-check rule {rule.name} from {rule.from_facility_code} "
+            f"(managed by {subj.organization_code}, period {period_id}) over {over}, "
+            f"for {rule.purpose!r}",
             source="exception",
-            period_id=period.id,
+            rule=rule.name,
+            period_id=period_id,
             fields=frozenset({"facility", "certificate_number", "issued_on"}),
         )
     except Exception as exc:  # noqa: BLE001 - an error must deny
         return Decision(False, f"denied: error while deciding ({type(exc).__name__})")
 
 
-def duplicate_check_scope(_session: Session) -> Select[Any]:
-    """``SELECT facilities.id`` of the facilities the duplicate check spans (senior categories)."""
+def duplicate_check_scope(
+    session: Session, actor: Actor | Subject | int, on: dt.date
+) -> Select[Any]:
+    """``SELECT facilities.id`` the actor's duplicate check spans today (nothing without a rule)."""
     CONSULTED["duplicate_check_filter"] += 1
-    return (
-        select(Facility.id)
-        .join(FacilityCategory, FacilityCategory.code == Facility.category)
-        .where(FacilityCategory.is_senior == true())
-    )
+    subj = actor if isinstance(actor, Subject) else subject_of(session, actor)
+    if not duplicate_check_decision(session, subj, None, on).allowed:
+        return select(Facility.id).where(false())
+    rules = [r for r, _ in duplicate_check_rules(session, subj, on)]
+    return select(Facility.id).where(Facility.category.in_(_covered(session, rules)))

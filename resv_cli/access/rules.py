@@ -11,31 +11,28 @@ See docs/guide-scope.md for the format.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 
 from resv_cli.access import decide as access
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import Conflict, InputError, NotFound
-from resv_cli.core.files import file_sha256
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import (
     SCOPE_ACTIONS,
     SCOPE_RESOURCES,
     SCOPE_SUBJECTS,
     Account,
-    Facility,
+    DuplicateCheckRule,
     FacilityCategory,
     Organization,
     ScopeRule,
 )
-from resv_cli.core.normalize import check_text, control_problem, max_len
+from resv_cli.core.normalize import check_text, max_len
 from resv_cli.core.personal import REGISTRANT_FIELDS
 
 if TYPE_CHECKING:
@@ -46,6 +43,7 @@ if TYPE_CHECKING:
 FIELD_NAMES = REGISTRANT_FIELDS  # a rule may reveal only some of them
 RULE_KEYS = {
     "name",
+    "kind",
     "subject",
     "actions",
     "resource",
@@ -61,6 +59,7 @@ RULE_KEYS = {
 # what each key of a policy-file rule may hold (TOML types), checked before its value
 KEY_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,),
+    "kind": (str,),
     "subject": (str,),
     "actions": (str, list),
     "resource": (str,),
@@ -75,6 +74,12 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
 NAME_MAX = max_len(ScopeRule.name)
 SUBJECT_MAX = max_len(ScopeRule.subject_type) + 1 + max_len(ScopeRule.subject_ref)
 DATE_TEXT_MAX = 40
+# the two kinds of rule: access to records, and the purpose-bound duplicate check
+ACCESS = "access"
+DUPLICATE_CHECK_KIND = "duplicate_check"
+KINDS = (ACCESS, DUPLICATE_CHECK_KIND)
+# what the duplicate check reveals (resv_cli.access.decide.duplicate_check_decision)
+DUPLICATE_FIELDS = ("facility", "certificate_number", "issued_on")
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,11 @@ class RuleSpec:
     purpose: str | None = None
     valid_from: dt.date | None = None
     valid_until: dt.date | None = None
+    kind: str = ACCESS
 
     def row(self) -> dict[str, Any]:
         return {
+            "kind": self.kind,
             "name": self.name,
             "subject_type": self.subject_type,
             "subject_ref": self.subject_ref,
@@ -108,19 +115,59 @@ class RuleSpec:
             "valid_until": self.valid_until,
         }
 
+    def table_row(self) -> dict[str, Any]:
+        """The row of its table: ``scope_rules`` or ``duplicate_check_rules``."""
+        if self.kind == DUPLICATE_CHECK_KIND:
+            return {
+                "name": self.name,
+                "from_facility_code": self.subject_ref,
+                "over_category": self.facility_category,
+                "purpose": self.purpose,
+                "valid_from": self.valid_from,
+                "valid_until": self.valid_until,
+            }
+        r = self.row()
+        del r["kind"]
+        return r
+
     def display(self) -> dict[str, Any]:
         r = self.row()
+        if self.kind == DUPLICATE_CHECK_KIND:
+            facilities = (
+                f"category:{self.facility_category}"
+                if self.facility_category
+                else "every senior category"
+            )
+        else:
+            facilities = self.facility_code or f"category:{self.facility_category}"
         return {
             "name": r["name"],
+            "kind": self.kind,
             "subject": f"{self.subject_type}:{self.subject_ref}",
             "actions": r["actions"],
             "resource": r["resource"],
-            "facilities": self.facility_code or f"category:{self.facility_category}",
+            "facilities": facilities,
             "fields": r["fields"] or "(all)",
             "valid_from": self.valid_from,
             "valid_until": self.valid_until,
             "purpose": self.purpose,
         }
+
+
+def dup_spec_of(rule: DuplicateCheckRule) -> RuleSpec:
+    return RuleSpec(
+        name=rule.name,
+        subject_type="facility",
+        subject_ref=rule.from_facility_code,
+        actions=(access.DUPLICATE_CHECK,),
+        resource="registrants",
+        facility_category=rule.over_category,
+        fields=DUPLICATE_FIELDS,
+        purpose=rule.purpose,
+        valid_from=rule.valid_from,
+        valid_until=rule.valid_until,
+        kind=DUPLICATE_CHECK_KIND,
+    )
 
 
 def spec_of(rule: ScopeRule) -> RuleSpec:
@@ -161,9 +208,25 @@ def make_spec(
     valid_from: dt.date | str | None = None,
     valid_until: dt.date | str | None = None,
     where: str = "",
+    kind: str = ACCESS,
 ) -> RuleSpec:
     """Validate a rule's parts against the database; ``where`` prefixes error messages."""
     w = f"{where}: " if where else ""
+    kind = check_text(f"{w}kind", kind or ACCESS, max_len=32).replace("-", "_")
+    if kind not in KINDS:
+        raise InputError(f"{w}kind must be access or duplicate-check, got {kind!r}")
+    if kind == DUPLICATE_CHECK_KIND:
+        return _duplicate_spec(
+            session,
+            w,
+            name=name,
+            subject=subject,
+            facility=facility,
+            category=category,
+            purpose=purpose,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
 
     def text(key: str, value: str, column: Any) -> str:
         # the input rule: no control character, no more than the column holds
@@ -250,6 +313,71 @@ def make_spec(
     )
 
 
+def _duplicate_spec(
+    session: Session,
+    w: str,
+    *,
+    name: str,
+    subject: str,
+    facility: str | None,
+    category: str | None,
+    purpose: str | None,
+    valid_from: dt.date | str | None,
+    valid_until: dt.date | str | None,
+) -> RuleSpec:
+    """The duplicate-check exception: from one facility, over senior categories, for a purpose."""
+    name = check_text(f"{w}name", name or "", max_len=max_len(DuplicateCheckRule.name))
+    if not name:
+        raise InputError(f"{w}name must be 1 to {NAME_MAX} characters")
+    subject = check_text(f"{w}subject", subject or "", max_len=SUBJECT_MAX)
+    stype, _, sref = (p.strip() for p in subject.partition(":"))
+    if stype != "facility" or not sref:
+        raise InputError(
+            f"{w}a duplicate-check rule's subject is facility:CODE (whose staff may check), "
+            f"got {subject!r}"
+        )
+    try:
+        facility_by_code(session, sref)
+    except NotFound as exc:
+        raise InputError(f"{w}{exc}") from None
+    if facility:
+        raise InputError(
+            f"{w}a duplicate-check rule spans categories: give category (or none for every "
+            "senior category), not facility"
+        )
+    if category:
+        category = check_text(f"{w}category", category, max_len=50)
+        cat = session.get(FacilityCategory, category)
+        if cat is None:
+            raise InputError(f"{w}no facility category {category!r}")
+        if not cat.is_senior:
+            raise InputError(
+                f"{w}the duplicate check spans senior categories only; {category!r} is not one"
+            )
+    purpose = check_text(
+        f"{w}purpose", purpose or "", max_len=max_len(DuplicateCheckRule.purpose)
+    ).strip()
+    if not purpose:
+        raise InputError(f"{w}a duplicate-check rule needs a purpose (e.g. 登録証の重複発行防止)")
+    vf = _date(valid_from, f"{w}valid_from")
+    vu = _date(valid_until, f"{w}valid_until")
+    if vf and vu and vu < vf:
+        raise InputError(f"{w}valid_until is before valid_from")
+    return RuleSpec(
+        name=name,
+        subject_type="facility",
+        subject_ref=sref,
+        actions=(access.DUPLICATE_CHECK,),
+        resource="registrants",
+        facility_category=category or None,
+        fields=DUPLICATE_FIELDS,
+        purpose=purpose,
+        valid_from=vf,
+        valid_until=vu,
+        kind=DUPLICATE_CHECK_KIND,
+    )
+
+
 def _date(value: dt.date | str | None, what: str) -> dt.date | None:
     if value is None or value == "":
         return None
@@ -264,21 +392,33 @@ def _date(value: dt.date | str | None, what: str) -> dt.date | None:
 # --- CRUD ----------------------------------------------------------------------------
 
 
+def stored_rules(session: Session) -> list[tuple[RuleSpec, Any]]:
+    """Every rule of both kinds, with its row, by name."""
+    out: list[tuple[RuleSpec, Any]] = [
+        (spec_of(r), r) for r in session.execute(select(ScopeRule)).scalars()
+    ]
+    out += [(dup_spec_of(r), r) for r in session.execute(select(DuplicateCheckRule)).scalars()]
+    return sorted(out, key=lambda x: x[0].name)
+
+
 def list_rules(session: Session, actor: Actor | None) -> list[dict[str, Any]]:
     require_role(actor, "admin", "monitor", action="scope.list")
-    rules = session.execute(select(ScopeRule).order_by(ScopeRule.name)).scalars()
-    return [spec_of(r).display() | {"source": r.source} for r in rules]
+    return [spec.display() | {"source": row.source} for spec, row in stored_rules(session)]
 
 
-def _insert(session: Session, spec: RuleSpec, source: str) -> None:
-    session.add(ScopeRule(**spec.row(), source=source, created_at=clock.now()))
+def table_of(spec: RuleSpec) -> Any:
+    return DuplicateCheckRule if spec.kind == DUPLICATE_CHECK_KIND else ScopeRule
+
+
+def insert_rule(session: Session, spec: RuleSpec, source: str) -> None:
+    session.add(table_of(spec)(**spec.table_row(), source=source, created_at=clock.now()))
 
 
 def add_rule(session: Session, actor: Actor | None, spec: RuleSpec) -> dict[str, Any]:
     actor = require_role(actor, "admin", action="scope.add")
-    if session.execute(select(ScopeRule.id).where(ScopeRule.name == spec.name)).first():
+    if any(s.name == spec.name for s, _ in stored_rules(session)):
         raise Conflict(f"a scope rule named {spec.name!r} already exists")
-    _insert(session, spec, "cli")
+    insert_rule(session, spec, "cli")
     session.flush()
     audit.record(
         session,
@@ -294,10 +434,10 @@ def add_rule(session: Session, actor: Actor | None, spec: RuleSpec) -> dict[str,
 
 def remove_rule(session: Session, actor: Actor | None, name: str) -> dict[str, Any]:
     actor = require_role(actor, "admin", action="scope.remove")
-    rule = session.execute(select(ScopeRule).where(ScopeRule.name == name)).scalar_one_or_none()
-    if rule is None:
+    found = [(s, r) for s, r in stored_rules(session) if s.name == name]
+    if not found:
         raise NotFound(f"no scope rule named {name!r}")
-    spec = spec_of(rule)
+    spec, rule = found[0]
     session.delete(rule)
     session.flush()
     audit.record(
@@ -361,267 +501,11 @@ def explain(
     }
 
 
-# --- policy files --------------------------------------------------------------------
-
-
-def read_policy(session: Session, path: Path) -> list[RuleSpec]:
-    """Parse and validate a TOML policy file; errors name the file and the rule."""
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from None
-    unknown_top = sorted(set(data) - {"rule", "version"})
-    if unknown_top:
-        raise InputError(f"{path}: unknown key(s) {', '.join(unknown_top)} (expected [[rule]])")
-    if data.get("version", 1) != 1:
-        raise InputError(f"{path}: version must be 1")
-    rules = data.get("rule", [])
-    if not isinstance(rules, list):
-        raise InputError(f"{path}: rule must be an array of tables ([[rule]])")
-    specs: list[RuleSpec] = []
-    seen: set[str] = set()
-    for i, entry in enumerate(rules, 1):
-        where = f"{path}: rule {i}"
-        if not isinstance(entry, dict):
-            raise InputError(f"{where}: must be a table")
-        name = entry.get("name")
-        if (
-            isinstance(name, str)
-            and name.strip()
-            and len(name) <= NAME_MAX
-            and control_problem(name) is None
-        ):
-            where += f" ({name.strip()})"  # only a name that may be shown
-        unknown = sorted(set(entry) - RULE_KEYS)
-        if unknown:
-            raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}")
-        for req in ("name", "subject", "actions", "resource"):
-            if req not in entry:
-                raise InputError(f"{where}: missing {req}")
-        _check_types(entry, where)
-        spec = make_spec(
-            session,
-            name=entry["name"],
-            subject=entry["subject"],
-            actions=entry["actions"],
-            resource=entry["resource"],
-            facility=entry.get("facility"),
-            category=entry.get("category"),
-            fields=entry.get("fields"),
-            purpose=entry.get("purpose"),
-            valid_from=entry.get("valid_from"),
-            valid_until=entry.get("valid_until"),
-            where=where,
-        )
-        if spec.name in seen:
-            raise InputError(f"{where}: duplicate rule name {spec.name!r}")
-        seen.add(spec.name)
-        specs.append(spec)
-    return specs
-
-
-def _toml_type(value: Any) -> str:
-    """A TOML value's type, as a person who wrote the file would name it."""
-    if isinstance(value, bool):
-        return "a boolean"
-    for kind, said in (
-        (int, "an integer"),
-        (float, "a number"),
-        (str, "text"),
-        (list, "an array"),
-        (dict, "a table"),
-        (dt.datetime, "a date and time"),
-        (dt.date, "a date"),
-        (dt.time, "a time"),
-    ):
-        if isinstance(value, kind):
-            return said
-    return type(value).__name__
-
-
-def _check_types(entry: dict[str, Any], where: str) -> None:
-    """Refuse a key whose value has the wrong TOML type, naming the file, rule and key."""
-    for key, value in entry.items():
-        allowed = KEY_TYPES[key]
-        wanted = " or ".join(
-            {str: "text", list: "an array of text", dt.date: "a date"}[t] for t in allowed
-        )
-        if (isinstance(value, bool) or not isinstance(value, allowed)) or (
-            isinstance(value, list) and not all(isinstance(v, str) for v in value)
-        ):
-            got = _toml_type(value)
-            if isinstance(value, list) and list in allowed:
-                bad = next(v for v in value if not isinstance(v, str))
-                got = f"an array holding {_toml_type(bad)}"
-            raise InputError(f"{where}: {key} must be {wanted}, got {got}")
-
-
-@dataclass
-class Plan:
-    add: list[RuleSpec] = field(default_factory=list)
-    change: list[tuple[RuleSpec, RuleSpec]] = field(default_factory=list)
-    remove: list[RuleSpec] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    gained: list[dict[str, Any]] = field(default_factory=list)
-    lost: list[dict[str, Any]] = field(default_factory=list)
-    on: dt.date | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not (self.add or self.change or self.remove)
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One row per rule change, then one per access change."""
-        out: list[dict[str, Any]] = []
-        for s in self.add:
-            out.append({"change": "+ rule", "what": s.name, "detail": _describe(s)})
-        for old, new in self.change:
-            diffs = [
-                f"{k}: {old.row()[k]} -> {new.row()[k]}"
-                for k in old.row()
-                if old.row()[k] != new.row()[k]
-            ]
-            out.append({"change": "~ rule", "what": new.name, "detail": "; ".join(diffs)})
-        for s in self.remove:
-            out.append({"change": "- rule", "what": s.name, "detail": _describe(s)})
-        for g in self.gained:
-            out.append({"change": "+ access", "what": g["account"], "detail": _acc(g)})
-        for g in self.lost:
-            out.append({"change": "- access", "what": g["account"], "detail": _acc(g)})
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "on": self.on.isoformat() if self.on else None,
-            "add": [s.name for s in self.add],
-            "change": [n.name for _, n in self.change],
-            "remove": [s.name for s in self.remove],
-            "unchanged": self.unchanged,
-            "access_gained": self.gained,
-            "access_lost": self.lost,
-        }
-
-
-def _describe(s: RuleSpec) -> str:
-    d = s.display()
-    when = f" valid {d['valid_from'] or 'open'} to {d['valid_until'] or 'open'}"
-    where = f"{d['resource']} at {d['facilities']} fields {d['fields']}"
-    return f"{d['subject']} {d['actions']} {where}{when}"
-
-
-def _acc(g: dict[str, Any]) -> str:
-    return f"{g['action']} {g['resource']} at {g['facility']}"
-
-
-def _all_access(session: Session, on: dt.date) -> set[tuple[str, str, str, str]]:
-    accounts = session.execute(
-        select(Account.id, Account.login_id).where(Account.status == "active")
-    ).all()
-    codes = {int(i): c for i, c in session.execute(select(Facility.id, Facility.code))}
-    out: set[tuple[str, str, str, str]] = set()
-    for aid, login in accounts:
-        for fid, action, resource in access.effective_access(session, aid, on):
-            out.add((login, codes[fid], action, resource))
-    return out
-
-
-def _current(session: Session) -> dict[str, RuleSpec]:
-    return {r.name: spec_of(r) for r in session.execute(select(ScopeRule)).scalars()}
-
-
-def _write(session: Session, plan: Plan) -> None:
-    for s in plan.remove:
-        session.execute(delete(ScopeRule).where(ScopeRule.name == s.name))
-    for _old, new in plan.change:
-        session.execute(
-            update(ScopeRule).where(ScopeRule.name == new.name).values(**new.row(), source="policy")
-        )
-    for s in plan.add:
-        _insert(session, s, "policy")
-    session.flush()
-
-
-def plan_policy(
-    session: Session, actor: Actor | None, path: Path, on: dt.date | None = None
-) -> Plan:
-    """The difference between the database's rules and the policy file, without writing."""
-    require_role(actor, "admin", action="scope.plan")
-    return _plan(session, path, on or clock.today(), keep=False)
-
-
-def _plan(session: Session, path: Path, on: dt.date, *, keep: bool) -> Plan:
-    wanted = {s.name: s for s in read_policy(session, path)}
-    current = _current(session)
-    plan = Plan(on=on)
-    for name, spec in sorted(wanted.items()):
-        if name not in current:
-            plan.add.append(spec)
-        elif current[name] != spec:
-            plan.change.append((current[name], spec))
-        else:
-            plan.unchanged.append(name)
-    plan.remove = [current[n] for n in sorted(set(current) - set(wanted))]
-    if plan.empty:
-        return plan
-    before = _all_access(session, on)
-    # compute access after the change inside a savepoint, then undo it (plan) or keep it
-    nested = session.begin_nested()
-    _write(session, plan)
-    after = _all_access(session, on)
-    if keep:
-        nested.commit()
-    else:
-        nested.rollback()
-
-    def rows(items: set[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
-        return [
-            {"account": a, "facility": f, "action": ac, "resource": r}
-            for a, f, ac, r in sorted(items)
-        ]
-
-    plan.gained = rows(after - before)
-    plan.lost = rows(before - after)
-    return plan
-
-
-def apply_policy(
-    session: Session, actor: Actor | None, path: Path, on: dt.date | None = None
-) -> Plan:
-    """Make the rules match the policy file, in the caller's transaction, audited."""
-    actor = require_role(actor, "admin", action="scope.apply")
-
-    plan = _plan(session, path, on or clock.today(), keep=True)
-    audit.record(
-        session,
-        actor,
-        "scope.apply",
-        resource_type="scope_policy",
-        resource_id=path.name,
-        detail={
-            "file_sha256": file_sha256(path),
-            "added": [s.name for s in plan.add],
-            "changed": [n.name for _, n in plan.change],
-            "removed": [s.name for s in plan.remove],
-            "access_gained": len(plan.gained),
-            "access_lost": len(plan.lost),
-            "noop": plan.empty,
-        },
-    )
-    return plan
-
-
 __all__ = [
-    "Plan",
     "RuleSpec",
     "add_rule",
-    "apply_policy",
-    "asdict",
     "explain",
     "list_rules",
     "make_spec",
-    "plan_policy",
-    "read_policy",
     "remove_rule",
 ]

@@ -80,10 +80,24 @@ def _issue(account: Account, now: dt.datetime) -> IssuedCredential:
 def check_validity(
     org: Organization, valid_from: dt.date | None, valid_until: dt.date | None
 ) -> tuple[dt.date | None, dt.date | None]:
-    """Apply the defaults (the designation term) and refuse dates outside it."""
+    """Apply the defaults (the designation term) and refuse dates outside it.
+
+    Refuses an account that the designation term would make born expired (the term
+    ended before today, or before ``valid_from``): the message says to record the
+    renewal first.  An explicit past ``valid_until`` is the caller's choice.
+    """
+    today = clock.today()
+    renew = f"record the renewal with `resv org renew {org.code} --until ...` first"
     if org.kind == "designated_manager":
         if valid_until is None:
             valid_until = org.term_end
+            if org.term_end is not None and org.term_end < max(today, valid_from or today):
+                raise InputError(
+                    f"{org.code}'s designation ended on {org.term_end}: {renew}"
+                    if org.term_end < today
+                    else f"{org.code}'s designation ends on {org.term_end}, before "
+                    f"--valid-from {valid_from}: {renew}"
+                )
         elif org.term_end is not None and valid_until > org.term_end:
             raise InputError(
                 f"--valid-until {valid_until} is after the end of {org.code}'s designation "

@@ -1,10 +1,18 @@
 """Roster import (利用者名簿): grant, update and disable a designated manager's staff.
 
-``read_roster`` reads an xlsx or CSV (cp932 or UTF-8, with or without BOM) with
-the columns 氏名, フリガナ, 所属施設 (facility code or name), 雇用形態 (正規 /
-非正規) and 役割 (operator / 職員, monitor / 閲覧, admin), plus an optional
-職員番号 (staff number).  ``plan_roster`` compares it with the organisation's
-roster entries and ``apply_roster`` carries the plan out in the caller's one
+``read_roster`` (``roster_file.py``) reads an xlsx or CSV (cp932 or UTF-8, with or without BOM) as
+managers send it: a title block and submission date may stand above the header
+row (found by its column names), blank rows are skipped and a closing 以上 or
+合計 row ends the table.  The columns: 氏名, フリガナ, 所属施設 (facility code or
+name, half-width kana and spacing variants alike; several separated by 、 , ・ /
+or ／, the first being the primary place of work), 雇用形態 (正規 / 非正規 and
+the usual words: パート, アルバイト, 嘱託, 派遣 ...) and 役割 (operator / 職員,
+monitor / 閲覧, admin), plus an optional 職員番号 (staff number).
+
+``plan_roster`` compares it with the organisation's roster entries: every place
+of work must be a facility the organisation manages on the validity start; a
+person whose account city IT revoked is "revoked: not re-granted" unless named
+with ``re_grant``.  ``apply_roster`` carries the plan out in the caller's one
 transaction.  Re-importing the same roster changes nothing; a person missing
 from the roster has their account disabled (never deleted).
 
@@ -13,14 +21,14 @@ sequence, one more than the highest number ever issued for that organisation.
 Accounts are never deleted, so a number is never issued twice, and the unique
 constraint on ``accounts.login_id`` refuses a collision with a concurrent import.
 
-Row numbers in messages are spreadsheet rows: the header is row 1.
+Row numbers in messages are the spreadsheet's rows (a CSV record is a row).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,88 +36,23 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from resv_cli.accounts.lifecycle import IssuedCredential, disable_account, grant_account
+from resv_cli.accounts.roster_file import (
+    FACILITY_DOT,
+    FACILITY_SEPARATORS,
+    RosterRow,
+    RowProblems,
+    read_roster,
+)
 from resv_cli.accounts.workplaces import set_workplaces
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import InputError
-from resv_cli.core.models import Account, Facility, ImportBatch, RosterEntry
-from resv_cli.core.normalize import control_problem, kana_key, length_problem, max_len, name_key
+from resv_cli.core.models import Account, Facility, ImportBatch, Organization, RosterEntry
+from resv_cli.core.normalize import name_key
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-COLUMNS = {
-    "name": ("氏名", "name"),
-    "kana": ("フリガナ", "ふりがな", "kana"),
-    "facility": ("所属施設", "facility"),
-    "employment": ("雇用形態", "employment_type"),
-    "role": ("役割", "role"),
-    "staff_no": ("職員番号", "staff_no"),
-}
-REQUIRED = ("name", "kana", "facility", "employment", "role")
-# the longest cell of each column as stored (the input rule): the roster entry's
-# columns; a facility is named by code or name; the staff number keys the person
-PERSON_KEY_MAX = max_len(RosterEntry.person_key)
-MAX_LEN = {
-    "name": max_len(RosterEntry.full_name),
-    "kana": max_len(RosterEntry.kana),
-    "facility": max_len(Facility.name),
-    "employment": max_len(RosterEntry.employment_type),
-    "role": max_len(RosterEntry.role),
-    "staff_no": PERSON_KEY_MAX - len("no:"),
-}
-EMPLOYMENT = {
-    "正規": "regular",
-    "正社員": "regular",
-    "regular": "regular",
-    "非正規": "non_regular",
-    "契約": "non_regular",
-    "パート": "non_regular",
-    "non_regular": "non_regular",
-    "non-regular": "non_regular",
-}
-ROLE_ALIASES = {
-    "operator": "operator",
-    "職員": "operator",
-    "窓口": "operator",
-    "monitor": "monitor",
-    "閲覧": "monitor",
-    "admin": "admin",
-    "管理者": "admin",
-}
-
-
-class RowProblems(InputError):
-    """Several bad rows: the message is the first; ``problems`` lists them all."""
-
-    def __init__(self, problems: list[str], what: str = "changed") -> None:
-        first = problems[0]
-        if len(problems) > 1:
-            first += f" (and {len(problems) - 1} more problems; nothing was {what})"
-        super().__init__(first)
-        self.problems = problems
-
-
-@dataclass
-class RosterRow:
-    """One person on the roster as read from the file (names as given, NFKC-trimmed)."""
-
-    file: str
-    row: int
-    full_name: str
-    kana: str
-    facility: str
-    employment_type: str
-    role: str
-    staff_no: str | None = None
-    file_sha256: str = field(default="", repr=False)
-
-    @property
-    def person_key(self) -> str:
-        if self.staff_no:
-            return f"no:{self.staff_no}"
-        return f"nk:{name_key(self.full_name)}|{kana_key(self.kana)}"
 
 
 @dataclass
@@ -126,14 +69,31 @@ class PlanItem:
     entry_id: int | None = None
     account_id: int | None = None
     changes: list[str] = field(default_factory=list)
+    # every place of work, the first (facility_id / facility_code) first
+    facility_ids: list[int] = field(default_factory=list)
+    facility_codes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("facility_id", "entry_id", "account_id", "person_key", "kana"):
+        for k in ("facility_id", "entry_id", "account_id", "person_key", "kana", "facility_ids"):
             d.pop(k)
         d["name"] = d.pop("full_name")
         d["facility"] = d.pop("facility_code")
+        d["facilities"] = d.pop("facility_codes")
         return d
+
+
+# plan categories in the order they are shown; "revoked" is a person on the roster
+# whose account city IT revoked: not re-granted unless asked (--re-grant)
+CATEGORIES = ("to_create", "to_update", "to_enable", "to_disable", "revoked", "unchanged")
+LABELS = {
+    "to_create": "create",
+    "to_update": "update",
+    "to_enable": "enable",
+    "to_disable": "disable",
+    "revoked": "revoked: not re-granted",
+    "unchanged": "unchanged",
+}
 
 
 @dataclass
@@ -147,7 +107,14 @@ class RosterPlan:
     to_update: list[PlanItem] = field(default_factory=list)
     to_enable: list[PlanItem] = field(default_factory=list)
     to_disable: list[PlanItem] = field(default_factory=list)
+    revoked: list[PlanItem] = field(default_factory=list)
     unchanged: list[PlanItem] = field(default_factory=list)
+    # 所属施設 the organisation does not manage on the validity start: refused by
+    # import-roster at once; a handover plans its roster before its own periods
+    # exist, so apply_roster checks again once they do
+    unmanaged: list[str] = field(default_factory=list)
+    # the day the places of work are checked on (valid_from, else the plan's day)
+    check_day: dt.date | None = None
 
     @property
     def changes_anything(self) -> bool:
@@ -158,133 +125,12 @@ class RosterPlan:
             "organization": self.organization_code,
             "file": self.file,
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
-            "to_create": [i.as_dict() for i in self.to_create],
-            "to_update": [i.as_dict() for i in self.to_update],
-            "to_enable": [i.as_dict() for i in self.to_enable],
-            "to_disable": [i.as_dict() for i in self.to_disable],
-            "unchanged": [i.as_dict() for i in self.unchanged],
+            **{k: [i.as_dict() for i in getattr(self, k)] for k in CATEGORIES},
+            "unmanaged": list(self.unmanaged),
         }
 
     def summary(self) -> dict[str, int]:
-        return {
-            "to_create": len(self.to_create),
-            "to_update": len(self.to_update),
-            "to_enable": len(self.to_enable),
-            "to_disable": len(self.to_disable),
-            "unchanged": len(self.unchanged),
-        }
-
-
-def _clean(value: str) -> str:
-    import unicodedata
-
-    return " ".join(unicodedata.normalize("NFKC", value).replace("\u3000", " ").split())
-
-
-def read_roster(path: Path) -> list[RosterRow]:
-    """Read and check every row; raise one ``InputError`` listing each bad row and column."""
-    from resv_cli.importing.reader import has_undecodable, open_source, undecodable_reason
-
-    path = Path(path)
-    src = open_source(path)
-    fname = path.name
-    try:
-        index: dict[str, int] = {}
-        header_cells = [_clean(h).lower() for h in src.header]
-        for key, names in COLUMNS.items():
-            for i, h in enumerate(header_cells):
-                if h in [n.lower() for n in names]:
-                    index[key] = i
-                    break
-        missing = [COLUMNS[k][0] for k in REQUIRED if k not in index]
-        if missing:
-            raise InputError(
-                f"{fname}: row 1: missing column(s) {', '.join(missing)} "
-                f"(found: {', '.join(src.header)})"
-            )
-        rows: list[RosterRow] = []
-        problems: list[str] = []
-        for n, raw in enumerate(src, start=2):
-
-            def cell(key: str, raw: list[str] = raw) -> str:
-                i = index.get(key)
-                return raw[i] if i is not None and i < len(raw) else ""
-
-            bad = [k for k in index if has_undecodable(cell(k))]
-            if bad:
-                reason = undecodable_reason(cell(bad[0]), src.encoding)
-                if not reason.startswith("cell holds"):  # an xlsx error cell, or bytes:
-                    reason = f"bytes that are not valid {src.encoding}"
-                problems.append(f"{fname}: row {n}, column {COLUMNS[bad[0]][0]}: {reason}")
-                continue
-            # the input rule: no control character (a wrapped cell's line break is
-            # folded by _clean), no cell longer than its column; never the value
-            row_problems = []
-            for k in index:
-                if (why := control_problem(cell(k), line_breaks=True)) is not None:
-                    row_problems.append(f"{fname}: row {n}, column {COLUMNS[k][0]}: {why}")
-            if row_problems:
-                problems.extend(row_problems)
-                continue
-            values = {k: _clean(cell(k)) for k in COLUMNS}
-            for k in index:
-                if (why := length_problem(values[k], MAX_LEN[k])) is not None:
-                    row_problems.append(f"{fname}: row {n}, column {COLUMNS[k][0]}: {why}")
-            for key in REQUIRED:
-                if not values[key]:
-                    row_problems.append(f"{fname}: row {n}, column {COLUMNS[key][0]}: empty")
-            emp = EMPLOYMENT.get(values["employment"].lower())
-            if values["employment"] and emp is None:
-                row_problems.append(
-                    f"{fname}: row {n}, column 雇用形態: must be 正規 (正社員) or 非正規 "
-                    f"(契約, パート) (got {values['employment']!r})"
-                )
-            role = ROLE_ALIASES.get(values["role"].lower())
-            if values["role"] and role is None:
-                row_problems.append(
-                    f"{fname}: row {n}, column 役割: must be operator (職員), monitor (閲覧) "
-                    f"or admin (got {values['role']!r})"
-                )
-            if row_problems:
-                problems.extend(row_problems)
-                continue
-            assert emp is not None and role is not None
-            row = RosterRow(
-                file=fname,
-                row=n,
-                full_name=values["name"],
-                kana=values["kana"],
-                facility=values["facility"],
-                employment_type=emp,
-                role=role,
-                staff_no=values["staff_no"] or None,
-            )
-            if len(row.person_key) > PERSON_KEY_MAX:
-                problems.append(
-                    f"{fname}: row {n}, column 氏名+フリガナ: together longer than "
-                    f"{PERSON_KEY_MAX - len('nk:|')} characters; give a 職員番号 instead"
-                )
-                continue
-            rows.append(row)
-    finally:
-        src.close()
-    seen: dict[str, int] = {}
-    for r in rows:
-        if r.person_key in seen:
-            col = "職員番号" if r.staff_no else "氏名"
-            problems.append(
-                f"{fname}: row {r.row}, column {col}: the same person as row {seen[r.person_key]}"
-            )
-        else:
-            seen[r.person_key] = r.row
-    if problems:
-        raise RowProblems(problems)
-    if not rows:
-        raise InputError(f"{fname}: the roster has no rows")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    for r in rows:
-        r.file_sha256 = digest
-    return rows
+        return {k: len(getattr(self, k)) for k in CATEGORIES}
 
 
 def _facility_lookup(session: Session) -> tuple[dict[str, Facility], dict[str, list[Facility]]]:
@@ -294,6 +140,56 @@ def _facility_lookup(session: Session) -> tuple[dict[str, Facility], dict[str, l
         by_code[fac.code.lower()] = fac
         by_name.setdefault(name_key(fac.name), []).append(fac)
     return by_code, by_name
+
+
+def _name_facility(
+    text: str, by_code: dict[str, Facility], by_name: dict[str, list[Facility]]
+) -> list[Facility] | str:
+    """The facility ``text`` names (code, or name after NFKC without spaces), or why not."""
+    fac = by_code.get(text.lower())
+    if fac is not None:
+        return [fac]
+    named = by_name.get(name_key(text), [])
+    if len(named) > 1:
+        return (
+            f"{text!r} names {len(named)} facilities; give the code "
+            f"({', '.join(f.code for f in named)})"
+        )
+    if named:
+        return named
+    return f"no facility with code or name {text!r}"
+
+
+def resolve_facilities(
+    text: str, by_code: dict[str, Facility], by_name: dict[str, list[Facility]]
+) -> list[Facility] | str:
+    """Every facility a 所属施設 cell names, the first first; or the reason it names none.
+
+    Several are separated by 、 , / or ／ (and ・ where the whole does not name
+    one facility: a facility's name may hold a ・).
+    """
+    whole = _name_facility(text, by_code, by_name)
+    if not isinstance(whole, str):
+        return whole
+    parts = [p.strip() for p in FACILITY_SEPARATORS.split(text) if p.strip()]
+    if len(parts) <= 1 and not FACILITY_DOT.search(text):
+        return whole
+    out: list[Facility] = []
+    for part in parts:
+        found = _name_facility(part, by_code, by_name)
+        if isinstance(found, str) and FACILITY_DOT.search(part):
+            found = []
+            for piece in (q.strip() for q in FACILITY_DOT.split(part)):
+                if not piece:
+                    continue
+                each = _name_facility(piece, by_code, by_name)
+                if isinstance(each, str):
+                    return each
+                found.extend(each)
+        if isinstance(found, str):
+            return found
+        out.extend(f for f in found if f not in out)
+    return out or whole
 
 
 def next_login_numbers(session: Session, org_code: str) -> int:
@@ -312,14 +208,52 @@ def next_login_numbers(session: Session, org_code: str) -> int:
     return highest + 1
 
 
+def unmanaged_places(
+    session: Session,
+    org_id: int,
+    org_code: str,
+    day: dt.date,
+    items: Sequence[PlanItem],
+    fname: str,
+) -> list[str]:
+    """A problem for each place of work of ``items`` the organisation does not manage on ``day``."""
+    from resv_cli.core.management import facilities_managed_by, managing_organization
+
+    managed = set(facilities_managed_by(session, org_id, day))
+    problems = []
+    for item in items:
+        for fid, code in zip(item.facility_ids, item.facility_codes, strict=True):
+            if fid in managed:
+                continue
+            other = managing_organization(session, fid, day)
+            by = session.get(Organization, other).code if other is not None else None
+            where = f"row {item.row}, column 所属施設" if item.row else f"{item.login_id}"
+            problems.append(
+                f"{fname}: {where}: {code} is not a facility {org_code} manages on {day} "
+                + (f"({by} does)" if by else "(nobody does)")
+            )
+    return problems
+
+
 def plan_roster(
     session: Session,
     org_code: str,
     rows: list[RosterRow],
     *,
     valid_from: dt.date | None = None,
+    re_grant: Sequence[str] = (),
 ) -> RosterPlan:
-    """Compare the roster with the organisation's entries; change nothing."""
+    """Compare the roster with the organisation's entries; change nothing.
+
+    Refuses a roster that would create accounts already expired (the designation
+    has ended: record the renewal first).  Places of work the organisation does not
+    manage on ``valid_from`` (else today) are listed in ``plan.unmanaged``:
+    ``plan_roster_file`` refuses them, ``apply_roster`` checks again.  A person
+    whose account was revoked is in ``plan.revoked`` unless their login ID is in
+    ``re_grant`` (then re-enabled with a new one-time password).
+    """
+    from resv_cli.accounts.lifecycle import check_validity
+    from resv_cli.accounts.workplaces import workplace_ids
     from resv_cli.core.lookup import organization_by_code
 
     org = organization_by_code(session, org_code)
@@ -327,31 +261,20 @@ def plan_roster(
     fname = rows[0].file if rows else ""
     sha = rows[0].file_sha256 if rows else ""
     plan = RosterPlan(org.code, org.id, fname, sha, valid_from)
+    plan.check_day = valid_from or clock.today()
     problems = []
-    resolved: list[tuple[RosterRow, Facility]] = []
+    resolved: list[tuple[RosterRow, list[Facility]]] = []
     for r in rows:
-        fac = by_code.get(r.facility.lower())
-        if fac is None:
-            named = by_name.get(name_key(r.facility), [])
-            if len(named) > 1:
-                problems.append(
-                    f"{r.file}: row {r.row}, column 所属施設: {r.facility!r} names "
-                    f"{len(named)} facilities; give the code ({', '.join(f.code for f in named)})"
-                )
-                continue
-            fac = named[0] if named else None
-        if fac is None:
-            problems.append(
-                f"{r.file}: row {r.row}, column 所属施設: no facility with code or name "
-                f"{r.facility!r}"
-            )
+        facs = resolve_facilities(r.facility, by_code, by_name)
+        if isinstance(facs, str):
+            problems.append(f"{r.file}: row {r.row}, column 所属施設: {facs}")
             continue
         if r.role in ("admin", "monitor") and org.kind != "city":
             problems.append(
                 f"{r.file}: row {r.row}, column 役割: {r.role} is for the city's own staff"
             )
             continue
-        resolved.append((r, fac))
+        resolved.append((r, facs))
     if problems:
         raise RowProblems(problems)
 
@@ -371,8 +294,9 @@ def plan_roster(
     }
     fac_codes = {f.id: f.code for f in by_code.values()}
     next_no = next_login_numbers(session, org.code)
+    wanted_back = {login.strip() for login in re_grant}
     seen: set[str] = set()
-    for r, fac in resolved:
+    for r, facs in resolved:
         key = r.person_key
         seen.add(key)
         item = PlanItem(
@@ -380,11 +304,13 @@ def plan_roster(
             login_id=None,
             full_name=r.full_name,
             kana=r.kana,
-            facility_code=fac.code,
+            facility_code=facs[0].code,
             employment_type=r.employment_type,
             role=r.role,
             person_key=key,
-            facility_id=fac.id,
+            facility_id=facs[0].id,
+            facility_ids=[f.id for f in facs],
+            facility_codes=[f.code for f in facs],
         )
         entry = entries.get(key)
         acc = accounts.get(entry.id) if entry else None
@@ -395,15 +321,27 @@ def plan_roster(
             plan.to_create.append(item)
             continue
         item.entry_id, item.account_id, item.login_id = entry.id, acc.id, acc.login_id
-        if entry.facility_id != fac.id:
-            item.changes.append(f"facility {fac_codes.get(entry.facility_id or -1)}->{fac.code}")
+        had = workplace_ids(session, acc.id)
+        if had != item.facility_ids:
+            before = ",".join(fac_codes.get(i, "?") for i in had) or "none"
+            item.changes.append(f"facility {before}->{','.join(item.facility_codes)}")
         if entry.role != r.role:
             item.changes.append(f"role {entry.role}->{r.role}")
         if entry.employment_type != r.employment_type:
             item.changes.append(f"employment {entry.employment_type}->{r.employment_type}")
         if entry.full_name != r.full_name or (entry.kana or "") != r.kana:
             item.changes.append("name")
-        if entry.status == "left":
+        if acc.status == "revoked":
+            if acc.login_id in wanted_back:
+                wanted_back.discard(acc.login_id)
+                item.changes.append("re-granted (was revoked)")
+                plan.to_enable.append(item)
+            else:
+                item.changes.append(
+                    f"account revoked: re-grant with --re-grant {acc.login_id} if intended"
+                )
+                plan.revoked.append(item)
+        elif entry.status == "left":
             if acc.status == "disabled" and acc.status_reason == "left roster":
                 plan.to_enable.append(item)
             else:
@@ -413,6 +351,10 @@ def plan_roster(
             plan.to_update.append(item)
         else:
             plan.unchanged.append(item)
+    if wanted_back:
+        raise InputError(
+            f"--re-grant {', '.join(sorted(wanted_back))}: not a revoked person on this roster"
+        )
     for key, entry in sorted(entries.items(), key=lambda kv: kv[1].id):
         if key in seen or entry.status != "active":
             continue
@@ -431,6 +373,17 @@ def plan_roster(
                 account_id=acc.id if acc else None,
             )
         )
+    if plan.to_create:
+        # the new accounts' validity: refused when the designation has already ended
+        check_validity(org, valid_from, None)
+    plan.unmanaged = unmanaged_places(
+        session,
+        org.id,
+        org.code,
+        plan.check_day,
+        plan.to_create + plan.to_update + plan.to_enable,
+        fname,
+    )
     return plan
 
 
@@ -441,10 +394,20 @@ def plan_roster_file(
     org_code: str,
     *,
     valid_from: dt.date | None = None,
+    re_grant: Sequence[str] = (),
 ) -> RosterPlan:
-    """Read a roster file and plan it against the organisation (admin); change nothing."""
+    """Read a roster file and plan it against the organisation (admin); change nothing.
+
+    Refuses a 所属施設 the organisation does not manage on ``valid_from`` (else
+    today), naming file, row and column.
+    """
     require_role(actor, "admin", action="account.import_roster")
-    return plan_roster(session, org_code, read_roster(path), valid_from=valid_from)
+    plan = plan_roster(
+        session, org_code, read_roster(path), valid_from=valid_from, re_grant=re_grant
+    )
+    if plan.unmanaged:
+        raise RowProblems(plan.unmanaged)
+    return plan
 
 
 def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> list[IssuedCredential]:
@@ -457,6 +420,17 @@ def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> lis
     actor = require_role(actor, "admin", action="account.import_roster")
     if not plan.changes_anything:
         return []
+    # the places of work again, now: a handover opens its periods before its roster
+    unmanaged = unmanaged_places(
+        session,
+        plan.organization_id,
+        plan.organization_code,
+        plan.check_day or plan.valid_from or clock.today(),
+        plan.to_create + plan.to_update + plan.to_enable,
+        plan.file,
+    )
+    if unmanaged:
+        raise RowProblems(unmanaged)
     now = clock.now()
     batch = ImportBatch(
         kind="roster",
@@ -468,6 +442,7 @@ def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> lis
         records_read=len(plan.to_create)
         + len(plan.to_update)
         + len(plan.to_enable)
+        + len(plan.revoked)
         + len(plan.unchanged),
         imported=len(plan.to_create),
         updated=len(plan.to_update) + len(plan.to_enable),
@@ -495,7 +470,7 @@ def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> lis
                 name=item.full_name,
                 org_code=plan.organization_code,
                 role=item.role,
-                facility_code=item.facility_code,
+                facility_code=item.facility_codes or item.facility_code,
                 valid_from=plan.valid_from,
                 roster_entry_id=entry.id,
             )
@@ -507,10 +482,12 @@ def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> lis
         _fill_entry(entry, item, batch.id, now)
         acc.display_name = item.full_name
         acc.role = item.role
-        set_workplaces(session, acc, [item.facility_id] if item.facility_id else [])
+        set_workplaces(session, acc, item.facility_ids)
         acc.updated_at = now
         detail: dict[str, Any] = {"account_id": acc.id, "roster_entry": entry.id, "batch": batch.id}
         if item in plan.to_enable:
+            if acc.status == "revoked":
+                detail["reason"] = "re_grant"  # --re-grant: city IT asked for it by name
             acc.status = "active"
             acc.status_reason = None
             issued.append(_issue(acc, now))

@@ -168,7 +168,7 @@ def import_training(
         if lid not in ids:
             problems.append(f"{fname}: row {n}, column ログインID: no account {lid!r}")
     if problems:
-        from resv_cli.accounts.roster import RowProblems
+        from resv_cli.accounts.roster_file import RowProblems
 
         raise RowProblems(problems, "imported")
     existing = {

@@ -232,7 +232,7 @@ def verify_history(
         raise InputError(f"cannot verify: {result.message}")
     if not result.ok:
         detail["first_bad_seq"] = result.first_bad_seq
-        raise IntegrityCheckFailed(
+        broken = IntegrityCheckFailed(
             f"audit history broken: {result.message}",
             action="audit.verify",
             resource_type="audit_event",
@@ -240,6 +240,8 @@ def verify_history(
             outcome="failed",
             detail=detail,
         )
+        broken.result = result.as_dict()  # type: ignore[attr-defined]
+        raise broken
     audit.record(session, actor, "audit.verify", resource_type="audit_event", detail=detail)
     return result
 

@@ -59,6 +59,7 @@ class VerifyResult:
     archived_unchecked: tuple[int, int] | None = None  # (first_seq, last_seq)
     incomplete: bool = False  # could not be decided without more archive files
     notes: list[str] = field(default_factory=list)
+    reason: str | None = None  # a stable code when not ok (see _Broken.REASONS)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,16 +68,33 @@ class VerifyResult:
             "head_seq": self.head_seq,
             "head_hash": self.head_hash,
             "first_bad_seq": self.first_bad_seq,
+            "reason": self.reason,
             "message": self.message,
         }
 
 
 class _Broken(Exception):
+    # stable codes for scripts (JSON ``reason``), from the message's one wording
+    REASONS = (
+        ("cut off the tail", "tail_cut"),
+        ("differs from the anchor", "anchor_mismatch"),
+        ("was altered", "altered"),
+        ("is missing", "missing"),
+        ("out of order", "out_of_order"),
+        ("does not link", "unlinked"),
+        ("archive", "archive"),
+    )
+
     def __init__(self, seq: int | None, message: str, *, incomplete: bool = False) -> None:
         super().__init__(message)
         self.seq = seq
         self.message = message
         self.incomplete = incomplete
+        self.reason = (
+            "incomplete"
+            if incomplete
+            else next((code for words, code in self.REASONS if words in message), "broken")
+        )
 
 
 def parse_anchor(text_value: str) -> tuple[int, str]:
@@ -443,6 +461,7 @@ def verify_chain(
             result.first_bad_seq = exc.seq
             result.message = exc.message
             result.incomplete = exc.incomplete
+            result.reason = exc.reason
         result.head_seq = walker.seq
         result.head_hash = walker.hash
         result.events_checked = walker.count

@@ -53,6 +53,8 @@ _DEFS = (
     ActionDef("org.add", "組織登録", "organisation added"),
     ActionDef("org.list", "組織一覧", "organisations listed"),
     ActionDef("org.show", "組織表示", "organisation shown"),
+    ActionDef("org.update", "組織変更", "organisation updated"),
+    ActionDef("org.renew", "指定期間の更新", "designation renewed"),
     # facilities, handover, scope
     ActionDef("facility.add", "施設登録", "facility added"),
     ActionDef("facility.update", "施設変更", "facility updated"),
@@ -71,6 +73,9 @@ _DEFS = (
     # personal data
     ActionDef("registrant.add", "利用者登録", "registrant added", personal=True),
     ActionDef("registrant.update", "利用者情報変更", "registrant updated", personal=True),
+    ActionDef(
+        "registrant.status", "利用者の登録状態変更", "registrant status changed", personal=True
+    ),
     ActionDef("registrant.view", "利用者情報閲覧", "registrant viewed", personal=True),
     ActionDef("registrant.search", "利用者検索", "registrants searched", personal=True),
     ActionDef("registrant.issue_card", "利用者カード発行", "user card issued", personal=True),
@@ -125,6 +130,8 @@ class A:
     ORG_ADD = "org.add"
     ORG_LIST = "org.list"
     ORG_SHOW = "org.show"
+    ORG_UPDATE = "org.update"
+    ORG_RENEW = "org.renew"
     FACILITY_ADD = "facility.add"
     FACILITY_UPDATE = "facility.update"
     FACILITY_RETIRE = "facility.retire"
@@ -141,6 +148,7 @@ class A:
     SCOPE_APPLY = "scope.apply"
     REGISTRANT_ADD = "registrant.add"
     REGISTRANT_UPDATE = "registrant.update"
+    REGISTRANT_STATUS = "registrant.status"
     REGISTRANT_VIEW = "registrant.view"
     REGISTRANT_SEARCH = "registrant.search"
     REGISTRANT_ISSUE_CARD = "registrant.issue_card"
@@ -181,6 +189,7 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "aborted": "why a batch was aborted",
         "access_gained": "accounts that gain access",
         "access_lost": "accounts that lose access",
+        "accounts_extended": "accounts whose validity a renewal extended",
         "account": "the account a rule names",
         "account_id": "the account acted on",
         "accounts_issued": "accounts granted",
@@ -233,6 +242,7 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "from_organization": "the previous manager",
         "head_seq": "last event of the chain",
         "imported": "rows imported",
+        "include_deleted": "deleted registrants were asked for too",
         "key_id": "audit key identifier (never the key)",
         "keys": "audit keys in the key file (identifiers only)",
         "kind": "kind of the thing acted on",
@@ -248,6 +258,7 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "noop": "nothing changed",
         "number": "certificate or card number",
         "on": "the day of the action",
+        "opening_hours": "a facility's opening hours (a booking outside them)",
         "org": "organisation code",
         "organization": "organisation code",
         "organizations_added": "organisations added",
@@ -259,6 +270,8 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "periods_closed": "management periods closed",
         "previous_key_id": "the audit key replaced",
         "previous_key_lost": "the replaced audit key was lost",
+        "previous_status": "a registrant's status before the change",
+        "previous_term_end": "designation term end before a renewal or correction",
         "public_key": "fingerprint of a monitor's anchor signing key",
         "purpose": "purpose of a purpose-bound search",
         "reason": "why (a code such as out_of_scope, not_found)",
@@ -273,6 +286,7 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "resource": "resource asked about",
         "results": "number of results",
         "retired": "facilities retired",
+        "revoked": "roster rows of revoked accounts (not re-granted)",
         "role": "role",
         "roster_entry": "roster entry id",
         "row": "row of a file",
@@ -280,7 +294,9 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "session": "session id",
         "sessions_ended": "sessions ended",
         "sha256": "SHA-256 of the written file",
+        "skipped": "records not imported by design (deleted registrations)",
         "status": "status",
+        "security_officer": "the officer named by: account (account_id) or name (name_hmac)",
         "subject": "the subject a rule names",
         "term_end": "designation term end",
         "term_start": "designation term start",

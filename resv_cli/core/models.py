@@ -130,6 +130,50 @@ class Organization(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class OrganizationTerm(Base):
+    """One designation period (指定期間) of a designated manager; renewals add rows.
+
+    ``organizations.term_start``/``term_end`` hold the current span (the latest
+    period, back to the start of an unbroken run of periods); these rows keep every
+    period as designated, so a renewal never erases the previous term.
+    """
+
+    __tablename__ = "organization_terms"
+    __table_args__ = (
+        CheckConstraint("term_end >= term_start", name="term"),
+        UniqueConstraint("organization_id", "term_start"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    term_start: Mapped[dt.date] = mapped_column(Date)
+    term_end: Mapped[dt.date] = mapped_column(Date)
+    # how the period was recorded: add (org add), renew (org renew), migration (0004)
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SecurityOfficer(Base):
+    """情報セキュリティ対策責任者 an organisation named, from ``valid_from`` on.
+
+    The latest row whose ``valid_from`` is on or before a day is the officer on that
+    day.  A person of the organisation: preferably its account (``account_id``),
+    else a name as the manager gave it (``name``); exactly one of the two.
+    """
+
+    __tablename__ = "security_officers"
+    __table_args__ = (
+        CheckConstraint("(account_id IS NULL) <> (name IS NULL)", name="one_person"),
+        UniqueConstraint("organization_id", "valid_from"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str | None] = mapped_column(String(200))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class FacilityCategory(Base):
     """施設分類; scope rules can name a category instead of single facilities."""
 
@@ -427,6 +471,8 @@ class ImportBatch(Base):
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    # records not imported by design (a deleted registration of a legacy file)
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # last record number committed: ``import resume`` continues after it
     checkpoint: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -37,19 +37,33 @@ REGISTRANT_FIELDS = (
     "emergency_name",
     "emergency_phone",
     "representative_name",
+    "card_valid_from",
+    "card_valid_until",
 )
+# a registration's state (登録状態); deletion is a state, never a deleted row
+REGISTRANT_STATUSES = ("active", "suspended", "deleted")
+# the columns of that state, set by ``registrant suspend|reinstate|delete`` and the importer
+STATUS_FIELDS = ("status", "status_since", "status_reason")
 
 
 class Registrant(Base):
     """利用者: an individual (個人登録) or a group (団体登録) registered at a facility.
 
     ``name`` is stored as received (NFC); ``name_key`` and ``kana_key`` are the
-    folded search keys (width, spacing, kana form, variant kanji).
+    folded search keys (width, spacing, kana form, variant kanji).  ``status``
+    (active, suspended, deleted) with the day it took effect and why; a deleted
+    registration stays as a row (its bookings and the history name it).
     """
 
     __tablename__ = "registrants"
     __table_args__ = (
         CheckConstraint(one_of("kind", REGISTRANT_KINDS), name="kind"),
+        CheckConstraint(one_of("status", REGISTRANT_STATUSES), name="status"),
+        CheckConstraint(
+            "card_valid_until IS NULL OR card_valid_from IS NULL "
+            "OR card_valid_until >= card_valid_from",
+            name="card_validity",
+        ),
         UniqueConstraint("facility_id", "legacy_no"),
         Index(None, "facility_id", "name_key"),
         Index(None, "name_key"),
@@ -75,6 +89,13 @@ class Registrant(Base):
     emergency_phone: Mapped[str | None] = mapped_column(String(40))
     # group registrants (団体登録): the group name is ``name``; its representative
     representative_name: Mapped[str | None] = mapped_column(String(200))
+    # 登録状態: only an active registrant can book; a deleted one is hidden from search
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    status_since: Mapped[dt.date | None] = mapped_column(Date)  # the day it took effect
+    status_reason: Mapped[str | None] = mapped_column(String(200))
+    # 有効期限 of the registration card (inclusive days; NULL: not recorded)
+    card_valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    card_valid_until: Mapped[dt.date | None] = mapped_column(Date)
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -19,7 +19,7 @@ from sqlalchemy import exists, select
 
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
-from resv_cli.core.models import Facility, ManagementPeriod, Organization
+from resv_cli.core.models import DuplicateCheckRule, Facility, ManagementPeriod, Organization
 from resv_cli.facilities.catalogue import insert_period
 
 if TYPE_CHECKING:
@@ -108,6 +108,10 @@ FACILITIES: tuple[tuple[str, str, str | None, str, str | None, tuple[str, str] |
 )
 
 
+DUPLICATE_RULE = "chuo-rojin-duplicate-check"
+DUPLICATE_PURPOSE = "登録証の重複発行防止 (avoid issuing a second registration certificate)"
+
+
 def seed_demo(
     session: Session, actor: Actor | None, *, with_handover: bool = False
 ) -> dict[str, Any]:
@@ -169,6 +173,28 @@ def seed_demo(
             insert_period(session, fac, city, CITY_FROM, None)
             periods_added += 1
     session.flush()
+    # the opinion's one exception: 中央老人福祉センター's staff may search the other
+    # senior centres, only to avoid issuing a second registration certificate
+    rules_added = 0
+    if session.execute(
+        select(DuplicateCheckRule.id).where(DuplicateCheckRule.name == DUPLICATE_RULE)
+    ).first() is None:
+        from resv_cli.access.rules import add_rule, make_spec
+
+        add_rule(
+            session,
+            actor,
+            make_spec(
+                session,
+                kind="duplicate_check",
+                name=DUPLICATE_RULE,
+                subject="facility:chuo-rojin",
+                actions="",
+                resource="registrants",
+                purpose=DUPLICATE_PURPOSE,
+            ),
+        )
+        rules_added = 1
     audit.record(
         session,
         actor,
@@ -185,6 +211,7 @@ def seed_demo(
         "organizations_added": orgs_added,
         "facilities_added": len(added),
         "periods_added": periods_added,
+        "rules_added": rules_added,
         "handover": None,
     }
     if with_handover:

@@ -1,12 +1,12 @@
 """Facilities (施設), their tree (complex > facility > room) and management periods (管理期間).
 
 Who manages a facility on a day is answered from ``management_periods`` by date, so
-access switches on the day a period starts with nothing run at midnight.  The rule is
-the access layer's (``resv_cli.access.decide.managing_period``): a facility's own period
-covering the day wins; without one, its parent's decides (a room), then its
-grandparent's (a room of a centre inside a complex), and so on up the tree.  So
-handing one centre of a complex to a designated manager moves exactly that centre
-and its rooms.
+access switches on the day a period starts with nothing run at midnight.  The rule
+lives in one place, ``resv_cli.core.management`` (the access layer uses it too): a
+facility's own period covering the day wins; without one, its parent's decides (a
+room), then its grandparent's (a room of a centre inside a complex).  So handing
+one centre of a complex to a designated manager moves exactly that centre and its
+rooms.  The tree is at most three levels deep (complex > facility > room).
 
 Cross-area API (used by scope, registrants, handover, reports):
 ``facilities_managed_by``, ``managing_organization``, ``facility_by_code``.
@@ -25,7 +25,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from resv_cli.audit import chain as audit
-from resv_cli.core import clock
+from resv_cli.core import clock, management
 from resv_cli.core.errors import Conflict, InputError
 from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import (
@@ -88,47 +88,23 @@ def _inheriting_descendants(
     return out
 
 
-def facilities_managed_by(session: Session, organization_id: int, on: dt.date) -> list[int]:
-    """Facility ids managed by ``organization_id`` on ``on``, with their inheriting rooms.
-
-    A facility counts when one of its management periods by the organisation covers
-    ``on``; so do its children (and their children) that have no period of their own
-    covering ``on``.
-    """
-    own = {
-        int(fid)
-        for (fid,) in session.execute(
-            select(ManagementPeriod.facility_id).where(
-                ManagementPeriod.organization_id == organization_id, _covers(on)
-            )
+def _check_depth(session: Session, code: str, parent: Facility, *, levels_below: int) -> None:
+    """Refuse a tree deeper than complex > facility > room (management's rule needs it)."""
+    if management.depth_above(session, parent.id) + levels_below > management.MAX_DEPTH:
+        raise InputError(
+            f"{code!r} cannot go under {parent.code!r}: the facility tree has at most "
+            f"{management.MAX_DEPTH} levels (complex > facility > room)"
         )
-    }
-    if not own:
-        return []
-    parents, with_periods = _tree(session, on)
-    return sorted(own | _inheriting_descendants(own, parents, with_periods))
+
+
+def facilities_managed_by(session: Session, organization_id: int, on: dt.date) -> list[int]:
+    """Facility ids managed by ``organization_id`` on ``on`` (the one rule: core.management)."""
+    return management.facilities_managed_by(session, organization_id, on)
 
 
 def managing_organization(session: Session, facility_id: int, on: dt.date) -> int | None:
-    """The organisation id managing ``facility_id`` on ``on`` (None: nobody).
-
-    The facility's own period covering ``on``, else the nearest ancestor's.
-    """
-    seen: set[int] = set()
-    current: int | None = facility_id
-    while current is not None and current not in seen:
-        seen.add(current)
-        org = session.execute(
-            select(ManagementPeriod.organization_id).where(
-                ManagementPeriod.facility_id == current, _covers(on)
-            )
-        ).scalar_one_or_none()
-        if org is not None:
-            return int(org)
-        current = session.execute(
-            select(Facility.parent_id).where(Facility.id == current)
-        ).scalar_one_or_none()
-    return None
+    """The organisation id managing ``facility_id`` on ``on`` (None: nobody)."""
+    return management.managing_organization(session, facility_id, on)
 
 
 # --- hours -------------------------------------------------------------------------
@@ -268,6 +244,8 @@ def add_facility(
     if session.execute(select(Facility.id).where(Facility.code == code)).first():
         raise Conflict(f"facility {code!r} already exists (use `resv facility update`)")
     parent_fac = facility_by_code(session, parent) if parent else None
+    if parent_fac is not None:
+        _check_depth(session, code, parent_fac, levels_below=1)
     opens = closes = None
     if hours:
         opens, closes = parse_hours_option(hours)
@@ -340,6 +318,9 @@ def update_facility(
                 parent_fac = facility_by_code(session, value)
                 if _would_cycle(session, fac.id, parent_fac.id):
                     raise InputError(f"{value!r} cannot be the parent of {code!r}: a cycle")
+                _check_depth(
+                    session, code, parent_fac, levels_below=management.depth_below(session, fac.id)
+                )
                 _set("parent_id", parent_fac.id)
         elif key == "hours":
             if value == "":
@@ -441,7 +422,7 @@ def list_facilities(
         q = q.where(or_(Facility.retired_on.is_(None), Facility.retired_on > on))
     facs = list(session.execute(q).scalars())
     codes = {int(i): c for i, c in session.execute(select(Facility.id, Facility.code))}
-    managers = _managers_on(session, on)
+    managers = management.managers_on(session, on)
     org_codes = _org_codes(session)
     return [
         {
@@ -454,24 +435,6 @@ def list_facilities(
         }
         for f in facs
     ]
-
-
-def _managers_on(session: Session, on: dt.date) -> dict[int, int]:
-    """facility id -> managing organisation id on ``on``, for every managed facility."""
-    parents, with_periods = _tree(session, on)
-    direct = {
-        int(f): int(o)
-        for f, o in session.execute(
-            select(ManagementPeriod.facility_id, ManagementPeriod.organization_id).where(
-                _covers(on)
-            )
-        )
-    }
-    out = dict(direct)
-    for fid, org_id in direct.items():
-        for child in _inheriting_descendants([fid], parents, with_periods):
-            out[child] = org_id
-    return out
 
 
 def show_facility(session: Session, code: str, on: dt.date | None = None) -> dict[str, Any]:
@@ -632,41 +595,32 @@ def assign_facility(
 def facility_history(
     session: Session, code: str, on: dt.date | None = None
 ) -> list[dict[str, Any]]:
-    """The management periods of a facility, oldest first; with ``on`` only the one covering it.
+    """Who managed a facility over time, oldest first; with ``on`` only who managed it that day.
 
-    For a facility without periods of its own (a room), the parent's periods are shown
-    and marked as inherited.
+    The effective management (``resv_cli.core.management.timeline``): the
+    facility's own periods where they cover a day, its parent's (or the
+    complex's) elsewhere, marked ``via`` that facility.  So ``history`` agrees
+    with ``show`` and with access on every day.
     """
     fac = facility_by_code(session, code)
-    current: Facility | None = fac
-    seen: set[int] = set()
-    while current is not None and current.id not in seen:
-        seen.add(current.id)
-        q = (
-            select(ManagementPeriod, Organization)
-            .join(Organization, Organization.id == ManagementPeriod.organization_id)
-            .where(ManagementPeriod.facility_id == current.id)
-            .order_by(ManagementPeriod.valid_from)
+    codes = {int(i): str(c) for i, c in session.execute(select(Facility.id, Facility.code))}
+    orgs = {o.id: o for o in session.execute(select(Organization)).scalars()}
+    out = []
+    for seg in management.timeline(session, fac.id):
+        if on is not None and not (
+            seg.valid_from <= on and (seg.valid_until is None or on <= seg.valid_until)
+        ):
+            continue
+        o = orgs[seg.period.organization_id]
+        out.append(
+            {
+                "facility": fac.code,
+                "organization": o.code,
+                "organization_name": o.name,
+                "kind": o.kind,
+                "valid_from": seg.valid_from,
+                "valid_until": seg.valid_until,
+                "via": None if seg.via_facility_id == fac.id else codes.get(seg.via_facility_id),
+            }
         )
-        rows = list(session.execute(q))
-        if rows:
-            out = []
-            for p, o in rows:
-                if on is not None and not (
-                    p.valid_from <= on and (p.valid_until is None or p.valid_until >= on)
-                ):
-                    continue
-                out.append(
-                    {
-                        "facility": fac.code,
-                        "organization": o.code,
-                        "organization_name": o.name,
-                        "kind": o.kind,
-                        "valid_from": p.valid_from,
-                        "valid_until": p.valid_until,
-                        "via": None if current.id == fac.id else current.code,
-                    }
-                )
-            return out
-        current = session.get(Facility, current.parent_id) if current.parent_id else None
-    return []
+    return out

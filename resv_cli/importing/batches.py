@@ -57,11 +57,11 @@ def batch_progress(conn: Connection, batch_id: int) -> tuple[str, int, Counts]:
     b = conn.execute(
         text(
             "SELECT checkpoint, records_read, imported, updated, rejected, "
-            "duplicates, unchanged, status FROM import_batches WHERE id = :i"
+            "duplicates, unchanged, skipped, status FROM import_batches WHERE id = :i"
         ),
         {"i": batch_id},
     ).one()
-    return b[7], int(b[0]), Counts(*[int(x) for x in b[1:7]])
+    return b[8], int(b[0]), Counts(*[int(x) for x in b[1:8]])
 
 
 def new_batch(
@@ -94,6 +94,7 @@ def new_batch(
                 rejected=0,
                 duplicates=0,
                 unchanged=0,
+                skipped=0,
                 checkpoint=0,
                 started_at=started_at,
             )
@@ -108,7 +109,7 @@ def save_progress(conn: Connection, batch_id: int, c: Counts, checkpoint: int) -
         text(
             "UPDATE import_batches SET records_read = :r, imported = :i, "
             "updated = :u, rejected = :rj, duplicates = :d, unchanged = :un, "
-            "checkpoint = :cp WHERE id = :b"
+            "skipped = :sk, checkpoint = :cp WHERE id = :b"
         ),
         {
             "r": c.records_read,
@@ -117,6 +118,7 @@ def save_progress(conn: Connection, batch_id: int, c: Counts, checkpoint: int) -
             "rj": c.rejected,
             "d": c.duplicates,
             "un": c.unchanged,
+            "sk": c.skipped,
             "cp": checkpoint,
             "b": batch_id,
         },
@@ -138,6 +140,7 @@ def close_batch(conn: Connection, batch_id: int, status: str, c: Counts) -> None
             rejected=c.rejected,
             duplicates=c.duplicates,
             unchanged=c.unchanged,
+            skipped=c.skipped,
             finished_at=clock.now(),
         )
     )
@@ -224,7 +227,8 @@ def list_batches(session: Any, actor: Any) -> list[dict[str, Any]]:
     rows = session.execute(
         text(
             "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.status, b.records_read, "
-            "b.imported, b.updated, b.unchanged, b.duplicates, b.rejected, b.started_at, "
+            "b.imported, b.updated, b.unchanged, b.duplicates, b.rejected, b.skipped, "
+            "b.started_at, "
             "a.login_id AS run_by FROM import_batches b LEFT JOIN facilities f ON "
             "f.id = b.facility_id LEFT JOIN accounts a ON a.id = b.account_id ORDER BY b.id"
         )
@@ -241,7 +245,8 @@ def show_batch(
         text(
             "SELECT b.id, b.kind, f.code AS facility, b.file_name, b.file_sha256, b.status, "
             "a.login_id AS run_by, b.started_at, b.finished_at, b.records_read, b.imported, "
-            "b.updated, b.unchanged, b.duplicates, b.rejected, b.checkpoint, b.options "
+            "b.updated, b.unchanged, b.duplicates, b.rejected, b.skipped, b.checkpoint, "
+            "b.options "
             "FROM import_batches b LEFT JOIN facilities f ON f.id = b.facility_id "
             "LEFT JOIN accounts a ON a.id = b.account_id WHERE b.id = :i"
         ),
@@ -259,8 +264,7 @@ def show_batch(
     info = dict(row._mapping)
     c = Counts(*(int(info[k]) for k in Counts.__dataclass_fields__))
     info["reconciliation"] = (
-        f"{c.records_read} read = {c.imported} imported + {c.updated} updated + "
-        f"{c.unchanged} unchanged + {c.duplicates} duplicates + {c.rejected} rejected"
+        c.reconciliation()
         + ("" if c.reconciled else " (does NOT add up)")
         + (" (aborted: none of its records were kept)" if info.get("status") == "aborted" else "")
     )

@@ -11,6 +11,12 @@ name; see ``record``):
 4. P already in the database      -> duplicate of an existing registrant
 5. otherwise                      -> imported
 
+A deleted registration (its status column says so) is never imported: after the
+L steps (so that ``--on-conflict update`` can record the deletion of a
+registrant imported earlier) it is skipped, and its keys do not enter K (a person
+deleted and registered again under a new number is imported once).  A deleted
+record with a problem comes without R and without rejects: skipped too.
+
 K lives in the database itself (rows of this batch) plus a TEMP table of the keys
 of records that matched rows of earlier batches; so memory stays flat whatever
 the file size, and a resumed run rebuilds exactly the same K by replaying the
@@ -49,6 +55,8 @@ from resv_cli.importing.record import (
     person_match,
 )
 from resv_cli.records.migration import RegistrantStore
+
+STATUS = R_FIELDS.index("status")
 
 
 class KeyFilter:
@@ -147,6 +155,9 @@ def classify(
     conflict_record = None
     tail = (batch_id, actor_id, now, now)
     for no, r, errs, bad_legacy, lk, pk, _ in records:
+        if r is None and not errs:
+            counts.skipped += 1
+            continue
         if r is None:
             counts.rejected += 1
             if len(errs) > 1 or (errs and (len(errs[0][0]) > 100 or len(errs[0][1]) > 300)):
@@ -190,6 +201,9 @@ def classify(
                     k_chunk.setdefault(k, no)
                 to_seen.extend(keys)
                 continue
+        if r[STATUS] == "deleted":
+            counts.skipped += 1
+            continue
         if pk is not None:
             first = k_chunk.get(pk)
             if first is not None or pk in seen or pk in db_p_this:

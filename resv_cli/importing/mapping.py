@@ -12,12 +12,21 @@ handles anything else, including values split over several columns::
     postal_code = { join = ["〒上3桁", "〒下4桁"], sep = "-" }
     date_of_birth = { era = "元号", year = "年", month = "月", day = "日" }
 
+    status = "会員状態"                                    # 登録状態: active, suspended, deleted
+    card_valid_until = "カード有効期限"                     # 有効期限 (card_valid_from too)
+
     [values.kind]            # legacy codes of the 区分 column
     "0" = "individual"
     "9" = "group"
 
+    [values.status]          # legacy codes of the status column (有効, 停止, 削除... are known)
+    "A" = "active"
+    "S" = "suspended"
+    "X" = "deleted"          # a deleted registration is not imported: counted as skipped
+
     [options]
     ignore = ["備考"]         # columns read but not imported, silently
+    empty = ["なし", "未設定", "-"]   # cells that mean "none": read as empty, in every column
 
 The compiled form is a list of getters over a record's list of strings; building
 it once keeps the per-record work to index lookups.
@@ -34,6 +43,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from resv_cli.core.errors import InputError
+from resv_cli.core.jpnorm import DASHES
+from resv_cli.records import fields
 
 FIELDS = (
     "kind",
@@ -48,6 +59,11 @@ FIELDS = (
     "emergency_phone",
     "group_name",
     "representative_name",
+    "status",
+    "status_since",
+    "status_reason",
+    "card_valid_from",
+    "card_valid_until",
 )
 # Japanese labels for messages and the rejects file
 LABELS = {
@@ -63,6 +79,11 @@ LABELS = {
     "emergency_phone": "緊急連絡先電話番号",
     "group_name": "団体名",
     "representative_name": "代表者氏名",
+    "status": "登録状態",
+    "status_since": "状態変更日",
+    "status_reason": "状態変更理由",
+    "card_valid_from": "有効開始日",
+    "card_valid_until": "有効期限",
 }
 
 _ALIASES: dict[str, list[str]] = {
@@ -89,6 +110,13 @@ _ALIASES: dict[str, list[str]] = {
     "emergency_phone": ["緊急連絡先電話番号", "緊急連絡先電話", "緊急連絡先TEL", "緊急電話番号"],
     "group_name": ["団体名", "団体名称", "団体名漢字"],
     "representative_name": ["代表者氏名", "代表者名", "代表者"],
+    "status": ["登録状態", "状態", "利用状態", "会員状態", "ステータス", "登録ステータス"],
+    "status_since": ["状態変更日", "異動日", "停止日", "削除日", "抹消日"],
+    "status_reason": ["状態変更理由", "異動理由", "停止理由", "削除理由", "抹消理由"],
+    "card_valid_from": ["有効開始日", "有効期間開始日", "有効期間開始", "有効期間自"],
+    "card_valid_until": [
+        "有効期限", "有効期限日", "カード有効期限", "有効期間終了日", "有効期間終了", "有効期間至",
+    ],
 }  # fmt: skip
 # Each list runs from the most specific heading to the most generic: when several
 # headings of a file match one field, the earliest in its list wins (登録番号 over
@@ -119,6 +147,9 @@ class Mapping:
     era_getter: Getter | None = None  # date of birth as (era, year, month, day)
     sources: dict[str, str] = field(default_factory=dict)  # field -> column label(s)
     kind_values: dict[str, str] = field(default_factory=dict)
+    status_values: dict[str, str] = field(default_factory=dict)  # folded code -> status
+    # cells read as empty ([options] empty), with their width variants
+    empty_values: frozenset[str] = frozenset()
     unused: list[str] = field(default_factory=list)
 
     def label(self, name: str) -> str:
@@ -141,6 +172,21 @@ def _index(header_index: dict[str, int], column: Any, where: str) -> int:
     if i is None:
         raise InputError(f"mapping: {where}: no column {column!r} in the file")
     return i
+
+
+_TO_FULL_WIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
+
+
+def empty_variants(words: list[str]) -> frozenset[str]:
+    """The cells that read as empty: each word trimmed, in half and full width."""
+    out: set[str] = set()
+    for w in words:
+        w = w.strip()
+        folded = unicodedata.normalize("NFKC", w)
+        out.update((w, folded, folded.translate(_TO_FULL_WIDTH)))
+        if "-" in folded:  # the dashes a ledger writes for "none"
+            out.update(folded.replace("-", d) for d in DASHES)
+    return frozenset(v for v in out if v)
 
 
 def load_mapping_file(path: Path) -> dict[str, Any]:
@@ -217,14 +263,26 @@ def _check_types(name: str, data: dict[str, Any]) -> None:
                 f"not {_kind_of(value)}"
             )
     values = table("values", data.get("values", {}))
-    if extra := set(values) - {"kind"}:
-        fail(f"unknown value table(s) {', '.join(sorted(extra))} (only [values.kind])")
+    if extra := set(values) - {"kind", "status"}:
+        fail(
+            f"unknown value table(s) {', '.join(sorted(extra))} "
+            "(only [values.kind] and [values.status])"
+        )
     table("values.kind", values.get("kind", {}))
+    for code, value in table("values.status", values.get("status", {})).items():
+        if value not in fields.STATUSES:
+            fail(f"values.status.{code} must be active, suspended or deleted")
     options = table("options", data.get("options", {}))
-    if extra := set(options) - {"ignore"}:
-        fail(f"unknown option(s) {', '.join(sorted(extra))} (only ignore)")
+    if extra := set(options) - {"ignore", "empty"}:
+        fail(f"unknown option(s) {', '.join(sorted(extra))} (only ignore and empty)")
     if "ignore" in options:
         column_list("options.ignore", options["ignore"], may_be_empty=True)
+    if "empty" in options:
+        empty = options["empty"]
+        if not isinstance(empty, list) or not all(isinstance(v, str) for v in empty):
+            fail('options.empty must be a list of texts in quotes, e.g. ["なし", "-"]')
+        if any(not v.strip() for v in empty):
+            fail("options.empty: an entry is blank (blank cells are empty already)")
 
 
 def compile_mapping(header: list[str], spec: dict[str, Any] | None = None) -> Mapping:
@@ -301,6 +359,12 @@ def compile_mapping(header: list[str], spec: dict[str, Any] | None = None) -> Ma
         if v not in ("individual", "group"):
             raise InputError(f"mapping: values.kind.{k} must be individual or group")
     m.kind_values = {str(k).strip().lower(): v for k, v in kind_values.items()}
+    status_values = spec.get("values", {}).get("status", {})
+    for k, v in status_values.items():
+        if v not in fields.STATUSES:
+            raise InputError(f"mapping: values.status.{k} must be active, suspended or deleted")
+    m.status_values = {fields.status_word(str(k)): v for k, v in status_values.items()}
+    m.empty_values = empty_variants(spec.get("options", {}).get("empty", []))
     ignore = {heading_key(c) for c in spec.get("options", {}).get("ignore", [])}
     m.unused = [h for i, h in enumerate(header) if i not in used and heading_key(h) not in ignore]
     if "name" not in m.getters and "group_name" not in m.getters:

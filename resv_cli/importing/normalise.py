@@ -25,14 +25,17 @@ from resv_cli.importing.reader import has_undecodable, undecodable_reason
 from resv_cli.importing.record import Reject
 from resv_cli.records import fields
 
-# (R or None, rejects, the registration number of a rejected record)
+# (R or None, rejects, the registration number of a rejected record); no R and no
+# rejects: a deleted registration with a problem, skipped (never imported anyway)
 Normalised = tuple[tuple[Any, ...] | None, list[Reject], str | None]
 # a field's rule: (row, rejects) -> the field's value(s); appends its rejects
 Rule = Callable[[list[str], list[Reject]], Any]
 
 # the text fields stored as written, checked for private-use characters (外字)
 STORED_AS_WRITTEN = ("legacy_no", "name", "group_name", "kana", "address", "emergency_name",
-                     "representative_name")  # fmt: skip
+                     "representative_name", "status_reason")  # fmt: skip
+# the hint of a date column's reject when the cell holds no digit (a word for "none")
+SENTINEL_HINT = "; a word for none (なし, 未設定) goes in [options] empty of the mapping file"
 _DOB_CACHE_SIZE = 20_000
 
 
@@ -231,6 +234,42 @@ def _optional_rule(
     return rule
 
 
+def _status_rule(m: Mapping) -> Rule:
+    """active (also for a blank cell or no column), suspended or deleted."""
+    get = m.getters.get("status")
+    label = m.label("status")
+    codes = m.status_values
+
+    def status(row: list[str], rejects: list[Reject]) -> str:
+        if get is None or not (raw := get(row).strip()):
+            return "active"
+        try:
+            return fields.status(raw, codes)
+        except FieldError as exc:
+            rejects.append((label, f"{exc}; map the file's code in [values.status]"))
+            return "active"
+
+    return status
+
+
+def _date_rule(m: Mapping, field: str, convert: Callable[[str], dt.date]) -> Rule:
+    """An optional date column as ISO text (or None); a word with no digit gets a hint."""
+    get = m.getters.get(field)
+    label = m.label(field)
+
+    def rule(row: list[str], rejects: list[Reject]) -> str | None:
+        if get is None or not (raw := get(row).strip()):
+            return None
+        try:
+            return convert(raw).isoformat()
+        except FieldError as exc:
+            hint = "" if any(c.isdigit() for c in raw) else SENTINEL_HINT
+            rejects.append((label, f"{exc}{hint}"))
+            return None
+
+    return rule
+
+
 # --- the record -----------------------------------------------------------------------
 
 
@@ -253,9 +292,18 @@ def build_normaliser(
     emergency_name = _optional_rule(m, "emergency_name", fields.emergency_name)
     emergency_phone = _optional_rule(m, "emergency_phone", fields.emergency_phone)
     representative_too_long = _representative_too_long(m)
+    status = _status_rule(m)
+    status_since = _date_rule(m, "status_since", lambda raw: fields.status_since(raw, today))
+    status_reason = _optional_rule(m, "status_reason", fields.status_reason)
+    valid_from = _date_rule(m, "card_valid_from", fields.card_valid_from)
+    valid_until = _date_rule(m, "card_valid_until", fields.card_valid_until)
+    until_label = m.label("card_valid_until")
     private_use = jpnorm.PRIVATE_USE.search
+    empties = m.empty_values
 
     def normalise(row: list[str]) -> Normalised:
+        if empties:
+            row = [("" if v.strip() in empties else v) for v in row]
         if len(row) != width:
             if len(row) > width and not any(v.strip() for v in row[width:]):
                 del row[width:]  # trailing comma(s)
@@ -283,18 +331,29 @@ def build_normaliser(
         tel, digits, ext = phone(row, rejects)
         em_name = emergency_name(row, rejects)
         em_tel = emergency_phone(row, rejects)
+        state = status(row, rejects)
+        since = status_since(row, rejects)
+        why = status_reason(row, rejects)
+        card_from = valid_from(row, rejects)
+        card_until = valid_until(row, rejects)
+        if card_from and card_until and card_until < card_from:  # ISO text: date order
+            rejects.append((until_label, fields.CARD_VALIDITY_ORDER))
         if len(rep) > fields.REPRESENTATIVE_MAX:
             representative_too_long(row, rejects)
         if rejects:
+            if state == "deleted":
+                return None, [], legacy or None  # not imported whatever its problems
             return None, rejects, legacy or None
         return (
             kind, legacy or None, name, nkey, kana_value, kkey, dob, postal, addr, tel, digits,
-            ext, em_name, em_tel, rep or None,
+            ext, em_name, em_tel, rep or None, card_from, card_until, state, since, why,
         ), rejects, None  # fmt: skip
 
     get_legacy = m.getters.get("legacy_no")
 
     def legacy_of(row: list[str]) -> str | None:
+        if empties:
+            row = [("" if v.strip() in empties else v) for v in row]
         if len(row) > width and any(v.strip() for v in row[width:]):
             return None  # the fields do not line up: the value may be a name
         try:
@@ -322,6 +381,11 @@ def _present(m: Mapping, default_kind: str | None) -> tuple[int, ...]:
         12: g.get("emergency_name") is not None,
         13: g.get("emergency_phone") is not None,
         14: g.get("representative_name") is not None or (group is not None and name is not None),
+        15: g.get("card_valid_from") is not None,
+        16: g.get("card_valid_until") is not None,
+        17: g.get("status") is not None,
+        18: g.get("status_since") is not None,
+        19: g.get("status_reason") is not None,
     }
     with_keys = {2: (3,), 4: (5,), 9: (10, 11)}  # a field and what is derived from it
     return tuple(sorted(

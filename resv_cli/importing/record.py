@@ -45,6 +45,8 @@ class Counts:
     rejected: int = 0
     duplicates: int = 0
     unchanged: int = 0
+    # not imported by design: a deleted registration (the legacy status says so)
+    skipped: int = 0
 
     def add(self, other: Counts) -> None:
         for k in self.__dataclass_fields__:
@@ -56,7 +58,23 @@ class Counts:
     @property
     def reconciled(self) -> bool:
         return self.records_read == (
-            self.imported + self.updated + self.rejected + self.duplicates + self.unchanged
+            self.imported
+            + self.updated
+            + self.rejected
+            + self.duplicates
+            + self.unchanged
+            + self.skipped
+        )
+
+    def reconciliation(self) -> str:
+        """The reconciliation line: every record read is one of the outcomes.
+
+        Skipped records (deleted registrations) are named when there are any.
+        """
+        return (
+            f"{self.records_read} read = {self.imported} imported + {self.updated} updated + "
+            f"{self.unchanged} unchanged + {self.duplicates} duplicates + {self.rejected} "
+            "rejected" + (f" + {self.skipped} skipped" if self.skipped else "")
         )
 
 

@@ -95,6 +95,7 @@ class ImportResult:
             {"item": "unchanged", "count": c.unchanged},
             {"item": "duplicates", "count": c.duplicates},
             {"item": "rejected", "count": c.rejected},
+            {"item": "skipped", "count": c.skipped},
         ]
 
 

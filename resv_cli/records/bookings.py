@@ -3,7 +3,9 @@
 Lending a room needs ``lend`` on the room's facility and ``view`` on the
 registrant; listing needs ``view`` on bookings and is filtered in SQL; cancelling
 needs ``update``.  A booking or registrant outside scope answers exactly like one
-that does not exist.
+that does not exist.  Only an active registrant whose card (if its validity is
+recorded) is valid on the day can book, and only within the facility's opening
+hours, unless an override reason is given (audited).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from resv_cli.core.errors import Conflict, InputError
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import Facility
 from resv_cli.core.normalize import check_text, max_len
-from resv_cli.core.personal import Booking
+from resv_cli.core.personal import Booking, Registrant
 from resv_cli.records.registrants import load_in_scope
 
 if TYPE_CHECKING:
@@ -57,6 +59,64 @@ def parse_slot(date_text: str, start: str, end: str) -> tuple[dt.datetime, dt.da
     return starts, ends
 
 
+def _opening_hours(session: Session, fac: Facility) -> tuple[str, str] | None:
+    """(opens, closes) as HH:MM of a facility, or of the nearest parent that has them.
+
+    A room (a child of a complex) usually has no hours of its own: the building's
+    apply.  None: no hours recorded anywhere up the chain (any slot is accepted).
+    """
+    seen: set[int] = set()
+    current: Facility | None = fac
+    while current is not None and current.id not in seen:
+        if current.opens_at and current.closes_at:
+            return current.opens_at, current.closes_at
+        seen.add(current.id)
+        current = session.get(Facility, current.parent_id) if current.parent_id else None
+    return None
+
+
+def _outside_hours(
+    hours: tuple[str, str] | None, starts_at: dt.datetime, ends_at: dt.datetime
+) -> bool:
+    if hours is None:
+        return False
+    start = starts_at.astimezone(clock.JST)
+    end = ends_at.astimezone(clock.JST)
+    if start.date() != end.date():
+        return True  # past midnight: no facility is open then
+    # HH:MM texts compare in time order
+    return start.strftime("%H:%M") < hours[0] or end.strftime("%H:%M") > hours[1]
+
+
+def _refuse_registrant(reg: Registrant, day: dt.date) -> tuple[str, str] | None:
+    """(message, reason code) when the registrant may not book on ``day``, else None."""
+    rid = int(reg.id)
+    if reg.status != "active":
+        hint = (
+            f"reinstate it first (resv registrant reinstate {rid})"
+            if reg.status == "suspended"
+            else "a deleted registration cannot book"
+        )
+        return (
+            f"registrant {rid} is {reg.status}: only active registrants can book; {hint}",
+            f"registrant_{reg.status}",
+        )
+    if reg.card_valid_from is not None and day < reg.card_valid_from:
+        return (
+            f"registrant {rid}'s card is valid only from {reg.card_valid_from}, after "
+            f"{day}; book from that day, or correct it (resv registrant update {rid} "
+            "--card-valid-from)",
+            "card_not_yet_valid",
+        )
+    if reg.card_valid_until is not None and day > reg.card_valid_until:
+        return (
+            f"registrant {rid}'s card expired on {reg.card_valid_until} (有効期限), before "
+            f"{day}; renew it first (resv registrant update {rid} --card-valid-until DATE)",
+            "card_expired",
+        )
+    return None
+
+
 def add_booking(
     session: Session,
     actor: Actor | None,
@@ -66,11 +126,22 @@ def add_booking(
     starts_at: dt.datetime,
     ends_at: dt.datetime,
     purpose: str | None = None,
+    override_reason: str | None = None,
 ) -> dict[str, Any]:
-    """Lend a facility (room) to a registrant for a slot."""
+    """Lend a facility (room) to a registrant for a slot.
+
+    Refused: a registrant that is not active or whose card is not valid on the
+    slot's day (when a validity is recorded), a slot taken, and a slot outside the
+    facility's opening hours (its own, or its building's) unless
+    ``override_reason`` says why (kept in the audit event).
+    """
     actor = logged_in(actor)
     if purpose is not None:
         purpose = check_text("--purpose", purpose, max_len=max_len(Booking.purpose)).strip()
+    if override_reason is not None:
+        override_reason = check_text("--override-reason", override_reason, max_len=200).strip()
+        if not override_reason:
+            raise InputError("--override-reason needs the reason (e.g. the approval number)")
     fac = facility_by_code(session, facility)
     on = clock.today()
     grant = require(
@@ -88,7 +159,31 @@ def add_booking(
     )
     decision = grant.decision
     assert decision is not None
-    load_in_scope(session, actor, registrant_id, "view", "booking.add")
+    reg, _, _ = load_in_scope(session, actor, registrant_id, "view", "booking.add")
+    day = starts_at.astimezone(clock.JST).date()
+    refused = _refuse_registrant(reg, day)
+    if refused is not None:
+        raise Conflict(
+            refused[0],
+            action="booking.add",
+            resource_type="booking",
+            facility_code=fac.code,
+            outcome="failed",
+            detail={"reason": refused[1], "registrant_id": registrant_id},
+        )
+    hours = _opening_hours(session, fac)
+    outside = _outside_hours(hours, starts_at, ends_at)
+    if outside and override_reason is None:
+        assert hours is not None
+        raise Conflict(
+            f"{fac.code} is open {hours[0]}-{hours[1]}: the slot is outside its opening "
+            "hours; give --override-reason REASON to book it anyway (audited)",
+            action="booking.add",
+            resource_type="booking",
+            facility_code=fac.code,
+            outcome="failed",
+            detail={"reason": "outside_opening_hours", "opening_hours": "-".join(hours)},
+        )
     clash = session.execute(
         select(Booking.id).where(
             Booking.facility_id == fac.id,
@@ -125,7 +220,12 @@ def add_booking(
         resource_type="booking",
         resource_id=int(b.id),
         facility_code=fac.code,
-        detail={"registrant_id": registrant_id},
+        detail={"registrant_id": registrant_id}
+        | (
+            {"opening_hours": "-".join(hours), "override_reason": override_reason}
+            if outside and hours is not None
+            else {}
+        ),
     )
     # Japan time, as `booking list` shows it (a UTC instant read as 01:00 looked wrong)
     return {

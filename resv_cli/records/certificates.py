@@ -159,8 +159,18 @@ def issue_certificate(
             **refused,
             detail={"reason": "rate_limit"},
         )
+    on = clock.today()
+    # the cross-centre look is the board's one exception, the same rule as
+    # `check-duplicate` (中央老人福祉センター): with it the check spans the senior
+    # categories the rule names; without it, only what the issuer may view itself
+    across = access.duplicate_check_decision(session, actor, None, on)
+    where = (
+        access.duplicate_check_scope(session, actor, on)
+        if across.allowed
+        else access.permitted_facilities(session, actor, "view", "registrants", on)
+    )
     matches = _duplicate_matches(
-        session, reg.name_key, reg.kana_key, reg.date_of_birth, exclude_id=int(reg.id)
+        session, where, reg.name_key, reg.kana_key, reg.date_of_birth, exclude_id=int(reg.id)
     )
     elsewhere = [m for m in matches if m["certificate_number"]]
     override = (
@@ -174,11 +184,17 @@ def issue_certificate(
             "the same name, reading and date of birth; see where with `resv registrant "
             "check-duplicate`, and rerun with --override-reason if this is a different "
             "person or a deliberate reissue",
-            **refused,
+            # a business refusal, not a scope refusal: the person may register here
+            **{**refused, "outcome": "failed"},
             detail={"reason": "duplicate", "matches": len(elsewhere)},
         )
     result = _issue(session, actor, reg, fac, "senior_certificate", override)
-    detail: dict[str, Any] = {"number": result["number"], "duplicates_found": len(elsewhere)}
+    detail: dict[str, Any] = {
+        "number": result["number"],
+        "duplicates_found": len(elsewhere),
+        # how far the duplicate check looked: the exception's rule, or the issuer's scope
+        "decided_by": f"rule {across.rule}" if across.allowed else "own_scope",
+    }
     if elsewhere and override:
         detail["override_reason"] = override
     audit.record(
@@ -232,12 +248,13 @@ DUPLICATE_COLUMNS = ("match", "facility", "facility_name", "certificate_number",
 
 def _duplicate_matches(
     session: Session,
+    where: Any,
     nkey: str,
     kkey: str | None,
     dob: dt.date,
     exclude_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Registrants of senior facilities with the same keys; only minimal columns."""
+    """Registrants with the same keys at the facilities ``where`` (a SELECT of ids)."""
     q = (
         select(
             Facility.code, Facility.name, Certificate.number, Certificate.issued_on, Registrant.id
@@ -251,7 +268,7 @@ def _duplicate_matches(
             & Certificate.revoked_on.is_(None),
         )
         .where(
-            Registrant.facility_id.in_(access.duplicate_check_scope(session)),
+            Registrant.facility_id.in_(where),
             Registrant.kind == "individual",
             Registrant.name_key == nkey,
             Registrant.date_of_birth == dob,
@@ -320,8 +337,8 @@ def check_duplicate(
     work_code = _work_facility_code(session, actor)
     if not decision.allowed:
         raise PermissionDenied(
-            "permission denied: the duplicate check is only for staff of a senior welfare "
-            "centre that your organisation manages",
+            "permission denied: the duplicate check needs a duplicate-check rule for your "
+            "place of work, granted by city IT (see `resv scope list`)",
             action="registrant.check_duplicate",
             outcome="denied",
             facility_code=work_code,
@@ -337,7 +354,9 @@ def check_duplicate(
             facility_code=work_code,
             detail={"reason": "rate_limit", "purpose": reason, "terms_hmac": terms_hmac},
         )
-    rows = _duplicate_matches(session, nkey, kkey, date_of_birth)
+    rows = _duplicate_matches(
+        session, access.duplicate_check_scope(session, actor, on), nkey, kkey, date_of_birth
+    )
     audit.record(
         session,
         actor,

@@ -12,15 +12,16 @@ it enters.  The text normalisers they build on are in ``resv_cli.core.jpnorm``.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from resv_cli.core import jpnorm
 from resv_cli.core.jpnorm import FieldError
 from resv_cli.core.normalize import control_problem, max_len, name_key, nfc_one_line
-from resv_cli.core.personal import Registrant
+from resv_cli.core.personal import REGISTRANT_STATUSES, Registrant
 
-__all__ = ["FieldError", "GAIJI_REASON", "OPTIONS", "Cleaned", "clean"]
+__all__ = ["FieldError", "GAIJI_REASON", "OPTIONS", "STATUS_VALUES", "Cleaned", "clean"]
 
 # the longest values, from the registrants table's columns (the one place they are set)
 NAME_MAX = max_len(Registrant.name)
@@ -29,6 +30,7 @@ ADDRESS_MAX = max_len(Registrant.address)
 EMERGENCY_NAME_MAX = max_len(Registrant.emergency_name)
 REPRESENTATIVE_MAX = max_len(Registrant.representative_name)
 LEGACY_NO_MAX = max_len(Registrant.legacy_no)
+STATUS_REASON_MAX = max_len(Registrant.status_reason)
 GAIJI_REASON = (
     "contains an external character (外字) with no standard code; write it with a standard "
     "character"
@@ -39,6 +41,8 @@ ADDRESS_TOO_LONG = f"address longer than {ADDRESS_MAX} characters"
 EMERGENCY_NAME_TOO_LONG = f"emergency contact name longer than {EMERGENCY_NAME_MAX} characters"
 REPRESENTATIVE_TOO_LONG = f"representative name longer than {REPRESENTATIVE_MAX} characters"
 LEGACY_NO_TOO_LONG = f"registration number longer than {LEGACY_NO_MAX} characters"
+STATUS_REASON_TOO_LONG = f"status reason longer than {STATUS_REASON_MAX} characters"
+CARD_VALIDITY_ORDER = "card validity ends before it starts"
 
 # the option of ``registrant add`` / ``update`` that gives each field
 OPTIONS = {
@@ -52,7 +56,22 @@ OPTIONS = {
     "emergency_name": "--emergency-name",
     "emergency_phone": "--emergency-phone",
     "representative_name": "--representative",
+    "card_valid_from": "--card-valid-from",
+    "card_valid_until": "--card-valid-until",
 }
+
+STATUSES = REGISTRANT_STATUSES  # active, suspended, deleted (for the importer)
+# the words legacy files and staff use for a registration's state (登録状態); a
+# mapping file's [values.status] adds its own codes
+STATUS_VALUES = {
+    "active": "active", "有効": "active", "利用中": "active", "登録中": "active",
+    "正常": "active", "在籍": "active",
+    "suspended": "suspended", "停止": "suspended", "利用停止": "suspended",
+    "休止": "suspended", "停止中": "suspended", "一時停止": "suspended",
+    "deleted": "deleted", "削除": "deleted", "抹消": "deleted", "登録抹消": "deleted",
+    "退会": "deleted", "削除済": "deleted", "削除済み": "deleted", "廃止": "deleted",
+}  # fmt: skip
+STATUS_WORDS = "active (有効), suspended (停止) or deleted (削除)"
 
 
 def external_characters(text: str) -> None:
@@ -139,6 +158,65 @@ def representative_name(text: str) -> str:
     return value
 
 
+def _date(raw: str | dt.date, what: str) -> dt.date:
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return jpnorm.parse_date(raw)
+    except FieldError as exc:
+        raise FieldError(f"{what}: {jpnorm.date_reason(exc)}") from None
+
+
+def card_valid_from(raw: str | dt.date) -> dt.date:
+    """The first day of the registration card's validity (和暦 too)."""
+    return _date(raw, "card valid from")
+
+
+def card_valid_until(raw: str | dt.date) -> dt.date:
+    """The last day of the registration card's validity, 有効期限 (和暦 too)."""
+    return _date(raw, "card valid until")
+
+
+def card_validity(valid_from: dt.date | None, valid_until: dt.date | None) -> None:
+    """Refuse a validity that ends before it starts (either end may be unrecorded)."""
+    if valid_from is not None and valid_until is not None and valid_until < valid_from:
+        raise FieldError(CARD_VALIDITY_ORDER)
+
+
+def status(text: str, extra: dict[str, str] | None = None) -> str:
+    """active, suspended or deleted, from the words files and staff use (有効, 停止, 削除, ...).
+
+    ``extra``: a legacy file's own codes (a mapping file's ``[values.status]``),
+    keys folded as ``status_word`` folds them.
+    """
+    word = status_word(text)
+    value = (extra or {}).get(word) or STATUS_VALUES.get(word)
+    if value is None:
+        raise FieldError(f"status must be {STATUS_WORDS}")
+    return value
+
+
+def status_word(text: str) -> str:
+    """A status word as looked up: NFKC (width folded), no spaces, lower case."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).lower()
+
+
+def status_since(raw: str | dt.date, today: dt.date) -> dt.date:
+    """The day a status took effect: a date (和暦 too), not in the future."""
+    value = _date(raw, "status date")
+    if value > today:
+        raise FieldError("status date is in the future (record a change when it takes effect)")
+    return value
+
+
+def status_reason(text: str) -> str:
+    """Why a status was set, NFC, one line, at most 200 characters."""
+    value = nfc_one_line(text)
+    if len(value) > STATUS_REASON_MAX:
+        raise FieldError(STATUS_REASON_TOO_LONG)
+    return value
+
+
 # the columns computed from a field, stored beside it
 DERIVED = {
     "name": ("name_key",),
@@ -168,6 +246,8 @@ def clean(values: dict[str, Any], today: dt.date) -> Cleaned:
 
     Returns the registrant columns to store: ``name`` with ``name_key``, ``kana``
     with ``kana_key``, ``phone`` with ``phone_digits`` and ``phone_extension``.
+    A card validity that ends before it starts is refused (both given here; the
+    caller checks one given against the other stored).
     A blank optional field clears it (update), with the columns derived from it.
     """
     rules: dict[str, Any] = {
@@ -181,6 +261,8 @@ def clean(values: dict[str, Any], today: dt.date) -> Cleaned:
         "emergency_name": emergency_name,
         "emergency_phone": emergency_phone,
         "representative_name": representative_name,
+        "card_valid_from": card_valid_from,
+        "card_valid_until": card_valid_until,
     }
     out: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
@@ -201,4 +283,8 @@ def clean(values: dict[str, Any], today: dt.date) -> Cleaned:
             problems.append((field, str(exc)))
             continue
         out.update(zip(columns, value if len(columns) > 1 else (value,), strict=True))
+    try:
+        card_validity(out.get("card_valid_from"), out.get("card_valid_until"))
+    except FieldError as exc:
+        problems.append(("card_valid_until", str(exc)))
     return Cleaned(out, problems)

@@ -36,11 +36,14 @@ R_FIELDS = (
     "kind", "legacy_no", "name", "name_key", "kana", "kana_key", "date_of_birth",
     "postal_code", "address", "phone", "phone_digits", "phone_extension",
     "emergency_name", "emergency_phone", "representative_name",
+    "card_valid_from", "card_valid_until", "status", "status_since", "status_reason",
 )  # fmt: skip
 # the fields of R that are a record's content (the keys derived from them are not):
 # a stored row equals a record when these are equal
-CONTENT_IDX = (0, 2, 4, 6, 7, 8, 9, 11, 12, 13, 14)
+CONTENT_IDX = (0, 2, 4, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19)
 CONTENT_COLS = tuple(R_FIELDS[i] for i in CONTENT_IDX)
+# the date columns of R: ISO text in R on both databases
+DATE_COLS = ("date_of_birth", "card_valid_from", "card_valid_until", "status_since")
 # an inserted row: the facility, R, then the batch, the account and the times
 INSERT_COLS = (
     ("facility_id",) + R_FIELDS + ("import_batch_id", "created_by", "created_at", "updated_at")
@@ -141,10 +144,10 @@ class RegistrantStore:
         if self.sqlite:
             return {r[0]: tuple(r[1:]) for r in cur.fetchall()}
         # dates as the ISO text the normaliser produces, so stored == current compares
-        dob = 2 + CONTENT_COLS.index("date_of_birth")
+        dates = {2 + CONTENT_COLS.index(c) for c in DATE_COLS}
         return {
             r[0]: tuple(
-                v.isoformat() if i == dob and v is not None else v for i, v in enumerate(r[1:])
+                v.isoformat() if i in dates and v is not None else v for i, v in enumerate(r[1:])
             )
             for r in cur.fetchall()
         }

@@ -34,7 +34,12 @@ from resv_cli.core.errors import Conflict, InputError, NotFound
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import Facility
 from resv_cli.core.normalize import kana_key, name_key
-from resv_cli.core.personal import REGISTRANT_FIELDS, Certificate, Registrant
+from resv_cli.core.personal import (
+    REGISTRANT_FIELDS,
+    REGISTRANT_STATUSES,
+    Certificate,
+    Registrant,
+)
 from resv_cli.records import fields
 
 if TYPE_CHECKING:
@@ -42,7 +47,7 @@ if TYPE_CHECKING:
 
     from resv_cli.core.context import Actor
 
-SEARCH_COLUMNS = ("id", "facility", "kind", "name", "kana", "date_of_birth")
+SEARCH_COLUMNS = ("id", "facility", "kind", "name", "kana", "date_of_birth", "status")
 UPDATABLE = tuple(f for f in REGISTRANT_FIELDS if f != "kind")
 MASK = "○○"
 # the upper bound of a prefix range: sorts after every character a key can hold
@@ -67,12 +72,22 @@ def _mask(record: dict[str, Any], fields: frozenset[str] | None) -> dict[str, An
     }
 
 
+def phone_shown(reg: Registrant) -> str | None:
+    """The phone as people read it: with its extension (内線), which is stored apart."""
+    if reg.phone and reg.phone_extension:
+        return f"{reg.phone} 内線{reg.phone_extension}"
+    return reg.phone
+
+
 def _as_record(reg: Registrant, facility_code: str) -> dict[str, Any]:
     return {
         "id": int(reg.id),
         "facility": facility_code,
         **{f: getattr(reg, f) for f in REGISTRANT_FIELDS},
+        "phone": phone_shown(reg),
         "legacy_no": reg.legacy_no,
+        "status": reg.status,
+        "status_since": reg.status_since,
     }
 
 
@@ -121,6 +136,8 @@ class NewRegistrant:
     emergency_name: str | None = None
     emergency_phone: str | None = None
     representative_name: str | None = None
+    card_valid_from: dt.date | str | None = None
+    card_valid_until: dt.date | str | None = None
 
 
 def _cleaned(values: dict[str, Any]) -> dict[str, Any]:
@@ -244,6 +261,11 @@ def update_registrant(
         raise scoped_refusal(registrant_id, "registrant.update", fac.code, "field_not_allowed")
     for column, value in _cleaned(changes).items():
         setattr(reg, column, value)
+    try:  # one end of the card's validity given, checked against the other as stored
+        fields.card_validity(reg.card_valid_from, reg.card_valid_until)
+    except fields.FieldError as exc:
+        given = "card_valid_until" if "card_valid_until" in changes else "card_valid_from"
+        raise InputError(f"{fields.OPTIONS[given]}: {exc}") from None
     reg.updated_at = clock.now()
     audit.record(
         session,
@@ -257,6 +279,83 @@ def update_registrant(
     return {"id": registrant_id, "facility": fac.code, "updated": ",".join(sorted(changes))}
 
 
+# --- status (登録状態) -------------------------------------------------------------------
+
+# the counter's verb for each status it sets
+STATUS_VERBS = {"suspended": "suspend", "active": "reinstate", "deleted": "delete"}
+
+
+def set_status(
+    session: Session,
+    actor: Actor | None,
+    registrant_id: int,
+    status: str,
+    *,
+    reason: str | None = None,
+    on: str | dt.date | None = None,
+) -> dict[str, Any]:
+    """Suspend, reinstate or delete a registration in scope for ``update``; audited.
+
+    Deletion is a status, never a removed row: the registrant stays (its bookings
+    and the history name it), hidden from search unless asked for.  ``reason`` is
+    required to suspend or delete (stored with the registrant, never in the audit
+    history: it may say something about the person); ``on`` is the day the change
+    took effect (today by default, never in the future).
+    """
+    actor = logged_in(actor)
+    if status not in REGISTRANT_STATUSES:
+        raise InputError(f"status must be one of {', '.join(REGISTRANT_STATUSES)}")
+    verb = STATUS_VERBS[status]
+    why = None
+    if reason is not None and reason.strip():
+        try:
+            fields.control_characters(reason)
+            fields.external_characters(reason)
+            why = fields.status_reason(reason)
+        except fields.FieldError as exc:
+            raise InputError(f"--reason: {exc}") from None
+    elif status != "active":
+        raise InputError(f"--reason is required to {verb} a registration (e.g. the notice number)")
+    today = clock.today()
+    try:
+        day = today if on is None else fields.status_since(on, today)
+    except fields.FieldError as exc:
+        raise InputError(f"--on: {exc}") from None
+    reg, fac, decision = load_in_scope(session, actor, registrant_id, "update", "registrant.status")
+    if decision.fields is not None:  # a rule limited to some fields does not reach the status
+        raise scoped_refusal(registrant_id, "registrant.status", fac.code, "field_not_allowed")
+    previous = reg.status
+    if previous == status:
+        raise Conflict(
+            f"registrant {registrant_id} is already {status} (since "
+            f"{reg.status_since or 'registration'})",
+            action="registrant.status",
+            resource_type="registrant",
+            resource_id=str(registrant_id),
+            facility_code=fac.code,
+            outcome="failed",
+            detail={"reason": "no_change", "status": status},
+        )
+    reg.status, reg.status_since, reg.status_reason = status, day, why
+    reg.updated_at = clock.now()
+    audit.record(
+        session,
+        actor,
+        "registrant.status",
+        resource_type="registrant",
+        resource_id=registrant_id,
+        facility_code=fac.code,
+        detail={"status": status, "previous_status": previous, "on": day.isoformat()},
+    )
+    return {
+        "id": registrant_id,
+        "facility": fac.code,
+        "status": status,
+        "status_since": day.isoformat(),
+        "previous_status": previous,
+    }
+
+
 # --- read ----------------------------------------------------------------------------
 
 
@@ -265,6 +364,8 @@ def show_registrant(session: Session, actor: Actor | None, registrant_id: int) -
     actor = logged_in(actor)
     reg, fac, decision = load_in_scope(session, actor, registrant_id, "view", "registrant.view")
     record = _mask(_as_record(reg, fac.code), decision.fields)
+    # why a status was set may say more about the person: shown with every field only
+    record["status_reason"] = reg.status_reason if decision.fields is None else None
     certs = session.execute(
         select(Certificate.kind, Certificate.number, Certificate.issued_on)
         .where(Certificate.registrant_id == reg.id, Certificate.revoked_on.is_(None))
@@ -290,11 +391,12 @@ class Criteria:
     date_of_birth: dt.date | None = None
     phone: str | None = None
     facility: str | None = None
+    include_deleted: bool = False  # deleted registrations are hidden unless asked for
 
     def empty(self) -> bool:
         return not any((self.name, self.kana, self.date_of_birth, self.phone, self.facility))
 
-    def hashed(self) -> dict[str, str]:
+    def hashed(self) -> dict[str, Any]:
         """The search terms as one keyed hash (never in plain text)."""
         terms = {
             "name": name_key(self.name) if self.name else None,
@@ -303,9 +405,11 @@ class Criteria:
             "phone": digits(self.phone),
         }
         canonical = json.dumps(terms, sort_keys=True, ensure_ascii=False)
-        out = {"terms_hmac": audit.keyed_hash(canonical)}
+        out: dict[str, Any] = {"terms_hmac": audit.keyed_hash(canonical)}
         if self.facility:
             out["facility"] = self.facility
+        if self.include_deleted:
+            out["include_deleted"] = True
         return out
 
 
@@ -333,7 +437,28 @@ def _criteria_where(session: Session, c: Criteria) -> list[Any]:
     if c.facility:
         fac = facility_by_code(session, c.facility)
         where.append(Registrant.facility_id == fac.id)
+    if not c.include_deleted:
+        where.append(Registrant.status != "deleted")
     return where
+
+
+def _reading_order(session: Session) -> tuple[Any, ...]:
+    """五十音 order: by the reading's key (katakana; none last), then the name's, then id.
+
+    In code-point order on both databases (PostgreSQL's "C" collation, SQLite's
+    binary one): katakana code points follow the 五十音 table (ア イ ウ ... ン, a
+    voiced kana right after its plain one), whatever the server's locale.
+    """
+
+    def binary(column: Any) -> Any:
+        return column.collate("C") if session.get_bind().dialect.name == "postgresql" else column
+
+    return (
+        Registrant.kana_key.is_(None),
+        binary(Registrant.kana_key),
+        binary(Registrant.name_key),
+        Registrant.id,
+    )
 
 
 def search_query(
@@ -363,7 +488,9 @@ def search_registrants(
     """Registrants in scope for ``search`` matching every given criterion.
 
     Names and readings match by prefix of their folded keys (width, kana form,
-    spacing, variant kanji), date of birth exactly, phone by its digits.
+    spacing, variant kanji), date of birth exactly, phone by its digits.  Deleted
+    registrations are left out unless ``c.include_deleted``; rows come in 五十音
+    order of their readings (``_reading_order``).
     """
     actor = logged_in(actor)
     if c.empty():
@@ -396,7 +523,7 @@ def search_registrants(
         )
         return n
     rows = session.execute(
-        search_query(session, subj, c, on).order_by(Registrant.name_key, Registrant.id).limit(limit)
+        search_query(session, subj, c, on).order_by(*_reading_order(session)).limit(limit)
     ).all()
     decisions: dict[int, frozenset[str] | None] = {}
     # rows come from permitted facilities: without narrow rules every field shows

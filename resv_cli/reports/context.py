@@ -2,7 +2,8 @@
 
 It holds the request (options, actor, scope, labels), the settings and clock
 readings the report is made with, the data source (``ReportData``) and what the
-sheets learn for each other: ``agg`` (filled by the activity sheet's one pass over
+sheets learn for each other: ``organizations`` (the designated managers in scope,
+read by the cover and the flags), ``agg`` (filled by the activity sheet's one pass over
 the events, read by the flags and the cover) and ``flag_counts`` (filled by the
 flags sheet, read by the cover and the audit event).
 """
@@ -61,7 +62,13 @@ class Aggregates:
         self.daily[day][0 if outcome == "allowed" else 1] += 1
         self.by_action[(action, outcome)] += 1
         key: Any = acc_id if acc_id is not None else login
-        where = fac or (None if acc_id is None else self.account_facilities.get(acc_id))
+        personal = action.startswith(PERSONAL_PREFIXES)
+        # out-of-hours *use*: of personal data (registrants, bookings) by facility staff;
+        # city IT setting up organisations, facilities, accounts or scope is not a
+        # facility's use, nor is a login
+        where = None
+        if personal:
+            where = fac or (None if acc_id is None else self.account_facilities.get(acc_id))
         if where is not None:
             info = self.facilities.get(where)
             hours = info["hours"] if info else None
@@ -76,7 +83,7 @@ class Aggregates:
                     else:
                         hit[0] += 1
                         hit[2] = when
-        if outcome == "allowed" and action.startswith(PERSONAL_PREFIXES):
+        if outcome == "allowed" and personal:
             if acc_id is not None:
                 self.personal[acc_id] += 1
             if action == A.REGISTRANT_VIEW and rid is not None:
@@ -120,5 +127,7 @@ class ReportContext:
         self.dormant_days = settings.get_int(session, "dormant_days")
         self.data = ReportData(session, grant, scope, first, nxt)
         self.agg = Aggregates(self.data.facilities, self.data.account_facilities())
+        # the designated managers in scope on the report's day: term, officer, staff
+        self.organizations = self.data.organizations(self.ref_day)
         self.flag_counts: dict[str, int] = {}
         self.styles: dict[str, NamedStyle] = {}  # the workbook's named styles

@@ -28,6 +28,7 @@ from resv_cli.core.models import (
     ImportBatch,
     Organization,
     RosterEntry,
+    SecurityOfficer,
     TrainingRecord,
 )
 from resv_cli.records import registrants
@@ -230,6 +231,61 @@ class ReportData:
             out.append(row)
         return out
 
+    def organizations(self, on: dt.date) -> list[dict[str, Any]]:
+        """The designated managers in scope on ``on``: term, security officer, staff accounts.
+
+        Each: ``code``, ``name``, ``term_start``, ``term_end``, ``officer`` (shown as
+        "login-id (name)" or the name given; None: nobody named), ``officer_since``
+        and ``staff`` (active operator accounts).  In scope: the report's
+        organisation, or with ``--facility`` the managers of the accounts in scope,
+        or every designated manager.
+        """
+        sc = self.scope
+        o = Organization
+        stmt = select(o.id, o.code, o.name, o.term_start, o.term_end).where(
+            o.kind == "designated_manager"
+        )
+        if sc.org is not None:
+            stmt = stmt.where(o.id == sc.org.id)
+        elif sc.account_ids is not None:
+            ids = select(Account.organization_id).where(
+                Account.id.in_(sorted(sc.account_ids) or [-1])
+            )
+            stmt = stmt.where(o.id.in_(ids))
+        staff = dict(
+            self.s.execute(
+                select(Account.organization_id, func.count())
+                .where(Account.status == "active", Account.role == "operator")
+                .group_by(Account.organization_id)
+            ).all()
+        )
+        so = SecurityOfficer
+        officers: dict[int, tuple[Any, Any, Any]] = {}
+        for org_id, since, name, login, display in self.s.execute(
+            select(so.organization_id, so.valid_from, so.name, Account.login_id,
+                   Account.display_name)
+            .outerjoin(Account, Account.id == so.account_id)
+            .where(so.valid_from <= on)
+            .order_by(so.organization_id, so.valid_from)
+        ):  # fmt: skip
+            shown = f"{login} ({display})" if login is not None else name
+            officers[int(org_id)] = (shown, since, login)  # the latest naming wins
+        out = []
+        for r in self.s.execute(stmt.order_by(o.code)):
+            shown, since, _ = officers.get(int(r.id), (None, None, None))
+            out.append(
+                {
+                    "code": r.code,
+                    "name": r.name,
+                    "term_start": r.term_start,
+                    "term_end": r.term_end,
+                    "officer": shown,
+                    "officer_since": since,
+                    "staff": int(staff.get(r.id, 0)),
+                }
+            )
+        return out
+
     def activity(self) -> Iterator[Any]:
         """Every event of the month in scope, streamed in seq order.
 
@@ -309,6 +365,7 @@ class ReportData:
                 b.imported,
                 b.updated,
                 b.rejected,
+                b.skipped,
                 b.duplicates,
                 b.started_at,
                 b.finished_at,

@@ -18,6 +18,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "month": ("対象月", "Month"),
     "period": ("対象期間 (日本時間)", "Period (Japan time)"),
     "organization": ("組織", "Organisation"),
+    "term": ("指定期間", "Designation term"),
+    "security_officer": ("情報セキュリティ対策責任者", "Information security officer"),
+    "officer_none": ("未指定", "none named"),
+    "since": ("から", "from"),
     "facilities": ("施設", "Facilities"),
     "all_orgs": ("全組織", "all organisations"),
     "all_facilities": ("全施設", "all facilities"),
@@ -78,6 +82,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "cat.session_refused": ("失効後の利用試行", "use after revocation or expiry"),
     "cat.role": ("役割外の操作", "wrong role"),
     "cat.scope": ("範囲外の操作", "out of scope"),
+    "cat.business": ("業務ルールによる拒否", "refused by a business rule"),
+    "cat.rate_limit": ("回数制限による拒否", "rate limit"),
     "cat.failed": ("その他の失敗", "other failure"),
     "unknown_id": ("(存在しないID)", "(unknown ID)"),
     # duplicate checks
@@ -95,6 +101,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "imported": ("登録", "Imported"),
     "updated": ("更新", "Updated"),
     "rejected": ("却下", "Rejected"),
+    "skipped": ("取込対象外 (削除済み)", "Skipped (deleted)"),
     "duplicates": ("重複", "Duplicates"),
     "finished": ("完了日時", "Finished"),
     "rows": ("出力行数", "Rows"),
@@ -106,6 +113,11 @@ _LABELS: dict[str, tuple[str, str]] = {
     "evidence": ("根拠 (番号)", "Evidence (seq)"),
     "finding": ("確認結果 (記入欄)", "Reviewer's finding"),
     "reviewer": ("確認者", "Reviewer"),
+    "flag.term_ending": ("指定期間の終了が近い", "designation term ending"),
+    "flag.no_security_officer": (
+        "情報セキュリティ対策責任者の未指定",
+        "no information security officer named",
+    ),
     "flag.out_of_hours": ("開館時間外の利用", "out-of-hours use"),
     "flag.bulk_view": ("大量閲覧", "bulk viewing"),
     "flag.not_on_roster": ("名簿にないアカウント", "account not on any roster"),
@@ -124,6 +136,18 @@ _LABELS: dict[str, tuple[str, str]] = {
     "d.bulk_view": (
         "閲覧した利用者 {views}人 + 検索結果 {listed}件 (閾値 {threshold})",
         "{views} registrants viewed + {listed} listed by searches (threshold {threshold})",
+    ),
+    "d.term_ending": (
+        "{org} の指定期間は {end} まで (残り{days}日): 更新 (resv org renew) を記録",
+        "{org}'s designation ends on {end} (in {days} days): record the renewal (resv org renew)",
+    ),
+    "d.term_ended": (
+        "{org} の指定期間は {end} に終了 ({days}日経過): 更新 (resv org renew) を記録",
+        "{org}'s designation ended on {end} ({days} days ago): record the renewal (resv org renew)",
+    ),
+    "d.no_security_officer": (
+        "{org} の職員アカウント {n}件、情報セキュリティ対策責任者の届出なし",
+        "{org} has {n} staff accounts and no information security officer named",
     ),
     "d.not_on_roster": (
         "指定管理者のアカウントで名簿との対応なし",

@@ -4,7 +4,8 @@
 workbook with openpyxl in write-only mode (constant memory; the audit history is
 streamed with a server-side cursor on PostgreSQL).  Sheets, in order:
 
-1. cover: period, organisation, facilities, who generated it and when, the audit
+1. cover: period, organisation, facilities, each designated manager's designation
+   term and information security officer, who generated it and when, the audit
    chain head and the result of verifying it, counts per kind of event, flags raised,
    and a chart of daily activity;
 2. accounts of the organisation;

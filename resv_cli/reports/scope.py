@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, false, or_, select
 
 from resv_cli.audit.vocabulary import A
-from resv_cli.core import clock
+from resv_cli.core import clock, management
 from resv_cli.core.errors import InputError, PermissionDenied
 from resv_cli.core.lookup import facility_by_code, organization_by_code
-from resv_cli.core.models import Account, Facility, ManagementPeriod, Organization
+from resv_cli.core.models import Account, AccountWorkplace, Facility, Organization
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -105,18 +105,10 @@ def resolve_scope(
         for fcode in options.facility_codes:
             facility_ids.add(int(facility_by_code(s, fcode).id))
     elif org is not None:
-        mp = ManagementPeriod
-        facility_ids = {
-            int(fid)
-            for fid in s.execute(
-                select(mp.facility_id).where(
-                    mp.organization_id == org.id,
-                    mp.valid_from <= last,
-                    or_(mp.valid_until.is_(None), mp.valid_until >= first),
-                )
-            ).scalars()
-        }
-    if facility_ids is not None:
+        # who managed what that month: the one rule (a complex's period reaches its
+        # centres, a centre's own period wins), on any day of the month
+        facility_ids = management.facilities_managed_between(s, org.id, first, last)
+    if explicit and facility_ids is not None:
         facility_ids = _with_children(s, facility_ids)
     codes: list[str] = []
     if facility_ids:
@@ -129,7 +121,17 @@ def resolve_scope(
         if org is not None:
             acc = acc.where(Account.organization_id == org.id)
         if explicit:
-            acc = acc.where(Account.facility_id.in_(facility_ids or {-1}))
+            # the people who work there: any of their places of work is named
+            acc = acc.where(
+                or_(
+                    Account.facility_id.in_(facility_ids or {-1}),
+                    Account.id.in_(
+                        select(AccountWorkplace.account_id).where(
+                            AccountWorkplace.facility_id.in_(facility_ids or {-1})
+                        )
+                    ),
+                )
+            )
         account_ids = {int(a) for a in s.execute(acc).scalars()}
     return Scope(org, facility_ids, codes, account_ids, explicit)
 

@@ -19,3 +19,9 @@ step "The batches, with who ran them and their reconciliation"
 resv import list
 resv import show 2 > "$OUT/import-batch-2.txt"
 grep reconciliation "$OUT/import-batch-2.txt" >&2
+
+step "A legacy export with registration status, card validity (有効期限) and words for 'none' (なし, 未設定, -): deleted registrations are skipped, and the reconciliation still adds up"
+cat scripts/demo-data/demo-legacy-status.toml >&2
+resv import registrants scripts/demo-data/demo-legacy-status.csv --facility inba-rojin \
+  --mapping scripts/demo-data/demo-legacy-status.toml --rejects "$OUT/import-rejects-status.csv"
+cat "$OUT/import-rejects-status.csv" >&2

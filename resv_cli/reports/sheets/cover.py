@@ -1,4 +1,6 @@
-"""Cover: period, organisation, facilities, who generated it and when, the audit chain
+"""Cover: period, organisation, facilities, each designated manager's designation term
+(with a warning within 90 days of its end) and information security officer, who
+generated it and when, the audit chain
 head and the result of verifying it, counts per kind of event, flags raised, and a
 chart of daily activity.
 """
@@ -10,6 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from resv_cli.audit.vocabulary import OUTCOMES
+from resv_cli.core.terms import days_left
 from resv_cli.reports.scope import jst_or_none
 from resv_cli.reports.sheets.base import Page
 from resv_cli.reports.xlsx import CellSanitiser, setup_print
@@ -61,6 +64,23 @@ class Cover(Page):
             if scope.facility_ids is not None
             else L("all_facilities"),
         )
+        # each designated manager in scope: its designation term (with a warning when it
+        # ends within 90 days) and its information security officer on the report's day
+        for o in ctx.organizations:
+            prefix = "" if org is not None else f"{o['code']}: "
+            term = f"{o['term_start'] or ''} – {o['term_end'] or ''}"
+            days = days_left("designated_manager", o["term_end"], ctx.ref_day)
+            if days is not None:
+                key = "d.term_ended" if days < 0 else "d.term_ending"
+                end = o["term_end"].isoformat()
+                term += f" ({L(key, org=o['code'], end=end, days=abs(days))})"
+            put(L("term"), prefix + term)
+            officer = (
+                f"{o['officer']} ({o['officer_since']} {L('since')})"
+                if o["officer"] is not None
+                else L("officer_none")
+            )
+            put(L("security_officer"), prefix + officer)
         put(L("generated_at"), jst_or_none(ctx.generated))
         put(L("generated_by"), f"{ctx.actor.login_id} ({ctx.actor.role})")
         chain = ctx.chain

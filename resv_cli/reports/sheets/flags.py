@@ -1,7 +1,11 @@
 """Flags: what the reviewer should look at, each with blank columns for the finding.
 
-Reads the activity's aggregates (``ctx.agg``) and the accounts; leaves the count per
-kind in ``ctx.flag_counts`` for the cover and the audit event.
+Reads the designated managers in scope (``ctx.organizations``: a term ending within
+90 days, staff accounts but no information security officer), the activity's
+aggregates (``ctx.agg``) and the accounts; leaves the count per kind in
+``ctx.flag_counts`` for the cover and the audit event.  Out-of-hours flags concern
+the use of personal data (registrant and booking actions) only: see
+``context.Aggregates``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from resv_cli.core.terms import days_left
 from resv_cli.reports.scope import JST
 from resv_cli.reports.sheets.base import Table
 
@@ -19,6 +24,8 @@ if TYPE_CHECKING:
     from resv_cli.reports.context import ReportContext
 
 FLAG_KINDS = (
+    "term_ending",
+    "no_security_officer",
     "out_of_hours",
     "bulk_view",
     "not_on_roster",
@@ -70,6 +77,18 @@ class Flags(Table):
         agg = ctx.agg
         accounts = ctx.data.accounts
         login_of = {a["id"]: a["login_id"] for a in accounts}
+        ref = ctx.ref_day
+        for org in ctx.organizations:
+            # the designation ends soon (or has ended): the renewal is to be recorded
+            days = days_left("designated_manager", org["term_end"], ref)
+            if days is not None:
+                key = "d.term_ended" if days < 0 else "d.term_ending"
+                text = L(key, org=org["code"], end=org["term_end"].isoformat(), days=abs(days))
+                yield ("term_ending", ref, None, None, text, days, None)
+            # the agreement obliges a manager whose staff use the system to name one
+            if org["staff"] and org["officer"] is None:
+                text = L("d.no_security_officer", org=org["code"], n=org["staff"])
+                yield ("no_security_officer", ref, None, None, text, org["staff"], None)
         for (key, fac, day), (cnt, first, last, seq) in sorted(
             agg.out_of_hours.items(), key=lambda kv: (kv[0][2], str(kv[0][1]), kv[1][3])
         ):
@@ -96,7 +115,6 @@ class Flags(Table):
                 text = L("d.bulk_view", views=views, listed=listed, threshold=threshold)
                 login = login_of.get(acc, agg.logins.get(acc))
                 yield ("bulk_view", day, login, None, text, views + listed, agg.first_seq.get(key))
-        ref = ctx.ref_day
         dormant_before = ref - dt.timedelta(days=ctx.dormant_days)
         training_since = _months_before(ref, 12)
         for a in accounts:

@@ -30,6 +30,7 @@ class ImportsExports(Table):
         ("imported", 10),
         ("updated", 10),
         ("rejected", 10),
+        ("skipped", 10),
         ("duplicates", 10),
         ("finished", 20),
     )
@@ -59,6 +60,7 @@ class ImportsExports(Table):
                         r.imported,
                         r.updated,
                         r.rejected,
+                        r.skipped,
                         r.duplicates,
                         jst_or_none(r.finished_at),
                     ],
@@ -87,6 +89,7 @@ class ImportsExports(Table):
                         ev.facility_code,
                         ev.outcome,
                         rows,
+                        None,
                         None,
                         None,
                         None,

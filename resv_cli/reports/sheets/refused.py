@@ -14,8 +14,28 @@ if TYPE_CHECKING:
     from resv_cli.reports.context import ReportContext
 
 
+# The detail "reason" codes the writers record, by what they mean to a reviewer.
+# Scope: the person asked for data outside what they may reach (their places of
+# work, the exception rule).  Business: a rule of the service refused a request the
+# person was entitled to make (a second certificate, a taken slot, a likely
+# duplicate registration, ...), whether the writer recorded it as denied or failed.
+SCOPE_REASONS = frozenset({"out_of_scope", "scope", "not_eligible"})
+BUSINESS_REASONS = frozenset(
+    {
+        "duplicate",
+        "already_holds",
+        "likely_duplicate",
+        "slot_taken",
+        "already_cancelled",
+        "login_id_taken",
+        "already_revoked",
+        "own_account",
+    }
+)
+
+
 def category(action: str, outcome: str, reason: Any) -> str:
-    """The label key of the kind of refusal."""
+    """The label key of the kind of refusal (the one place refusals are classified)."""
     if action == A.ACCOUNT_LOCK:
         return "cat.lockout"
     if action == A.AUTH_LOGIN:
@@ -24,7 +44,12 @@ def category(action: str, outcome: str, reason: Any) -> str:
         return "cat.session_refused"
     if reason == "role":
         return "cat.role"
-    if outcome == "denied":
+    if reason == "rate_limit":
+        return "cat.rate_limit"
+    if reason in BUSINESS_REASONS:
+        return "cat.business"
+    # a denial for any other (or an unknown) reason is looked at as a scope question
+    if reason in SCOPE_REASONS or outcome == "denied":
         return "cat.scope"
     return "cat.failed"
 
