@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# the suite on every CPU (pytest-xdist); PYTEST_WORKERS=0 runs it in one process
+PYTEST_WORKERS ?= auto
 
 .PHONY: venv install test test-sqlite lint types docs demo bench clean constraints
 
@@ -17,11 +19,11 @@ venv install: $(BIN)/resv
 ## test: the whole suite on SQLite and on a throwaway PostgreSQL (required under CI=true)
 test: $(BIN)/resv
 	$(BIN)/lint-imports
-	scripts/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/with-postgres.sh $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## test-sqlite: quick run without PostgreSQL
 test-sqlite: $(BIN)/resv
-	$(BIN)/python -m pytest --backend sqlite $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --backend sqlite $(PYTEST_ARGS)
 
 lint: $(BIN)/resv
 	$(BIN)/ruff check resv_cli commands tests bench

@@ -153,9 +153,12 @@ def record(rng: random.Random, i: int, today: dt.date) -> list[str]:
     return row
 
 
-def generate(path: str, records: int, encoding: str = "cp932", seed: int = 7) -> None:
+def generate(
+    path: str, records: int, encoding: str = "cp932", seed: int = 7, today: dt.date | None = None
+) -> None:
+    """Write the file; ``today`` (default: the real day) places the future-date rejects."""
     rng = random.Random(seed)
-    today = dt.date.today()
+    today = today or dt.date.today()
     recent: list[list[str]] = []
     with open(path, "w", encoding=encoding, newline="") as f:
         f.write(",".join(HEADER) + ",\r\n")

@@ -8,6 +8,7 @@ the PostgreSQL half is skipped, except under ``CI=true``, where it fails.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,37 @@ def pytest_generate_tests(metafunc: Any) -> None:
     ):
         chosen = metafunc.config.getoption("backend") or BACKENDS
         metafunc.parametrize("backend", chosen, scope="function")
+
+
+# A test-only password hash cost.  argon2id at the production cost (m=19 MiB, t=2)
+# takes tens of milliseconds per hash, and the suite hashes and verifies thousands of
+# passwords (every factory account, login and grant).  In-process tests use the
+# cheapest argon2id instead; the production parameters keep their own tests, marked
+# ``production_hash`` (tests/test_passwords.py), and nothing outside the tests can
+# lower them (this is a monkeypatch of the test process only, not a setting).
+TEST_ARGON2 = {"memory_cost": 64, "rounds": 1, "parallelism": 1}
+
+
+@functools.lru_cache(maxsize=1)
+def _test_crypt_context() -> Any:
+    from passlib.context import CryptContext
+
+    return CryptContext(
+        schemes=["argon2", "bcrypt"],
+        deprecated=["bcrypt"],
+        argon2__type="ID",
+        argon2__memory_cost=TEST_ARGON2["memory_cost"],
+        argon2__rounds=TEST_ARGON2["rounds"],
+        argon2__parallelism=TEST_ARGON2["parallelism"],
+    )
+
+
+@pytest.fixture(autouse=True)
+def test_hash_cost(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("production_hash") is None:
+        from resv_cli.accounts import passwords
+
+        monkeypatch.setattr(passwords, "crypt_context", _test_crypt_context)
 
 
 @pytest.fixture(autouse=True)

@@ -123,6 +123,7 @@ def test_every_command_checks_the_role_and_audits_the_refusal(city, cli):
 # --- grant and first login -----------------------------------------------------------
 
 
+@pytest.mark.production_hash  # asserts the production argon2id cost
 def test_grant_then_forced_change_at_first_login(city, cli):
     cred = grant(cli, "fm-sato")
     otp = cred["one_time_password"]
@@ -322,6 +323,7 @@ def test_unknown_id_is_audited_without_the_typed_text(city):
 # --- rehash at login -----------------------------------------------------------------
 
 
+@pytest.mark.production_hash  # asserts the production argon2id cost
 def test_bcrypt_hash_is_rehashed_to_argon2id_at_login(city):
     from passlib.hash import bcrypt
 

@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from resv_cli.accounts import passwords
 from resv_cli.core.errors import InputError
 
+# this module checks the production argon2id parameters, not the suite's cheap ones
+pytestmark = pytest.mark.production_hash
+
 
 def reason(password: str, **kw: object) -> str:
     with pytest.raises(InputError) as exc:

@@ -20,7 +20,7 @@ Choices (see docs/guide-migration.md):
   the era boundaries are the official ones;
 * phones, postal codes, addresses: ``str.translate`` tables and precompiled
   regular expressions; results of the normalisers that see repeated values
-  (dates, postal codes, names, readings) are cached.
+  (dates, names, readings) are cached; a plain postal code skips the expression.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from resv_cli.core.normalize import _SEPARATORS, to_katakana
+from resv_cli.core.normalize import _HIRA_TO_KATA, SPACE_CHARS
 
 
 class FieldError(ValueError):
@@ -62,25 +62,49 @@ _KANA_OK = re.compile(r"[\u30a0-\u30ff\u3000 ・]+")
 
 
 _HALF_KANA = re.compile(r"[\uff61-\uff9f]")
+# one pass: hiragana to katakana, every space (what \s matches, and U+3000) to U+3000
+_READING = str.maketrans({**_HIRA_TO_KATA, **dict.fromkeys(SPACE_CHARS, 0x3000)})
+_SPACE_RUN = re.compile("\u3000{2,}")
+_READING_CACHE: dict[str, tuple[str, str] | str] = {}
+_CACHE_MAX = 1 << 14
+NOT_KANA = "reading must be written in kana"
 
 
-@lru_cache(maxsize=1 << 12)
 def reading(text: str) -> tuple[str, str]:
     """Return (stored reading in full-width katakana, its search key).
 
     Half-width ｶﾅ become full-width (ｶﾞ joined into ガ); hiragana becomes katakana.
     """
-    text = text.strip()
+    got = _READING_CACHE.get(text)
+    if got is None:
+        got = _reading(text)
+        if len(_READING_CACHE) < _CACHE_MAX:
+            _READING_CACHE[text] = got
+    if isinstance(got, str):
+        raise FieldError(got)
+    return got
+
+
+def _reading(raw: str) -> tuple[str, str] | str:
+    text = raw.strip()
     if _HALF_KANA.search(text):
         # half-width ｶﾅ (U+FF61-FF9F): NFKC maps exactly these to full-width kana,
         # joining ｶﾞ into ガ; anything else NFKC touches is refused below anyway
         text = unicodedata.normalize("NFKC", text)
     elif not _is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    text = _SPACES.sub("\u3000", to_katakana(text))
+    text = text.translate(_READING)
+    if "\u3000\u3000" in text:
+        text = _SPACE_RUN.sub("\u3000", text)
     if not _KANA_OK.fullmatch(text):
-        raise FieldError("reading must be written in kana")
-    return text, to_katakana(_SEPARATORS.sub("", text))
+        return NOT_KANA
+    # the key drops the separators; in a text of kana only, those are U+3000 and ・
+    key = text
+    if "\u3000" in key:
+        key = key.replace("\u3000", "")
+    if "・" in key:
+        key = key.replace("・", "")
+    return text, key
 
 
 # --- dates of birth --------------------------------------------------------------------
@@ -113,6 +137,9 @@ _DATE_TABLE = str.maketrans(
      ord("−"): "-", ord("："): ":", 0x3000: " "}
 )  # fmt: skip
 _ERA_TABLE = str.maketrans({**_FW_DIGITS, **_FW_LETTERS})
+# what _DATE_TABLE changes: searched first, as most era dates have ASCII digits
+# (a dict-driven translate costs more than the one expression that reads the date)
+_DATE_WIDE = re.compile("[" + re.escape("".join(chr(c) for c in _DATE_TABLE)) + "]")
 # a midnight time after a date: what Excel writes for a date cell saved as CSV
 # ("1940/3/2 0:00"); removed before the spaces are
 _MIDNIGHT = re.compile(r"(?: +|T)0?0:00(?::00)?$")
@@ -157,7 +184,7 @@ def parse_date(text: str) -> dt.date:
     ``FieldError`` with the reason (the importer's reject reason for a birth date).
     """
     s = text.strip()
-    if not s.isascii():
+    if not s.isascii() and _DATE_WIDE.search(s):
         s = s.translate(_DATE_TABLE).strip()
     if ":" in s:
         s = _MIDNIGHT.sub("", s)
@@ -234,10 +261,15 @@ def date_of_birth(raw: str | tuple[str, str, str, str] | dt.date, today: dt.date
 _POSTAL = re.compile(r"〒?\s*(\d{3})-?(\d{4})", re.ASCII)
 
 
-@lru_cache(maxsize=1 << 12)
 def postal_code(text: str) -> str:
     """Return ``NNN-NNNN`` from any width and dash form (〒 accepted)."""
     s = text.strip()
+    # the two plain forms, without the expression
+    if s.isascii() and s.isdigit():
+        if len(s) == 7:
+            return f"{s[:3]}-{s[3:]}"
+    elif len(s) == 8 and s[3] == "-" and s.isascii() and (s[:3] + s[4:]).isdigit():
+        return s
     m = _POSTAL.fullmatch(s if s.isascii() else s.translate(_DIGITS_AND_DASHES))
     if not m:
         raise FieldError("postal code must have 7 digits")

@@ -86,18 +86,26 @@ def to_katakana(text: str) -> str:
     return text.translate(_HIRA_TO_KATA) if _HAS_HIRA.search(text) else text
 
 
+# One translate pass does what the keys need after NFKC: separators out, variant
+# kanji to their common form, hiragana to katakana (the three sets are disjoint, so
+# one table gives what the three steps give in turn).  The separators: what
+# ``_SEPARATORS`` matches, its \s being exactly the characters of str.isspace.
+# (no space character lies above U+3000: a test checks it, so import stays quick)
+SPACE_CHARS = [c for c in range(0x3001) if chr(c).isspace()]
+_SEPARATOR_CHARS = SPACE_CHARS + [ord(c) for c in "\u30fb\uff65\u00b7・･,，、.．"]
+_KANA_KEY = str.maketrans({**_HIRA_TO_KATA, **dict.fromkeys(_SEPARATOR_CHARS)})
+_NAME_KEY = str.maketrans({**_KANA_KEY, **_VARIANTS})
+
+
 @lru_cache(maxsize=1 << 14)
 def name_key(name: str) -> str:
     """Return the folded search key of a person's or group's name."""
-    text = unicodedata.normalize("NFKC", name)
-    if _HAS_VARIANT.search(text):
-        text = text.translate(_VARIANTS)
-    return to_katakana(_SEPARATORS.sub("", text)).casefold()
+    return unicodedata.normalize("NFKC", name).translate(_NAME_KEY).casefold()
 
 
 def kana_key(kana: str) -> str:
     """Return the folded search key of a reading (フリガナ)."""
-    return to_katakana(_SEPARATORS.sub("", unicodedata.normalize("NFKC", kana)))
+    return unicodedata.normalize("NFKC", kana).translate(_KANA_KEY)
 
 
 def nfc(text: str) -> str:

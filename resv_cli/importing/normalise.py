@@ -273,31 +273,88 @@ def _date_rule(m: Mapping, field: str, convert: Callable[[str], dt.date]) -> Rul
 # --- the record -----------------------------------------------------------------------
 
 
+def _blank(row: list[str]) -> str:
+    return ""
+
+
+def _cached(convert: Callable[[str], Any], size: int = 1 << 14) -> Callable[[str], Any]:
+    """``convert`` memoised per raw text (a value, or the FieldError it raised).
+
+    For the fields whose values repeat in a ledger (names of contacts, dates, kinds);
+    the memo stops growing at ``size`` (memory stays flat whatever the file).
+    """
+    memo: dict[str, Any] = {}
+    get = memo.get
+
+    def cached(raw: str) -> Any:
+        value = get(raw)
+        if value is None:
+            try:
+                value = convert(raw)
+            except FieldError as exc:
+                value = exc
+            if len(memo) < size:
+                memo[raw] = value
+        if isinstance(value, FieldError):
+            raise FieldError(str(value))
+        return value
+
+    return cached
+
+
 def build_normaliser(
     m: Mapping, header: list[str], default_kind: str | None, today: dt.date
 ) -> Normaliser:
-    """Compile the per-record function: raw strings -> (R or None, rejects, legacy no)."""
+    """Compile the per-record function: raw strings -> (R or None, rejects, legacy no).
+
+    The fields the file gives are read by index and normalised inline (the hot path
+    of an import: one call per record, not one per field); a field without a column
+    costs nothing.  The order of the checks, and so of a record's rejects, is the
+    fixed order the module docstring gives.
+    """
     width = len(header)
+    g = m.getters
     gaiji = _gaiji_rule(m)
     control = _control_rule(m)
     has_control = CONTROL_EXCEPT_LINE_BREAKS.search
     kind_of = _kind_rule(m, default_kind)
     legacy_no = _legacy_rule(m)
     names = _names_rule(m)
-    kana = _optional_rule(m, "kana", fields.reading, empty=(None, None))
     date_of_birth = _dob_rule(m, today)
-    postal_code = _optional_rule(m, "postal_code", fields.postal_code)
-    address = _optional_rule(m, "address", fields.address)
-    phone = _optional_rule(m, "phone", fields.phone, empty=(None, None, None))
-    emergency_name = _optional_rule(m, "emergency_name", fields.emergency_name)
-    emergency_phone = _optional_rule(m, "emergency_phone", fields.emergency_phone)
+    emergency_name = _cached(fields.emergency_name)
     representative_too_long = _representative_too_long(m)
-    status = _status_rule(m)
-    status_since = _date_rule(m, "status_since", lambda raw: fields.status_since(raw, today))
-    status_reason = _optional_rule(m, "status_reason", fields.status_reason)
-    valid_from = _date_rule(m, "card_valid_from", fields.card_valid_from)
-    valid_until = _date_rule(m, "card_valid_until", fields.card_valid_until)
+    # columns most files lack: their rule runs only when the file has the column
+    status = _status_rule(m) if g.get("status") is not None else None
+    status_since = (
+        _date_rule(m, "status_since", lambda raw: fields.status_since(raw, today))
+        if g.get("status_since") is not None
+        else None
+    )
+    status_reason = (
+        _optional_rule(m, "status_reason", fields.status_reason)
+        if g.get("status_reason") is not None
+        else None
+    )
+    valid_from = (
+        _date_rule(m, "card_valid_from", fields.card_valid_from)
+        if g.get("card_valid_from") is not None
+        else None
+    )
+    valid_until = (
+        _date_rule(m, "card_valid_until", fields.card_valid_until)
+        if g.get("card_valid_until") is not None
+        else None
+    )
     until_label = m.label("card_valid_until")
+    get_kana, kana_label = g.get("kana", _blank), m.label("kana")
+    get_postal, postal_label = g.get("postal_code", _blank), m.label("postal_code")
+    get_address, address_label = g.get("address", _blank), m.label("address")
+    get_phone, phone_label = g.get("phone", _blank), m.label("phone")
+    get_em_name, em_name_label = g.get("emergency_name", _blank), m.label("emergency_name")
+    get_em_phone, em_phone_label = g.get("emergency_phone", _blank), m.label("emergency_phone")
+    reading, postal_code, address = fields.reading, fields.postal_code, fields.address
+    phone, emergency_phone = fields.phone, fields.emergency_phone
+    rep_max = fields.REPRESENTATIVE_MAX
     private_use = jpnorm.PRIVATE_USE.search
     empties = m.empty_values
 
@@ -305,7 +362,7 @@ def build_normaliser(
         if empties:
             row = [("" if v.strip() in empties else v) for v in row]
         if len(row) != width:
-            if len(row) > width and not any(v.strip() for v in row[width:]):
+            if len(row) > width and not "".join(row[width:]).strip():
                 del row[width:]  # trailing comma(s)
             else:
                 n = len(row)
@@ -324,21 +381,51 @@ def build_normaliser(
         kind = kind_of(row, rejects)
         legacy = legacy_no(row, rejects)
         name, nkey, rep = names(row, kind, rejects)
-        kana_value, kkey = kana(row, rejects)
+        kana_value = kkey = None
+        if raw := get_kana(row).strip():
+            try:
+                kana_value, kkey = reading(raw)
+            except FieldError as exc:
+                rejects.append((kana_label, str(exc)))
         dob = date_of_birth(row, rejects)
-        postal = postal_code(row, rejects)
-        addr = address(row, rejects)
-        tel, digits, ext = phone(row, rejects)
-        em_name = emergency_name(row, rejects)
-        em_tel = emergency_phone(row, rejects)
-        state = status(row, rejects)
-        since = status_since(row, rejects)
-        why = status_reason(row, rejects)
-        card_from = valid_from(row, rejects)
-        card_until = valid_until(row, rejects)
+        postal = None
+        if raw := get_postal(row).strip():
+            try:
+                postal = postal_code(raw)
+            except FieldError as exc:
+                rejects.append((postal_label, str(exc)))
+        addr = None
+        if raw := get_address(row).strip():
+            try:
+                addr = address(raw)
+            except FieldError as exc:
+                rejects.append((address_label, str(exc)))
+        tel = digits = ext = None
+        if raw := get_phone(row).strip():
+            try:
+                tel, digits, ext = phone(raw)
+            except FieldError as exc:
+                rejects.append((phone_label, str(exc)))
+        em_name = None
+        if raw := get_em_name(row).strip():
+            try:
+                em_name = emergency_name(raw)
+            except FieldError as exc:
+                rejects.append((em_name_label, str(exc)))
+        em_tel = None
+        if raw := get_em_phone(row).strip():
+            try:
+                em_tel = emergency_phone(raw)
+            except FieldError as exc:
+                rejects.append((em_phone_label, str(exc)))
+        state = status(row, rejects) if status is not None else "active"
+        since = status_since(row, rejects) if status_since is not None else None
+        why = status_reason(row, rejects) if status_reason is not None else None
+        card_from = valid_from(row, rejects) if valid_from is not None else None
+        card_until = valid_until(row, rejects) if valid_until is not None else None
         if card_from and card_until and card_until < card_from:  # ISO text: date order
             rejects.append((until_label, fields.CARD_VALIDITY_ORDER))
-        if len(rep) > fields.REPRESENTATIVE_MAX:
+        if len(rep) > rep_max:
             representative_too_long(row, rejects)
         if rejects:
             if state == "deleted":
