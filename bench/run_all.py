@@ -1,6 +1,8 @@
 """Run every bench/bench_*.py in turn (``make bench``); each prints its own figures.
 
-Set BENCH_ONLY=name1,name2 to run a subset, BENCH_QUICK=1 for small sizes.
+Set BENCH_ONLY=name1,name2 to run a subset (e.g. BENCH_ONLY=startup), BENCH_QUICK=1
+for small sizes.  ``bench_startup.py`` (start-up against ``python -c pass``, ``import
+typer`` and ``import typer, sqlalchemy``) replaces the former ``bench_help.py``.
 """
 
 from __future__ import annotations

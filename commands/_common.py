@@ -5,6 +5,11 @@ A command is: parse -> ``with work(ctx) as w:`` call one service -> render.
 actor, commits on success and rolls back on error.  When a service refuses
 (``ResvError`` carrying ``audit`` fields), the refusal is written as an audit
 event in its own transaction after the rollback, so it is kept.
+
+The transaction is opened on a Core connection and the session check reads Core
+tables; the ORM ``Session`` (``w.session``) is made, on that same connection and
+transaction, only when the command first asks for it.  So a command that needs no
+ORM (``resv whoami``) never imports it.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ import typer
 from resv_cli.commands.render import Format
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
     from sqlalchemy.orm import Session
 
+    from resv_cli.accounts.sessions import LoggedIn
     from resv_cli.core.context import Actor
 
 
@@ -54,34 +60,75 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-@dataclass
 class Work:
-    session: Session
-    actor: Actor | None
-    engine: Engine
-    url: str
+    """A command's one transaction (``connection``, or ``session`` for the ORM) and actor."""
+
+    def __init__(self, connection: Connection, engine: Engine, url: str) -> None:
+        self.connection = connection
+        self.engine = engine
+        self.url = url
+        self.logged_in: LoggedIn | None = None  # the session check's result (login=True)
+        self._session: Session | None = None
+
+    @property
+    def actor(self) -> Actor | None:
+        """The logged-in person the command acts as (None with ``login=False``)."""
+        return self.logged_in.actor if self.logged_in else None
+
+    @property
+    def session(self) -> Session:
+        """The ORM session of the command's transaction, made when first asked for."""
+        if self._session is None:
+            from sqlalchemy.orm import Session
+
+            # "control_fully": the session's commit/rollback are the transaction's,
+            # exactly as if the session had begun it itself (it begins it when the
+            # connection has not run a statement yet)
+            self._session = Session(
+                bind=self.connection,
+                expire_on_commit=False,
+                join_transaction_mode="control_fully",
+            )
+        return self._session
 
 
 @contextmanager
 def work(ctx: typer.Context, *, login: bool = True) -> Iterator[Work]:
     """Open the command's one transaction, acting as the logged-in person."""
-    from resv_cli.core.db import require_initialised, transaction
+    from resv_cli.core.db import require_initialised
     from resv_cli.core.errors import ResvError
 
     st = state(ctx)
     engine = st.engine()
     require_initialised(engine)
-    actor = None
+    w: Work | None = None
     try:
-        with transaction(engine) as s:
-            if login:
-                from resv_cli.accounts.sessions import current_actor
+        # the transaction begins with the first statement (the session check), as
+        # an ORM session's would; on SQLite that is BEGIN IMMEDIATE (core/db.py)
+        with engine.connect() as conn:
+            w = Work(conn, engine, st.url)
+            try:
+                if login:
+                    from resv_cli.accounts.sessions import check_session
 
-                actor = current_actor(s, st.url)
-            yield Work(session=s, actor=actor, engine=engine, url=st.url)
+                    w.logged_in = check_session(conn, st.url)
+                yield w
+                if w._session is not None:
+                    w._session.commit()  # flushes, then commits the transaction
+                elif conn.in_transaction():
+                    conn.commit()
+            except BaseException:
+                if w._session is not None:
+                    w._session.rollback()
+                else:
+                    conn.rollback()
+                raise
+            finally:
+                if w._session is not None:
+                    w._session.close()
     except ResvError as exc:
         if exc.audit:
-            record_refusal(engine, actor, exc.audit)
+            record_refusal(engine, w.actor if w else None, exc.audit)
         raise
 
 

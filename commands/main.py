@@ -1,14 +1,21 @@
 """Root command: global options, the error boundary, composition of sub-apps.
 
-Nothing here connects to a database or imports a heavy module: ``resv --help``
-only loads Typer and the command modules, whose services are imported inside
+Nothing here connects to a database or imports a heavy module.  The sub-apps and
+top-level commands are listed in ``commands/registry.py`` and loaded lazily (click's
+"lazy loading subcommands" pattern): ``resv --help`` and completion list them from
+that table, and a command module is imported, and its Typer group built, only when
+it is run, asked for its own help or completed into.  Services are imported inside
 each command.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import traceback
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from enum import Enum
 from typing import Annotated, Any
 
 import typer
@@ -18,8 +25,135 @@ from resv_cli import __version__
 from resv_cli.core.errors import ResvError
 
 
+class LazyCommands(MutableMapping[str, Any]):
+    """The root's commands by name: all names known up front, each built on first use.
+
+    ``in``, ``keys()`` and iteration (help listing, completion, "did you mean")
+    never build a command; looking one up (``[name]``, ``get``) builds it once.
+    """
+
+    def __init__(self, loaders: dict[str, Callable[[], Any]]) -> None:
+        self._loaders = dict(loaders)  # in listing order
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = self._loaders[name]()
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._loaders.setdefault(name, lambda: command)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaders[name]
+        self._built.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaders
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+    def built(self, name: str) -> Any | None:
+        """The command if it has been built already, else None (builds nothing)."""
+        return self._built.get(name)
+
+
+class _PlainValues:
+    """Typer's coercion of a parameter, minus pydantic for the values that need none.
+
+    Typer coerces every value through a pydantic ``TypeAdapter``, and building the
+    first one imports pydantic (about as long as the rest of ``resv --help``), even
+    for an option left at ``None``.  A value that is already what Typer would return
+    (``None``, a ``str`` for a ``str`` parameter, a member of the parameter's Enum) is
+    returned as it is, as Typer's own adapters do; anything else goes to Typer's
+    coercion, built then, so parsing, messages and errors are Typer's own.
+    """
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if not param.multiple and param.nargs == 1:
+            annotation = param.type_descriptor.annotation
+            if value is None:
+                return None
+            if annotation is str and type(value) is str:
+                return value
+            if isinstance(annotation, type) and issubclass(annotation, Enum):
+                if isinstance(value, annotation):
+                    return value
+        param._runtime_param = None  # from now on, Typer's own (built and cached here)
+        return param.get_runtime_param().coerce(value, param=param, ctx=ctx)
+
+
+def _plain_values(params: list[Any]) -> list[Any]:
+    for param in params:
+        # only Typer versions that coerce through pydantic have these attributes
+        if getattr(param, "_runtime_param", False) is None and hasattr(param, "type_descriptor"):
+            param._runtime_param = _PlainValues()
+    return params
+
+
+def _light_coercion(command: Any) -> Any:
+    """Let ``command`` and its subcommands coerce through ``_PlainValues``.
+
+    Through ``get_params``: it also returns the help option, which Typer makes
+    only when the command is parsed.
+    """
+    get_params = command.get_params
+    command.get_params = lambda ctx: _plain_values(get_params(ctx))
+    commands = getattr(command, "commands", None)
+    if commands is not None:
+        for sub in commands.values():
+            _light_coercion(sub)
+    return command
+
+
 class ResvGroup(TyperGroup):
-    """Turns every ``ResvError`` into ``Error: ...`` on stderr and its exit code."""
+    """The root group: lazily loaded subcommands, and the one error boundary.
+
+    Turns every ``ResvError`` into ``Error: ...`` on stderr and its exit code.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        lazy = LazyCommands(_loaders())
+        for name, command in self.commands.items():
+            lazy[name] = command
+        self.commands: LazyCommands = lazy  # type: ignore[assignment]
+        self._listing = False
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_values(super().get_params(ctx))
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if self._listing:
+            stub = self.commands.built(cmd_name) or _listing_stub(cmd_name)
+            if stub is not None:
+                return stub
+        return super().get_command(ctx, cmd_name)  # imports and builds it the first time
+
+    @contextmanager
+    def _listing_only(self) -> Iterator[None]:
+        """Within: sub-apps not loaded yet are listed from registry.py, not imported."""
+        self._listing = True
+        try:
+            yield
+        finally:
+            self._listing = False
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with self._listing_only():
+            super().format_commands(ctx, formatter)
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> Any:
+        with self._listing_only():
+            return super().shell_complete(ctx, incomplete)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -31,14 +165,14 @@ class ResvGroup(TyperGroup):
             typer.echo(f"Error: {message}", err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:  # an unexpected failure: one line unless --debug
-            from sqlalchemy.exc import SQLAlchemyError
-
             if type(exc).__module__.startswith(("typer", "click")):
                 raise  # usage errors, --help, Exit: Typer reports them itself
             if isinstance(exc, BrokenPipeError):
                 raise  # the reader went away (| head): main() ends quietly
             if _debug_requested(ctx):
                 raise
+            from sqlalchemy.exc import SQLAlchemyError  # here: `resv x --help` imports none
+
             if isinstance(exc, SQLAlchemyError):
                 orig = getattr(exc, "orig", None) or exc
                 text = (
@@ -104,16 +238,57 @@ def root(
     ctx.obj = State(db_option=db, debug=debug)
 
 
-def _register() -> None:
+def _loaders() -> dict[str, Callable[[], Any]]:
+    """name -> function that imports and builds it; top-level commands first, as Typer lists."""
     from resv_cli.commands import registry
 
-    for sub_app, name, help_text in registry.sub_apps():
-        app.add_typer(sub_app, name=name, help=help_text)
-    for func, name in registry.top_level_commands():
-        app.command(name)(func)
+    loaders: dict[str, Callable[[], Any]] = {}
+    for module, func, name in registry.TOP_LEVEL:
+        loaders[name] = functools.partial(_build_command, module, func, name)
+    for module, name, help_text in registry.SUB_APPS:
+        loaders[name] = functools.partial(_build_sub_app, module, name, help_text)
+    return loaders
 
 
-_register()
+def _build_sub_app(module: str, name: str, help_text: str) -> Any:
+    """Import ``commands/<module>.py`` and build its group as ``app.add_typer`` would."""
+    import typer.main
+    from resv_cli.commands import registry
+
+    holder = typer.Typer()
+    holder.add_typer(registry.sub_app(module), name=name, help=help_text)
+    group = typer.main.get_group_from_info(
+        holder.registered_groups[0],
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+        suggest_commands=app.suggest_commands,
+    )
+    return _light_coercion(group)
+
+
+def _build_command(module: str, func: str, name: str) -> Any:
+    """Import ``commands/<module>.py`` and build ``func`` as ``app.command(name)`` would."""
+    import typer.main
+    from resv_cli.commands import registry
+
+    holder = typer.Typer()
+    holder.command(name)(registry.top_level_function(module, func))
+    command = typer.main.get_command_from_info(
+        holder.registered_commands[0],
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+    return _light_coercion(command)
+
+
+def _listing_stub(name: str) -> Any:
+    """A stand-in for an unloaded sub-app in the help listing: its name and one-line help."""
+    from resv_cli.commands import registry
+
+    for _module, sub_name, help_text in registry.SUB_APPS:
+        if sub_name == name:
+            return TyperGroup(name=name, help=help_text)
+    return None
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""The list of sub-apps and top-level commands composed by ``resv_cli.commands.main``.
+"""The sub-apps and top-level commands of ``resv``, as a static table.
 
-Each module only imports Typer at load time; services are imported inside the
-commands, so building the help stays fast.
+``resv_cli.commands.main`` lists these names (with each sub-app's one-line help)
+without importing anything; a module is imported only when its command is run,
+its own ``--help`` is asked for, or its subcommands are completed.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ def _module(name: str) -> Any:
     return importlib.import_module(f"resv_cli.commands.{name}")
 
 
-def sub_apps() -> list[tuple[Any, str, str]]:
-    return [(_module(mod).app, name, help_text) for mod, name, help_text in SUB_APPS]
+def sub_app(module: str) -> Any:
+    """Import ``commands/<module>.py`` and return its Typer ``app``."""
+    return _module(module).app
 
 
-def top_level_commands() -> list[tuple[Callable[..., Any], str]]:
-    return [(getattr(_module(mod), func), name) for mod, func, name in TOP_LEVEL]
+def top_level_function(module: str, func: str) -> Callable[..., Any]:
+    """Import ``commands/<module>.py`` and return the command function ``func``."""
+    return getattr(_module(module), func)  # type: ignore[no-any-return]

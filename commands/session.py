@@ -102,6 +102,6 @@ def whoami(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
     from resv_cli.accounts.sessions import whoami as do_whoami
 
     with work(ctx) as w:
-        assert w.actor is not None
-        info = do_whoami(w.session, w.actor)
+        assert w.logged_in is not None
+        info = do_whoami(w.logged_in)  # from the session check: no ORM, no further query
     render_record(info, fmt)

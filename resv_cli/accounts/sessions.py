@@ -6,6 +6,10 @@ later command presents the token and acts as that person.
 
 Authentication writes its own transactions (a failed attempt, its counter and
 its audit event must be kept even though the login is refused).
+
+Every command runs ``current_actor``; it reads Core tables (``core/tables.py``),
+so this module imports the ORM models, password hashing and the audit chain only
+inside the functions that write (login, logout, lockout), not at the top.
 """
 
 from __future__ import annotations
@@ -19,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from resv_cli.accounts import passwords
-from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import Actor
 from resv_cli.core.errors import (
@@ -30,11 +32,12 @@ from resv_cli.core.errors import (
     ResvError,
     SessionExpired,
 )
-from resv_cli.core.models import Account, LoginSession, Organization
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
     from sqlalchemy.orm import Session
+
+    from resv_cli.core.models import Account
 
 SESSION_HOURS = 12
 MAX_FAILURES = 5
@@ -147,6 +150,8 @@ def forget_token(url: str) -> None:
 
 
 def actor_for(session: Session, account: Account, session_id: int | None = None) -> Actor:
+    from resv_cli.core.models import Organization
+
     org = session.get(Organization, account.organization_id)
     assert org is not None
     return Actor(
@@ -162,8 +167,12 @@ def actor_for(session: Session, account: Account, session_id: int | None = None)
     )
 
 
-def account_usable(account: Account, now: dt.datetime) -> str | None:
-    """Return why the account cannot act now, or None when it can."""
+def account_usable(account: Account | Any, now: dt.datetime) -> str | None:
+    """Return why the account cannot act now, or None when it can.
+
+    ``account``: an ``Account``, or a row with its ``status``, ``valid_from`` and
+    ``valid_until`` (the session check reads Core rows).
+    """
     today = now.astimezone(clock.JST).date()
     if account.status != "active":
         return account.status
@@ -174,35 +183,74 @@ def account_usable(account: Account, now: dt.datetime) -> str | None:
     return None
 
 
-def current_actor(session: Session, url: str) -> Actor:
+@dataclass(frozen=True)
+class LoggedIn:
+    """The result of the session check: who acts, and until when the session lasts."""
+
+    actor: Actor
+    expires_at: dt.datetime
+
+
+def current_actor(session: Session | Connection, url: str) -> Actor:
     """Return the logged-in actor for this database, or raise NotLoggedIn/SessionExpired."""
+    return check_session(session, url).actor
+
+
+def check_session(session: Session | Connection, url: str) -> LoggedIn:
+    """Check this database's stored token; raise NotLoggedIn/SessionExpired when it fails.
+
+    One query on the Core tables of ``core/tables.py`` (the session, its account and
+    the account's organisation), so checking a session never loads the ORM.
+    """
+    from resv_cli.core.tables import accounts, login_sessions, organizations
+
     token = stored_token(url)
     if not token:
         raise NotLoggedIn("not logged in to this database: run `resv login` first")
+    ls, acc, org = login_sessions.c, accounts.c, organizations.c
     row = session.execute(
-        select(LoginSession).where(LoginSession.token_hash == token_hash(token))
-    ).scalar_one_or_none()
+        select(
+            ls.id.label("session_id"),
+            ls.expires_at,
+            ls.ended_at,
+            ls.end_reason,
+            acc.id.label("account_id"),
+            acc.login_id,
+            acc.display_name,
+            acc.role,
+            acc.facility_id,
+            acc.must_change_password,
+            acc.status,
+            acc.valid_from,
+            acc.valid_until,
+            org.id.label("organization_id"),
+            org.code.label("organization_code"),
+            org.kind.label("organization_kind"),
+        )
+        .select_from(
+            login_sessions.outerjoin(accounts, acc.id == ls.account_id).outerjoin(
+                organizations, org.id == acc.organization_id
+            )
+        )
+        .where(ls.token_hash == token_hash(token))
+    ).one_or_none()
     now = clock.now()
-    if row is None:
+    if row is None or row.account_id is None:
         raise SessionExpired("your session has ended: run `resv login` again")
-    account = session.get(Account, row.account_id)
 
     def refused(reason: str) -> dict[str, Any]:
         # a known person trying to act on a session that no longer counts (revoked,
         # disabled, expired, ended): the monitor sees the attempt
-        assert account is not None
         return {
             "action": "auth.session",
             "outcome": "denied",
-            "account_id": account.id,
-            "login_id": account.login_id,
+            "account_id": row.account_id,
+            "login_id": row.login_id,
             "resource_type": "account",
-            "resource_id": account.id,
-            "detail": {"reason": reason, "session": row.id},
+            "resource_id": row.account_id,
+            "detail": {"reason": reason, "session": row.session_id},
         }
 
-    if account is None:
-        raise SessionExpired("your session has ended: run `resv login` again")
     if row.ended_at is not None:
         raise SessionExpired(
             "your session has ended: run `resv login` again",
@@ -212,17 +260,32 @@ def current_actor(session: Session, url: str) -> Actor:
         raise SessionExpired(
             "your session has expired: run `resv login` again", **refused("session_expired")
         )
-    if (why := account_usable(account, now)) is not None:
+    if (why := account_usable(row, now)) is not None:
         raise SessionExpired("your session has ended: run `resv login` again", **refused(why))
-    if account.must_change_password:
+    if row.must_change_password:
         raise SessionExpired("a new password must be set: run `resv login` again")
-    return actor_for(session, account, row.id)
+    assert row.organization_id is not None
+    actor = Actor(
+        account_id=row.account_id,
+        login_id=row.login_id,
+        display_name=row.display_name,
+        organization_id=row.organization_id,
+        organization_code=row.organization_code,
+        organization_kind=row.organization_kind,
+        role=row.role,
+        facility_id=row.facility_id,
+        session_id=row.session_id,
+    )
+    return LoggedIn(actor=actor, expires_at=row.expires_at)
 
 
 # --- login / logout -----------------------------------------------------------------
 
 
 def _record_failure(s: Session, login_id: str, account_id: int | None, reason: str) -> None:
+    from resv_cli.audit import chain as audit
+    from resv_cli.core.models import Account, Organization
+
     detail: dict[str, Any] = {"reason": reason}
     if account_id is None:
         # the typed ID may be a mistyped password: keep only its keyed hash
@@ -253,6 +316,8 @@ def register_failure(
 
     The lock lasts 15 minutes, doubling with each further lock (30, 60, ...).
     """
+    from resv_cli.audit import chain as audit
+
     account.failed_attempts += 1
     if action == "auth.login":
         _record_failure(s, account.login_id, account.id, reason)
@@ -300,7 +365,10 @@ def login(
     the account for 15 minutes, doubling with each further lock.  The counter is
     updated under a row lock, so concurrent processes cannot lose a failure.
     """
+    from resv_cli.accounts import passwords
+    from resv_cli.audit import chain as audit
     from resv_cli.core.db import transaction
+    from resv_cli.core.models import Account, LoginSession
 
     login_id = login_id.strip()
     now = clock.now()
@@ -378,7 +446,9 @@ def login(
 
 def _set_password(s: Session, account: Account, new_password: str, now: dt.datetime) -> None:
     """Set a password the person chose, after the one policy (``check_new_password``)."""
+    from resv_cli.accounts import passwords
     from resv_cli.accounts.lifecycle import check_new_password
+    from resv_cli.audit import chain as audit
 
     check_new_password(s, account, new_password)
     ok, _ = passwords.verify(new_password, account.password_hash)
@@ -401,6 +471,8 @@ def _set_password(s: Session, account: Account, new_password: str, now: dt.datet
 
 def end_sessions(s: Session, account_id: int, reason: str, *, keep: int | None = None) -> int:
     """End every open session of an account (but ``keep``); return how many were ended."""
+    from resv_cli.core.models import LoginSession
+
     now = clock.now()
     q = update(LoginSession).where(
         LoginSession.account_id == account_id, LoginSession.ended_at.is_(None)
@@ -412,6 +484,9 @@ def end_sessions(s: Session, account_id: int, reason: str, *, keep: int | None =
 
 
 def logout(s: Session, actor: Actor) -> None:
+    from resv_cli.audit import chain as audit
+    from resv_cli.core.models import LoginSession
+
     if actor.session_id is not None:
         row = s.get(LoginSession, actor.session_id)
         if row is not None and row.ended_at is None:
@@ -420,12 +495,13 @@ def logout(s: Session, actor: Actor) -> None:
     audit.record(s, actor, "auth.logout", resource_type="account", resource_id=actor.account_id)
 
 
-def whoami(s: Session, actor: Actor) -> dict[str, Any]:
-    row = s.get(LoginSession, actor.session_id) if actor.session_id else None
+def whoami(logged_in: LoggedIn) -> dict[str, Any]:
+    """Who is logged in, and until when: all from the session check, no further query."""
+    actor = logged_in.actor
     return {
         "login_id": actor.login_id,
         "name": actor.display_name,
         "organization": actor.organization_code,
         "role": actor.role,
-        "session_expires_at": row.expires_at if row else None,
+        "session_expires_at": logged_in.expires_at,
     }

@@ -1,4 +1,9 @@
-"""Engine and session factory, schema creation, DDL printing and schema checks."""
+"""Engine and session factory, schema creation, DDL printing and schema checks.
+
+Only SQLAlchemy Core is imported at the top: the ORM and the table definitions
+(``core/models.py``) are imported by the functions that use them, so a command
+that only checks its session (``resv whoami``) never builds the mappers.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,16 @@ import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, insert, inspect, text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from resv_cli.core.errors import NotInitialised, ResvError
-from resv_cli.core.models import EXTRA_DDL, Base
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -60,6 +66,8 @@ def _configure_sqlite(engine: Engine) -> None:
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """Open one session and transaction; commit on success, roll back on error."""
+    from sqlalchemy.orm import Session
+
     with Session(engine, expire_on_commit=False) as session:
         with session.begin():
             yield session
@@ -78,6 +86,8 @@ def lock_facility_registrants(conn: Any, facility_id: int) -> None:
     IMMEDIATE already admits one writer at a time.  ``conn``: a Connection or
     Session in a transaction.
     """
+    from sqlalchemy.orm import Session
+
     dialect = conn.get_bind().dialect if isinstance(conn, Session) else conn.dialect
     if dialect.name == "postgresql":
         conn.execute(
@@ -152,6 +162,8 @@ class BatchRunLock:
 
 def schema_ddl(dialect_name: str) -> str:
     """Return the full DDL (tables, indexes, triggers, constraints) for a dialect."""
+    from resv_cli.core.models import EXTRA_DDL, Base
+
     if dialect_name == "postgresql":
         from sqlalchemy.dialects import postgresql
 
@@ -180,6 +192,8 @@ def create_schema(conn: Any) -> None:
     Runs on the caller's connection and transaction (DDL is transactional on
     both PostgreSQL and SQLite), so a failed initialisation leaves nothing.
     """
+    from resv_cli.core.models import Base
+
     Base.metadata.create_all(conn)
     apply_extra_ddl(conn)
     _seed_reference_data(conn)
@@ -190,6 +204,8 @@ def create_schema(conn: Any) -> None:
 
 def apply_extra_ddl(conn: Any) -> None:
     """Run EXTRA_DDL for the connection's dialect (triggers, exclusion constraints)."""
+    from resv_cli.core.models import EXTRA_DDL
+
     for ddl in EXTRA_DDL[conn.dialect.name]:
         if conn.dialect.name == "postgresql":
             # psycopg reads % as a placeholder marker even without parameters
@@ -239,6 +255,7 @@ def check_schema(engine: Engine) -> list[str]:
     from alembic.migration import MigrationContext
 
     from resv_cli.core import migrations
+    from resv_cli.core.models import Base
 
     problems: list[str] = []
     with engine.connect() as conn:
