@@ -294,10 +294,7 @@ def make_spec(
             raise InputError(
                 f"{w}fields must be some of {', '.join(FIELD_NAMES)}, got {', '.join(badf)}"
             )
-    vf = _date(valid_from, f"{w}valid_from")
-    vu = _date(valid_until, f"{w}valid_until")
-    if vf and vu and vu < vf:
-        raise InputError(f"{w}valid_until is before valid_from")
+    vf, vu = _validity(valid_from, valid_until, w)
     return RuleSpec(
         name=name,
         subject_type=stype,
@@ -359,10 +356,7 @@ def _duplicate_spec(
     ).strip()
     if not purpose:
         raise InputError(f"{w}a duplicate-check rule needs a purpose (e.g. 登録証の重複発行防止)")
-    vf = _date(valid_from, f"{w}valid_from")
-    vu = _date(valid_until, f"{w}valid_until")
-    if vf and vu and vu < vf:
-        raise InputError(f"{w}valid_until is before valid_from")
+    vf, vu = _validity(valid_from, valid_until, w)
     return RuleSpec(
         name=name,
         subject_type="facility",
@@ -376,6 +370,17 @@ def _duplicate_spec(
         valid_until=vu,
         kind=DUPLICATE_CHECK_KIND,
     )
+
+
+def _validity(
+    valid_from: dt.date | str | None, valid_until: dt.date | str | None, w: str
+) -> tuple[dt.date | None, dt.date | None]:
+    """A rule's validity dates (inclusive), the end not before the start."""
+    vf = _date(valid_from, f"{w}valid_from")
+    vu = _date(valid_until, f"{w}valid_until")
+    if vf and vu and vu < vf:
+        raise InputError(f"{w}valid_until is before valid_from")
+    return vf, vu
 
 
 def _date(value: dt.date | str | None, what: str) -> dt.date | None:

@@ -57,6 +57,14 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({quoted})"
 
 
+def validity_check() -> CheckConstraint:
+    """Inclusive validity dates (valid_from .. valid_until): the end is not before the start."""
+    return CheckConstraint(
+        "valid_until IS NULL OR valid_from IS NULL OR valid_until >= valid_from",
+        name="validity",
+    )
+
+
 ORG_KINDS = ("city", "designated_manager")
 ROLES = ("admin", "monitor", "operator")
 ACCOUNT_STATUSES = ("active", "disabled", "revoked")
@@ -270,10 +278,7 @@ class Account(Base):
     __table_args__ = (
         CheckConstraint(one_of("role", ROLES), name="role"),
         CheckConstraint(one_of("status", ACCOUNT_STATUSES), name="status"),
-        CheckConstraint(
-            "valid_until IS NULL OR valid_from IS NULL OR valid_until >= valid_from",
-            name="validity",
-        ),
+        validity_check(),
         CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
         Index(None, "organization_id", "status"),
     )
@@ -366,10 +371,7 @@ class ScopeRule(Base):
         CheckConstraint(
             "(facility_code IS NULL) <> (facility_category IS NULL)", name="one_target"
         ),
-        CheckConstraint(
-            "valid_until IS NULL OR valid_from IS NULL OR valid_until >= valid_from",
-            name="validity",
-        ),
+        validity_check(),
         UniqueConstraint("name"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -401,10 +403,7 @@ class DuplicateCheckRule(Base):
 
     __tablename__ = "duplicate_check_rules"
     __table_args__ = (
-        CheckConstraint(
-            "valid_until IS NULL OR valid_from IS NULL OR valid_until >= valid_from",
-            name="validity",
-        ),
+        validity_check(),
         UniqueConstraint("name"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
