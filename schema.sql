@@ -370,13 +370,11 @@ CREATE TABLE registrants (
 
 CREATE INDEX ix_registrants_date_of_birth ON registrants (date_of_birth);
 
+CREATE INDEX ix_registrants_facility_id_kana_key ON registrants (facility_id, kana_key);
+
 CREATE INDEX ix_registrants_facility_id_name_key ON registrants (facility_id, name_key);
 
 CREATE INDEX ix_registrants_import_batch_id ON registrants (import_batch_id);
-
-CREATE INDEX ix_registrants_kana_key ON registrants (kana_key);
-
-CREATE INDEX ix_registrants_name_key ON registrants (name_key);
 
 CREATE INDEX ix_registrants_phone_digits ON registrants (phone_digits);
 

@@ -64,11 +64,23 @@ class Registrant(Base):
             "OR card_valid_until >= card_valid_from",
             name="card_validity",
         ),
+        # Each secondary index names the query that needs it; tests/test_registrant_indexes.py
+        # checks the plans (a new index needs a query there).  None on name_key alone:
+        # every read of a name key is scoped to facilities (0006 dropped it).
+        #
+        # importing (RegistrantStore.by_legacy): WHERE facility_id = ? AND legacy_no IN (...)
         UniqueConstraint("facility_id", "legacy_no"),
+        # registrant search --name (search_query): WHERE facility_id IN (scope) AND
+        # name_key >= ? AND name_key < ? (prefix); the importer's RegistrantStore.by_person
+        # and key_rows: WHERE facility_id = ? AND name_key = ? (or id <= ?)
         Index(None, "facility_id", "name_key"),
-        Index(None, "name_key"),
-        Index(None, "kana_key"),
+        # registrant search --kana (search_query): WHERE facility_id IN (scope) AND
+        # kana_key >= ? AND kana_key < ? (prefix); scoped like the name search, so it
+        # leads with facility_id (SQLite has no statistics to prefer a bare kana_key index)
+        Index(None, "facility_id", "kana_key"),
+        # registrant search --dob (search_query): WHERE date_of_birth = ?
         Index(None, "date_of_birth"),
+        # registrant search --phone (search_query): WHERE phone_digits = ?
         Index(None, "phone_digits"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -96,6 +108,7 @@ class Registrant(Base):
     # 有効期限 of the registration card (inclusive days; NULL: not recorded)
     card_valid_from: Mapped[dt.date | None] = mapped_column(Date)
     card_valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    # an aborted import (RegistrantStore.delete_batch): DELETE ... WHERE import_batch_id = ?
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
