@@ -213,6 +213,16 @@ def _by_person(s: Session, account: int, fac_ids: list[int]) -> None:
     _store(s, fac_ids).by_person([(name_key(_name(7)), _dob(0, 7).isoformat(), "individual")])
 
 
+def _likely_duplicate(s: Session, account: int, fac_ids: list[int]) -> None:
+    """The counter's likely-duplicate check (registrant add).
+
+    Without a hint SQLite (no statistics) reads the date-of-birth index: every
+    registrant of the city born that day, or every one without a date.
+    """
+    key = {"name_key": name_key(_name(7)), "kind": "individual", "date_of_birth": _dob(0, 7)}
+    registrants._likely_duplicate(s, fac_ids[0], key)
+
+
 def _by_legacy(s: Session, account: int, fac_ids: list[int]) -> None:
     _store(s, fac_ids).by_legacy(["L0-00007", "L0-00008"])
 
@@ -226,6 +236,7 @@ QUERIES: dict[str, list[Callable[[Session, int, list[int]], None]]] = {
     "ix_registrants_facility_id_name_key": [
         _search(name="佐藤"),
         _by_person,
+        _likely_duplicate,
     ],
     "ix_registrants_facility_id_kana_key": [_search(kana="サト")],
     "ix_registrants_date_of_birth": [_search(date_of_birth=_dob(0, 7))],
@@ -247,6 +258,10 @@ def test_every_secondary_index_has_a_query_here(world):
 )
 def test_the_plan_of_each_query_reads_its_index(world, index, query):
     inst, account, fac_ids = world
+    if query is _likely_duplicate and inst.backend == "postgresql":
+        # the unary + is a hint for SQLite, which plans without statistics; PostgreSQL
+        # picks by its statistics (here: no registrant lacks a date, so that index wins)
+        pytest.skip("a SQLite planner hint; PostgreSQL plans from statistics")
     engine = inst.engine()
     with Session(bind=engine) as s, s.begin(), recorded(engine) as seen:
         query(s, account, fac_ids)

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, String, func, literal_column, select
 
 from resv_cli.access import decide as access
 from resv_cli.access.enforce import (
@@ -151,11 +151,19 @@ def _cleaned(values: dict[str, Any]) -> dict[str, Any]:
 def _likely_duplicate(session: Session, facility_id: int, columns: dict[str, Any]) -> int | None:
     """A registrant of the facility with the same search key, kind and date of birth."""
     dob = columns.get("date_of_birth")
+    dob_col: Any = Registrant.date_of_birth
+    kind_col: Any = Registrant.kind
+    if session.get_bind().dialect.name == "sqlite":
+        # unary + keeps SQLite (no statistics) on (facility_id, name_key), as the
+        # importer's by_person does; else it reads the date-of-birth index: every
+        # registrant of the city born that day (or, IS NULL, every one without a date)
+        dob_col = literal_column("+registrants.date_of_birth", Date())
+        kind_col = literal_column("+registrants.kind", String())
     q = select(Registrant.id).where(
         Registrant.facility_id == facility_id,
         Registrant.name_key == columns["name_key"],
-        Registrant.kind == columns["kind"],
-        Registrant.date_of_birth.is_(None) if dob is None else Registrant.date_of_birth == dob,
+        kind_col == columns["kind"],
+        dob_col.is_(None) if dob is None else dob_col == dob,
     )
     found = session.execute(q.order_by(Registrant.id).limit(1)).scalar()
     return None if found is None else int(found)
