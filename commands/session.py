@@ -34,6 +34,7 @@ def login(
     """
     from resv_cli.accounts.sessions import PasswordChangeRequired, save_token
     from resv_cli.accounts.sessions import login as do_login
+    from resv_cli.core import clock
     from resv_cli.core.db import require_initialised
     from resv_cli.core.errors import InputError
 
@@ -66,7 +67,7 @@ def login(
         echo_err("Password set.")
     echo_err(
         f"Logged in as {result.actor.login_id} ({result.actor.role}, "
-        f"{result.actor.organization_code}) until {result.expires_at:%Y-%m-%d %H:%M} UTC."
+        f"{result.actor.organization_code}) until {clock.shown(result.expires_at)}."
     )
 
 

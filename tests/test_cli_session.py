@@ -192,3 +192,25 @@ def test_a_revoked_persons_old_session_is_refused_and_recorded(installation, cli
         ("auth.session", "denied", "fm-gone", "inzai-fm", "revoked"),
         ("auth.session", "denied", "fm-gone", "inzai-fm", "session_revoked"),
     ]
+
+
+def test_times_a_person_reads_are_japan_time(installation, cli, tmp_path):
+    """The login message and the one-time-password workbook show JST, not UTC."""
+    import datetime as dt
+
+    import openpyxl
+
+    from resv_cli.core import clock
+
+    instant = dt.datetime(2026, 12, 2, 15, 30, tzinfo=dt.UTC)  # 00:30 JST on 3 December
+    assert clock.shown(instant) == "2026-12-03 00:30 JST"
+    r = installation.login("it-admin", "Kyou-wa-ii-tenki-desu-ne-42")
+    assert r.exit_code == 0, r
+    assert r.stderr.rstrip().endswith(" JST.") and "UTC" not in r.stderr
+    out = tmp_path / "c.xlsx"
+    r = cli("account", "grant", "it-new", "--name", "新井 一郎", "--org", "city", "--role",
+            "monitor", "--credentials-out", str(out))  # fmt: skip
+    assert r.exit_code == 0, r
+    rows = list(openpyxl.load_workbook(out, read_only=True).worksheets[0].values)
+    assert rows[0][3] == "有効期限 (日本時間) / expires (JST)"
+    assert rows[1][3].endswith(" JST")

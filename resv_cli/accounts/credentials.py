@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resv_cli.accounts.lifecycle import IssuedCredential
+from resv_cli.core import clock
 from resv_cli.core.errors import InputError
 from resv_cli.core.files import PrivateFile, check_target
 
@@ -30,7 +31,7 @@ HEADER = (
     "ログインID / login ID",
     "氏名 / name",
     "初期パスワード / one-time password",
-    "有効期限 (UTC) / expires",
+    "有効期限 (日本時間) / expires (JST)",
 )
 
 
@@ -59,7 +60,7 @@ def _save(out: PrivateFile, credentials: Sequence[IssuedCredential]) -> str:
     for c in credentials:
         if not c.login_id or not c.one_time_password:
             raise ValueError("issued credential without login ID or one-time password")
-        expires = c.expires_at.strftime("%Y-%m-%d %H:%M") if c.expires_at else ""
+        expires = clock.shown(c.expires_at) if c.expires_at else ""
         ws.append([c.login_id, c.display_name, c.one_time_password, expires])
     try:
         wb.save(out.file)

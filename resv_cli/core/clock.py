@@ -27,6 +27,11 @@ def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tzinfo=JST).astimezone(dt.UTC)
 
 
+def shown(instant: dt.datetime) -> str:
+    """An instant as a person in Japan reads it: ``2026-12-02 20:47 JST`` (stored in UTC)."""
+    return instant.astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
+
+
 def parse_date(text: str, *, what: str = "date") -> dt.date:
     """Parse a date typed on the command line, in any form the importer accepts.
 
