@@ -73,8 +73,13 @@ def list_(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
     with work(ctx) as w:
         rows = list_orgs(w.session, w.actor)
     render(rows, fmt)
+    _warn(*rows)
+
+
+def _warn(*rows: dict) -> None:
+    """An organisation's term warning (ends within 90 days, or ended) on stderr."""
     for row in rows:
-        if row["warning"]:
+        if row.get("warning"):
             echo_err(f"Warning: {row['warning']}")
 
 
@@ -97,8 +102,7 @@ def show(
     with work(ctx) as w:
         row = show_org(w.session, w.actor, code)
     render_record(row, fmt)
-    if row["warning"]:
-        echo_err(f"Warning: {row['warning']}")
+    _warn(row)
 
 
 @app.command("update")
@@ -157,8 +161,7 @@ def update(
             f"Note: {row['accounts_valid_after_term']} active account(s) of {code} are valid "
             "after the term's end."
         )
-    if row["warning"]:
-        echo_err(f"Warning: {row['warning']}")
+    _warn(row)
 
 
 @app.command("renew")

@@ -17,14 +17,12 @@ from typing import Any
 
 import pytest
 from support import (
-    ADMIN_LOGIN,
-    ADMIN_NAME,
-    ADMIN_PASSWORD,
     BACKENDS,
     Installation,
     PgDatabase,
     create_pg_database,
     drop_pg_database,
+    init_and_login,
     run_cli,
 )
 
@@ -133,13 +131,7 @@ def _template(made: dict[str, Template], backend: str, base: Path) -> Template:
             pg = create_pg_database()
             url = pg.url
         mp.setenv("RESV_DATABASE_URL", url)
-        result = run_cli(
-            "db", "init", "--admin", ADMIN_LOGIN, "--name", ADMIN_NAME, "--password-stdin",
-            input=ADMIN_PASSWORD + "\n",
-        )  # fmt: skip
-        assert result.exit_code == 0, result
-        result = run_cli("login", ADMIN_LOGIN, "--password-stdin", input=ADMIN_PASSWORD + "\n")
-        assert result.exit_code == 0, result
+        init_and_login()
         token = stored_token(url)
         assert token
         tpl = Template(url, token, audit_key_file().read_bytes(), pg=pg)

@@ -191,3 +191,14 @@ def enable_audit_triggers(conn: Any) -> None:
             ("CREATE TRIGGER tr_audit_events_no_update", "CREATE TRIGGER tr_audit_events_no_delete")
         ):
             conn.exec_driver_sql(ddl)
+
+
+def init_and_login() -> None:
+    """``db init`` the database RESV_DATABASE_URL names and log its first administrator in."""
+    result = run_cli(
+        "db", "init", "--admin", ADMIN_LOGIN, "--name", ADMIN_NAME, "--password-stdin",
+        input=ADMIN_PASSWORD + "\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result
+    result = run_cli("login", ADMIN_LOGIN, "--password-stdin", input=ADMIN_PASSWORD + "\n")
+    assert result.exit_code == 0, result

@@ -137,7 +137,7 @@ def owned_by_plain_role(backend, monkeypatch):
     if backend != "postgresql":
         pytest.skip("PostgreSQL roles")
     import psycopg
-    from support import ADMIN_LOGIN, ADMIN_NAME, ADMIN_PASSWORD, require_pg
+    from support import init_and_login, require_pg
 
     admin_url = require_pg()
     tag = uuid.uuid4().hex[:8]
@@ -151,13 +151,7 @@ def owned_by_plain_role(backend, monkeypatch):
 
     url = make_url(admin_url).set(database=db, username=owner).render_as_string(False)
     monkeypatch.setenv("RESV_DATABASE_URL", url)
-    r = run_cli(
-        "db", "init", "--admin", ADMIN_LOGIN, "--name", ADMIN_NAME, "--password-stdin",
-        input=ADMIN_PASSWORD + "\n",
-    )  # fmt: skip
-    assert r.exit_code == 0, r
-    r = run_cli("login", ADMIN_LOGIN, "--password-stdin", input=ADMIN_PASSWORD + "\n")
-    assert r.exit_code == 0, r
+    init_and_login()
     try:
         yield {"owner": owner, "db": db, "url": url, "admin_dsn": admin_dsn, "made": made}
     finally:
