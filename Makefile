@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # the suite on every CPU (pytest-xdist); PYTEST_WORKERS=0 runs it in one process
 PYTEST_WORKERS ?= auto
 
-.PHONY: venv install test test-sqlite lint types docs demo bench clean constraints
+.PHONY: venv install test test-sqlite lint types docs demo bench clean constraints catalogues messages
 
 $(BIN)/resv: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,15 +14,25 @@ $(BIN)/resv: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(BIN)/resv
 
-venv install: $(BIN)/resv
+venv install: $(BIN)/resv catalogues
+
+## catalogues: compile the Japanese message catalogues (resv_cli/locale/ja/*.po -> resv.mo)
+MO := resv_cli/locale/ja/LC_MESSAGES/resv.mo
+catalogues: $(MO)
+$(MO): $(wildcard resv_cli/locale/ja/*.po) scripts/catalogues.py | $(BIN)/resv
+	$(BIN)/python scripts/catalogues.py compile
+
+## messages: add new user-facing strings of the code to the .po files (then translate them)
+messages: $(BIN)/resv
+	$(BIN)/python scripts/catalogues.py update
 
 ## test: the whole suite on SQLite and on a throwaway PostgreSQL (required under CI=true)
-test: $(BIN)/resv
+test: $(BIN)/resv $(MO)
 	$(BIN)/lint-imports
 	scripts/with-postgres.sh $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## test-sqlite: quick run without PostgreSQL
-test-sqlite: $(BIN)/resv
+test-sqlite: $(BIN)/resv $(MO)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --backend sqlite $(PYTEST_ARGS)
 
 lint: $(BIN)/resv
@@ -39,11 +49,11 @@ docs: $(BIN)/resv
 	$(BIN)/resv db schema --dialect postgresql > schema.sql
 
 ## demo: the main job end to end on a SQLite file, outputs under demo-out/
-demo: $(BIN)/resv
+demo: $(BIN)/resv $(MO)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 ## bench: benchmarks as ratios against baselines measured in the same run
-bench: $(BIN)/resv
+bench: $(BIN)/resv $(MO)
 	scripts/with-postgres.sh $(BIN)/python bench/run_all.py
 
 ## constraints: re-pin constraints.txt to what the venv holds (after changing dependencies)

@@ -22,7 +22,9 @@ import typer
 from typer.core import TyperGroup
 
 from resv_cli import __version__
+from resv_cli.core import i18n
 from resv_cli.core.errors import ResvError
+from resv_cli.core.i18n import N_, _
 
 
 class LazyCommands(MutableMapping[str, Any]):
@@ -111,6 +113,53 @@ def _light_coercion(command: Any) -> Any:
     return command
 
 
+@contextmanager
+def _help_in_language(command: Any) -> Iterator[None]:
+    """Within: ``command``'s help texts (its own, its options', its subcommands' one
+    line) in the current language; the English originals are put back after, so
+    one built command serves every language (tests switch within one process).
+    """
+    saved: list[tuple[Any, str, str]] = []
+
+    def swap(obj: Any, attr: str) -> None:
+        value = getattr(obj, attr, None)
+        if isinstance(value, str) and value:
+            saved.append((obj, attr, value))
+            setattr(obj, attr, _(value))
+
+    for attr in ("help", "short_help", "epilog"):
+        swap(command, attr)
+    for param in command.params:
+        swap(param, "help")
+    commands = getattr(command, "commands", None)
+    if isinstance(commands, LazyCommands):
+        subs = [c for c in map(commands.built, commands) if c is not None]
+    else:
+        subs = list((commands or {}).values())
+    for sub in subs:
+        swap(sub, "help")
+        swap(sub, "short_help")
+    try:
+        yield
+    finally:
+        for obj, attr, value in reversed(saved):
+            setattr(obj, attr, value)
+
+
+def _translated_help(command: Any) -> Any:
+    """Let ``command`` and its subcommands show their help in the current language."""
+    format_help = command.format_help
+
+    def translated(ctx: Any, formatter: Any) -> None:
+        with _help_in_language(command):
+            format_help(ctx, formatter)
+
+    command.format_help = translated
+    for sub in (getattr(command, "commands", None) or {}).values():
+        _translated_help(sub)
+    return command
+
+
 class ResvGroup(TyperGroup):
     """The root group: lazily loaded subcommands, and the one error boundary.
 
@@ -151,6 +200,10 @@ class ResvGroup(TyperGroup):
         with self._listing_only():
             super().format_commands(ctx, formatter)
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        with _help_in_language(self):
+            super().format_help(ctx, formatter)
+
     def shell_complete(self, ctx: Any, incomplete: str) -> Any:
         with self._listing_only():
             return super().shell_complete(ctx, incomplete)
@@ -162,7 +215,7 @@ class ResvGroup(TyperGroup):
             if _debug_requested(ctx):
                 traceback.print_exc(file=sys.stderr)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            typer.echo(f"Error: {message}", err=True)
+            typer.echo(_("Error: {message}").format(message=message), err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:  # an unexpected failure: one line unless --debug
             if type(exc).__module__.startswith(("typer", "click")):
@@ -179,11 +232,16 @@ class ResvGroup(TyperGroup):
                     str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
                 )
                 typer.echo(
-                    f"Error: database error: {text} (rerun with --debug for details)", err=True
+                    _("Error: database error: {text} (rerun with --debug for details)").format(
+                        text=text
+                    ),
+                    err=True,
                 )
             else:
                 typer.echo(
-                    f"Error: unexpected {type(exc).__name__} (rerun with --debug for details)",
+                    _("Error: unexpected {name} (rerun with --debug for details)").format(
+                        name=type(exc).__name__
+                    ),
                     err=True,
                 )
             ctx.exit(1)
@@ -197,7 +255,7 @@ def _debug_requested(ctx: Any) -> bool:
 app = typer.Typer(
     cls=ResvGroup,
     name="resv",
-    help=(
+    help=N_(
         "Administer the city's shared public-facility reservation database: facilities, "
         "designated managers' accounts, scope rules, legacy import, audit and monitoring."
     ),
@@ -206,6 +264,16 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+class Lang(str, Enum):
+    ja = "ja"
+    en = "en"
+
+
+def _language(value: Lang | None) -> None:
+    # eager, so it is in force for --help and usage errors after it on the line
+    i18n.set_language(value.value if value is not None else None)
 
 
 def _version(value: bool) -> None:
@@ -222,14 +290,28 @@ def root(
         typer.Option(
             "--db",
             envvar="RESV_DATABASE_URL",
-            help="Database URL or SQLite file path (default: resv.db in the current directory).",
+            help=N_(
+                "Database URL or SQLite file path (default: resv.db in the current directory)."
+            ),
             show_envvar=True,
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=N_("Show tracebacks on errors."))] = False,
+    lang: Annotated[
+        Lang | None,
+        typer.Option(
+            "--lang",
+            callback=_language,
+            is_eager=True,
+            help=N_(
+                "Language of messages and tables: ja or en (default: RESV_LANG, else the "
+                "locale, else en). JSON and CSV keys and exit codes do not change."
+            ),
+        ),
+    ] = None,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        typer.Option("--version", callback=_version, is_eager=True, help=N_("Show the version.")),
     ] = False,
 ) -> None:
     """Administer the shared reservation database."""
@@ -263,7 +345,7 @@ def _build_sub_app(module: str, name: str, help_text: str) -> Any:
         rich_markup_mode=app.rich_markup_mode,
         suggest_commands=app.suggest_commands,
     )
-    return _light_coercion(group)
+    return _translated_help(_light_coercion(group))
 
 
 def _build_command(module: str, func: str, name: str) -> Any:
@@ -278,7 +360,7 @@ def _build_command(module: str, func: str, name: str) -> Any:
         pretty_exceptions_short=app.pretty_exceptions_short,
         rich_markup_mode=app.rich_markup_mode,
     )
-    return _light_coercion(command)
+    return _translated_help(_light_coercion(command))
 
 
 def _listing_stub(name: str) -> Any:
@@ -287,7 +369,7 @@ def _listing_stub(name: str) -> Any:
 
     for _module, sub_name, help_text in registry.SUB_APPS:
         if sub_name == name:
-            return TyperGroup(name=name, help=help_text)
+            return TyperGroup(name=name, help=_(help_text))
     return None
 
 

@@ -11,26 +11,32 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from resv_cli.core.i18n import N_
+
 # (module under commands/, command name, help); each module defines `app`
 SUB_APPS: list[tuple[str, str, str]] = [
-    ("db", "db", "Create, upgrade and check the database schema."),
-    ("facility", "facility", "Facilities, management periods, open-data import, demo city."),
-    ("handover", "handover", "Hand facilities to a designated manager on a day."),
-    ("scope", "scope", "Scope rules: who may act on which facilities' data; explain, plan, apply."),
-    ("registrant", "registrant", "Registrants (利用者) of your facilities: add, search, show."),
-    ("booking", "booking", "Bookings (施設貸出) of your facilities: add, list, cancel."),
-    ("imports", "import", "Import legacy registrant files (dry-run, rejects, resumable)."),
-    ("report", "report", "Monthly monitoring report for the city's inspection."),
-    ("org", "org", "Organisations: the city and designated managers with their term."),
-    ("account", "account", "Per-person accounts: grant, roster import, passwords, lockout."),
-    ("training", "training", "Training records (研修記録) of the staff."),
-    ("audit", "audit", "Read, verify, anchor and archive the tamper-evident audit history."),
+    ("db", "db", N_("Create, upgrade and check the database schema.")),
+    ("facility", "facility", N_("Facilities, management periods, open-data import, demo city.")),
+    ("handover", "handover", N_("Hand facilities to a designated manager on a day.")),
+    (
+        "scope",
+        "scope",
+        N_("Scope rules: who may act on which facilities' data; explain, plan, apply."),
+    ),
+    ("registrant", "registrant", N_("Registrants (利用者) of your facilities: add, search, show.")),
+    ("booking", "booking", N_("Bookings (施設貸出) of your facilities: add, list, cancel.")),
+    ("imports", "import", N_("Import legacy registrant files (dry-run, rejects, resumable).")),
+    ("report", "report", N_("Monthly monitoring report for the city's inspection.")),
+    ("org", "org", N_("Organisations: the city and designated managers with their term.")),
+    ("account", "account", N_("Per-person accounts: grant, roster import, passwords, lockout.")),
+    ("training", "training", N_("Training records (研修記録) of the staff.")),
+    ("audit", "audit", N_("Read, verify, anchor and archive the tamper-evident audit history.")),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [
-    ("session", "login", "login"),
-    ("session", "logout", "logout"),
-    ("session", "whoami", "whoami"),
+    ("session", "login", N_("login")),
+    ("session", "logout", N_("logout")),
+    ("session", "whoami", N_("whoami")),
 ]
 
 

@@ -77,6 +77,18 @@ def test_hash_cost(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture(autouse=True)
+def english_by_default(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests read English unless they ask for Japanese (RESV_LANG=ja or --lang ja),
+    whatever the machine's locale; the language is decided afresh in each test."""
+    from resv_cli.core import i18n
+
+    monkeypatch.setenv("RESV_LANG", "en")
+    i18n.reset_for_tests()
+    yield
+    i18n.reset_for_tests()
+
+
+@pytest.fixture(autouse=True)
 def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Session file and audit key in the test's own directory, never the user's."""
     cfg = tmp_path / "config"

@@ -316,6 +316,45 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
 )
 
 
+# Every other code a person reads in a table or the Japanese report, by kind:
+# code -> (Japanese, English).  Stored values, JSON, CSV and the English report keep
+# the code; ``code_label`` is the one lookup (``commands/render.py`` for tables,
+# the report's sheets).  A column of a table shows labels when it is named in
+# ``CODE_COLUMNS`` (column -> kind).  Add a code here, never a copy elsewhere.
+CODES: dict[str, dict[str, tuple[str, str]]] = {
+    "action": {d.code: (d.ja, d.en) for d in _DEFS},
+    "outcome": dict(OUTCOMES),
+    "role": {
+        "admin": ("管理者", "administrator"),
+        "monitor": ("モニタリング担当", "monitor"),
+        "operator": ("窓口担当", "operator"),
+    },
+    "organization_kind": {
+        "city": ("市", "city"),
+        "designated_manager": ("指定管理者", "designated manager"),
+    },
+}
+
+# table column -> the kind of code it holds (columns not named here are shown as stored)
+CODE_COLUMNS: dict[str, str] = {
+    "action": "action",
+    "outcome": "outcome",
+    "role": "role",
+    "kind": "organization_kind",
+    "organization_kind": "organization_kind",
+}
+
+
+def code_label(kind: str, code: object, lang: str) -> object:
+    """What a person reads for ``code`` of ``kind``: the Japanese label for ``ja``,
+    the code itself for ``en`` (the English report and tables keep codes); a value
+    this vocabulary does not know is returned unchanged."""
+    if lang != "ja" or not isinstance(code, str):
+        return code
+    found = CODES.get(kind, {}).get(code)
+    return found[0] if found is not None else code
+
+
 def matching(pattern: str) -> list[str]:
     """Actions an ``audit list --action`` filter names: an exact code or a prefix ending in *.
 
