@@ -114,7 +114,7 @@ def _light_coercion(command: Any) -> Any:
 
 
 @contextmanager
-def _help_in_language(command: Any) -> Iterator[None]:
+def _help_in_language(command: Any, ctx: Any = None, formatter: Any = None) -> Iterator[None]:
     """Within: ``command``'s help texts (its own, its options', its subcommands' one
     line) in the current language; the English originals are put back after, so
     one built command serves every language (tests switch within one process).
@@ -131,6 +131,14 @@ def _help_in_language(command: Any) -> Iterator[None]:
         swap(command, attr)
     for param in command.params:
         swap(param, "help")
+    help_option = command.get_help_option(ctx) if ctx is not None else None
+    if help_option is not None:
+        swap(help_option, "help")
+    if formatter is not None:  # "Usage: " is fixed in Typer's formatter
+        from resv_cli.commands.framework import USAGE_PREFIX
+
+        write_usage = formatter.write_usage
+        formatter.write_usage = functools.partial(write_usage, prefix=_(USAGE_PREFIX))
     commands = getattr(command, "commands", None)
     if isinstance(commands, LazyCommands):
         subs = [c for c in map(commands.built, commands) if c is not None]
@@ -151,7 +159,7 @@ def _translated_help(command: Any) -> Any:
     format_help = command.format_help
 
     def translated(ctx: Any, formatter: Any) -> None:
-        with _help_in_language(command):
+        with _help_in_language(command, ctx, formatter):
             format_help(ctx, formatter)
 
     command.format_help = translated
@@ -201,8 +209,28 @@ class ResvGroup(TyperGroup):
             super().format_commands(ctx, formatter)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        with _help_in_language(self):
+        with _help_in_language(self, ctx, formatter):
             super().format_help(ctx, formatter)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # --lang before anything else, so a line that cannot be parsed is refused
+        # in the language it asked for
+        for i, arg in enumerate(args):
+            value = arg[len("--lang=") :] if arg.startswith("--lang=") else None
+            if arg == "--lang" and i + 1 < len(args):
+                value = args[i + 1]
+            if value in i18n.LANGS:
+                i18n.set_language(value)
+            if arg in self.commands:
+                break  # the subcommand: its options are not the root's
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[no-any-return]
+        except Exception as exc:
+            if type(exc).__module__.startswith(("typer", "click")):
+                from resv_cli.commands import framework
+
+                framework.in_language(exc)  # its usage message in the user's language
+            raise
 
     def shell_complete(self, ctx: Any, incomplete: str) -> Any:
         with self._listing_only():
@@ -219,6 +247,9 @@ class ResvGroup(TyperGroup):
             ctx.exit(exc.exit_code)
         except Exception as exc:  # an unexpected failure: one line unless --debug
             if type(exc).__module__.startswith(("typer", "click")):
+                from resv_cli.commands import framework
+
+                framework.in_language(exc)  # usage errors: in the user's language
                 raise  # usage errors, --help, Exit: Typer reports them itself
             if isinstance(exc, BrokenPipeError):
                 raise  # the reader went away (| head): main() ends quietly

@@ -64,7 +64,7 @@ def areas() -> dict[str, list[Path]]:
         # Typer vendors click (typer/_click) with its strings fixed in English; only
         # typer/core.py asks gettext (section headings).  commands/main.py translates
         # the rest of what the framework prints (usage, its errors).
-        "typer": [_site_package("typer") / "core.py"],
+        "typer": [_site_package("typer") / "core.py", ROOT / "commands" / "framework.py"],
     }
 
 
@@ -117,8 +117,17 @@ def template(area: str) -> Any:
                 ]
             base = root.parent
         else:
+            # a file another area names is that area's (commands/framework.py: typer)
+            elsewhere = [
+                ("/".join(p.relative_to(root).parts), "ignore")
+                for paths in areas().values()
+                for p in paths
+                if p.is_file() and p.is_relative_to(root)
+            ]
             found = list(
-                extract_from_dir(root, method_map=[("**.py", extract_resv)], keywords=KEYWORDS)
+                extract_from_dir(
+                    root, method_map=[*elsewhere, ("**.py", extract_resv)], keywords=KEYWORDS
+                )
             )
             base = root
         for filename, lineno, message, comments, context in found:

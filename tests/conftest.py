@@ -83,6 +83,7 @@ def english_by_default(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from resv_cli.core import i18n
 
     monkeypatch.setenv("RESV_LANG", "en")
+    monkeypatch.delenv("LANGUAGE", raising=False)  # set_language exports it; put back after
     i18n.reset_for_tests()
     yield
     i18n.reset_for_tests()
