@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_, _
+
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
     from sqlalchemy.orm import Session
@@ -147,13 +149,13 @@ def record_refusal(engine: Engine, actor: Actor | None, fields: dict[str, Any]) 
 # --- shared options ------------------------------------------------------------------
 
 FormatOpt = Annotated[
-    Format, typer.Option("--format", "-f", help="Output format: table, csv or json.")
+    Format, typer.Option("--format", "-f", help=N_("Output format: table, csv or json."))
 ]
 PasswordStdinOpt = Annotated[
     bool,
     typer.Option(
         "--password-stdin",
-        help="Read the password from the first line of standard input (for scripts).",
+        help=N_("Read the password from the first line of standard input (for scripts)."),
     ),
 ]
 
@@ -166,7 +168,7 @@ def echo_err(message: str) -> None:
 def read_stdin_lines(count: int) -> list[str]:
     """Read up to ``count`` lines of standard input, without their line endings."""
     lines: list[str] = []
-    for _ in range(count):
+    for _line in range(count):
         line = sys.stdin.readline()
         if not line:
             break
@@ -174,12 +176,12 @@ def read_stdin_lines(count: int) -> list[str]:
     return lines
 
 
-def prompt_new_password(label: str = "New password") -> str:
-    """Ask twice on the terminal, hidden; refuse a mismatch."""
+def prompt_new_password(label: str = N_("New password")) -> str:
+    """Ask twice on the terminal, hidden; refuse a mismatch (``label`` marked ``N_``)."""
     from resv_cli.core.errors import InputError
 
-    first = typer.prompt(label, hide_input=True, err=True)
-    second = typer.prompt(f"{label} (again)", hide_input=True, err=True)
+    first = typer.prompt(_(label), hide_input=True, err=True)
+    second = typer.prompt(_("{label} (again)").format(label=_(label)), hide_input=True, err=True)
     if first != second:
-        raise InputError("the two passwords differ; nothing was changed")
+        raise InputError(_("the two passwords differ; nothing was changed"))
     return str(first)

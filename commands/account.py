@@ -18,6 +18,8 @@ from resv_cli.commands._common import (
 )
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_, _
+
 if TYPE_CHECKING:
     from resv_cli.accounts.lifecycle import IssuedCredential
     from resv_cli.core.files import PrivateFile
@@ -35,8 +37,10 @@ CredentialsOutOpt = Annotated[
     Path | None,
     typer.Option(
         "--credentials-out",
-        help="Write login IDs and one-time passwords to this new xlsx file (mode 0600) "
-        "instead of the terminal.",
+        help=N_(
+            "Write login IDs and one-time passwords to this new xlsx file (mode 0600) "
+            "instead of the terminal."
+        ),
     ),
 ]
 
@@ -52,7 +56,7 @@ def _deliver(creds: list[IssuedCredential], out: Path | None, fmt: Format) -> No
     from resv_cli.commands.render import render
 
     if out is not None:
-        echo_err(f"{len(creds)} one-time password(s) written to {out} (mode 0600).")
+        _written(len(creds), out)
         return
     render(
         [
@@ -65,7 +69,11 @@ def _deliver(creds: list[IssuedCredential], out: Path | None, fmt: Format) -> No
         ],
         fmt,
     )
-    echo_err("Shown once: hand it over in person; it must be changed at first login (72 h).")
+    echo_err(_("Shown once: hand it over in person; it must be changed at first login (72 h)."))
+
+
+def _written(n: int, out: Path | None) -> None:
+    echo_err(_("{n} one-time password(s) written to {file} (mode 0600).").format(n=n, file=out))
 
 
 def list_problems(exc: BaseException) -> None:
@@ -99,7 +107,7 @@ def _file_out(w: Any, out: PrivateFile | None, creds: list[IssuedCredential]) ->
     from resv_cli.audit.recovery import recover_files
 
     for settled in recover_files(w.session, out.target.parent):
-        echo_err(f"Note: {settled.note}")
+        echo_err(_("Note: {note}").format(note=settled.note))
     file_credentials(w.session, w.actor, out, creds)
 
 
@@ -116,31 +124,37 @@ def _publish(out: PrivateFile | None, creds: list[IssuedCredential]) -> None:
 @app.command("grant")
 def grant(
     ctx: typer.Context,
-    login_id: Annotated[str, typer.Argument(help="The new login ID (never reused).")],
-    name: Annotated[str, typer.Option("--name", help="The person's name (氏名).")],
-    org: Annotated[str, typer.Option("--org", help="Organisation code.")],
-    role: Annotated[Role, typer.Option("--role", help="admin, monitor or operator.")],
+    login_id: Annotated[str, typer.Argument(help=N_("The new login ID (never reused)."))],
+    name: Annotated[str, typer.Option("--name", help=N_("The person's name (氏名)."))],
+    org: Annotated[str, typer.Option("--org", help=N_("Organisation code."))],
+    role: Annotated[Role, typer.Option("--role", help=N_("admin, monitor or operator."))],
     facility: Annotated[
         list[str] | None,
         typer.Option(
             "--facility",
-            help="Place of work (所属施設), a facility code (repeatable); an operator acts "
-            "only at its places of work.",
+            help=N_(
+                "Place of work (所属施設), a facility code (repeatable); an operator acts "
+                "only at its places of work."
+            ),
         ),
     ] = None,
     valid_from: Annotated[
-        str | None, typer.Option("--valid-from", help="First day the account may log in.")
+        str | None, typer.Option("--valid-from", help=N_("First day the account may log in."))
     ] = None,
     valid_until: Annotated[
         str | None,
-        typer.Option("--valid-until", help="Last day; default the end of the organisation's term."),
+        typer.Option(
+            "--valid-until", help=N_("Last day; default the end of the organisation's term.")
+        ),
     ] = None,
     all_managed: Annotated[
         bool,
         typer.Option(
             "--all-managed-facilities",
-            help="Operator may act at every facility its organisation manages, not only its "
-            "places of work (an explicit, audited grant).",
+            help=N_(
+                "Operator may act at every facility its organisation manages, not only its "
+                "places of work (an explicit, audited grant)."
+            ),
         ),
     ] = False,
     credentials_out: CredentialsOutOpt = None,
@@ -177,28 +191,29 @@ def grant(
             out.discard()
         raise
     _publish(out, [cred])
-    echo_err(f"Account {cred.login_id} granted.")
+    echo_err(_("Account {login_id} granted.").format(login_id=cred.login_id))
     _deliver([cred], credentials_out, fmt)
 
 
 @app.command("update")
 def update(
     ctx: typer.Context,
-    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+    login_id: Annotated[str, typer.Argument(help=N_("Login ID."))],
     facility: Annotated[
         list[str] | None,
         typer.Option(
-            "--facility", help="The places of work (所属施設), replacing the old (repeatable)."
+            "--facility",
+            help=N_("The places of work (所属施設), replacing the old (repeatable)."),
         ),
     ] = None,
     no_facility: Annotated[
-        bool, typer.Option("--no-facility", help="Remove every place of work.")
+        bool, typer.Option("--no-facility", help=N_("Remove every place of work."))
     ] = False,
     all_managed: Annotated[
         bool | None,
         typer.Option(
             "--all-managed-facilities/--places-of-work-only",
-            help="Grant, or withdraw, access to every facility the organisation manages.",
+            help=N_("Grant, or withdraw, access to every facility the organisation manages."),
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
@@ -213,13 +228,18 @@ def update(
     from resv_cli.core.errors import InputError
 
     if facility and no_facility:
-        raise InputError("--facility and --no-facility contradict each other")
+        raise InputError(_("--facility and --no-facility contradict each other"))
     codes = [] if no_facility else (facility or None)
     with work(ctx) as w:
         out = update_account(
             w.session, w.actor, login_id, facility_codes=codes, all_managed_facilities=all_managed
         )
-    echo_err(f"Account {out['login_id']} {'updated' if out.pop('changed') else 'unchanged'}.")
+    done = (
+        _("Account {login_id} updated.")
+        if out.pop("changed")
+        else _("Account {login_id} unchanged.")
+    )
+    echo_err(done.format(login_id=out["login_id"]))
     out["facilities"] = ", ".join(out["facilities"]) if fmt == Format.table else out["facilities"]
     render_record(out, fmt)
 
@@ -227,14 +247,16 @@ def update(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    org: Annotated[str | None, typer.Option("--org", help="One organisation only.")] = None,
+    org: Annotated[str | None, typer.Option("--org", help=N_("One organisation only."))] = None,
     status: Annotated[
         str | None,
-        typer.Option("--status", help="active, disabled, revoked, locked, expired or one-time."),
+        typer.Option(
+            "--status", help=N_("active, disabled, revoked, locked, expired or one-time.")
+        ),
     ] = None,
     dormant: Annotated[
         int | None,
-        typer.Option("--dormant", help="Only active accounts with no login for DAYS days."),
+        typer.Option("--dormant", help=N_("Only active accounts with no login for DAYS days.")),
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -254,7 +276,7 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+    login_id: Annotated[str, typer.Argument(help=N_("Login ID."))],
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Show one account in full (admin, monitor, or your own); never its hash.
@@ -273,9 +295,9 @@ def show(
 @app.command("revoke")
 def revoke(
     ctx: typer.Context,
-    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+    login_id: Annotated[str, typer.Argument(help=N_("Login ID."))],
     reason: Annotated[
-        str | None, typer.Option("--reason", help="Why (kept on the account).")
+        str | None, typer.Option("--reason", help=N_("Why (kept on the account)."))
     ] = None,
 ) -> None:
     """Disable an account at once and end its sessions (admin); it is kept, not deleted.
@@ -286,13 +308,17 @@ def revoke(
 
     with work(ctx) as w:
         result = revoke_account(w.session, w.actor, login_id, reason)
-    echo_err(f"Account {result['login_id']} revoked; {result['sessions_ended']} session(s) ended.")
+    echo_err(
+        _("Account {login_id} revoked; {n} session(s) ended.").format(
+            login_id=result["login_id"], n=result["sessions_ended"]
+        )
+    )
 
 
 @app.command("reset-password")
 def reset_password(
     ctx: typer.Context,
-    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+    login_id: Annotated[str, typer.Argument(help=N_("Login ID."))],
     credentials_out: CredentialsOutOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -313,14 +339,18 @@ def reset_password(
             out.discard()
         raise
     _publish(out, [cred])
-    echo_err(f"New one-time password issued for {cred.login_id}; its sessions were ended.")
+    echo_err(
+        _("New one-time password issued for {login_id}; its sessions were ended.").format(
+            login_id=cred.login_id
+        )
+    )
     _deliver([cred], credentials_out, fmt)
 
 
 @app.command("unlock")
 def unlock(
     ctx: typer.Context,
-    login_id: Annotated[str, typer.Argument(help="Login ID.")],
+    login_id: Annotated[str, typer.Argument(help=N_("Login ID."))],
 ) -> None:
     """Lift a lockout after failed logins and reset its counters (admin).
 
@@ -330,15 +360,19 @@ def unlock(
 
     with work(ctx) as w:
         result = unlock_account(w.session, w.actor, login_id)
-    state = "was locked" if result["was_locked"] else "was not locked"
-    echo_err(f"Account {result['login_id']} unlocked ({state}).")
+    done = (
+        _("Account {login_id} unlocked (was locked).")
+        if result["was_locked"]
+        else _("Account {login_id} unlocked (was not locked).")
+    )
+    echo_err(done.format(login_id=result["login_id"]))
 
 
 @app.command("disable-dormant")
 def disable_dormant(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option("--days", help="No login for this many days.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List only.")] = False,
+    days: Annotated[int, typer.Option("--days", help=N_("No login for this many days."))],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=N_("List only."))] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Disable active accounts that have not logged in for N days (admin; never your own).
@@ -351,8 +385,11 @@ def disable_dormant(
 
     with work(ctx) as w:
         rows = do_disable(w.session, w.actor, days, dry_run=dry_run)
-    verb = "would be disabled (dry run)" if dry_run else "disabled"
-    echo_err(f"{len(rows)} account(s) {verb}.")
+    if dry_run:
+        done = _("{n} account(s) would be disabled (dry run).")
+    else:
+        done = _("{n} account(s) disabled.")
+    echo_err(done.format(n=len(rows)))
     render(rows, fmt, columns=["login_id", "last_login_at", "status"])
 
 
@@ -375,36 +412,38 @@ def passwd(ctx: typer.Context, password_stdin: PasswordStdinOpt = False) -> None
         lines = read_stdin_lines(2)
         if len(lines) < 2 or not lines[0] or not lines[1]:
             raise InputError(
-                "--password-stdin needs two lines: the current password, then the new one"
+                _("--password-stdin needs two lines: the current password, then the new one")
             )
         current, new = lines
     else:
         if not sys.stdin.isatty():
-            raise InputError("no terminal to ask on: use --password-stdin")
-        current = str(typer.prompt("Current password", hide_input=True, err=True))
+            raise InputError(_("no terminal to ask on: use --password-stdin"))
+        current = str(typer.prompt(_("Current password"), hide_input=True, err=True))
         new = prompt_new_password()
     ended = change_own_password(engine, actor, current, new)
-    echo_err(f"Password changed; {ended} other session(s) ended.")
+    echo_err(_("Password changed; {n} other session(s) ended.").format(n=ended))
 
 
 @app.command("import-roster")
 def import_roster(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The roster: xlsx or CSV (cp932 or UTF-8).")],
-    org: Annotated[str, typer.Option("--org", help="The organisation whose roster it is.")],
+    file: Annotated[Path, typer.Argument(help=N_("The roster: xlsx or CSV (cp932 or UTF-8)."))],
+    org: Annotated[str, typer.Option("--org", help=N_("The organisation whose roster it is."))],
     credentials_out: CredentialsOutOpt = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
+        bool, typer.Option("--dry-run", help=N_("Print the plan and change nothing."))
     ] = False,
     valid_from: Annotated[
-        str | None, typer.Option("--valid-from", help="First day new accounts may log in.")
+        str | None, typer.Option("--valid-from", help=N_("First day new accounts may log in."))
     ] = None,
     re_grant: Annotated[
         list[str] | None,
         typer.Option(
             "--re-grant",
-            help="Login ID of a revoked person on the roster to re-grant (repeat for several); "
-            "without it a revoked account stays revoked.",
+            help=N_(
+                "Login ID of a revoked person on the roster to re-grant (repeat for several); "
+                "without it a revoked account stays revoked."
+            ),
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
@@ -442,8 +481,10 @@ def import_roster(
             issues = len(plan.to_create) + len(plan.to_enable)
             if not dry_run and issues and credentials_out is None:
                 raise InputError(
-                    f"{issues} account(s) would get one-time passwords: give "
-                    "--credentials-out FILE.xlsx (nothing was changed)"
+                    _(
+                        "{n} account(s) would get one-time passwords: give "
+                        "--credentials-out FILE.xlsx (nothing was changed)"
+                    ).format(n=issues)
                 )
             if not dry_run:
                 creds = apply_roster(w.session, w.actor, plan)
@@ -455,25 +496,24 @@ def import_roster(
         raise
     _publish(out, creds)
     if dry_run:
-        echo_err("Dry run: nothing was changed.")
+        echo_err(_("Dry run: nothing was changed."))
     elif not plan.changes_anything:
-        echo_err("Nothing to change: the roster matches the accounts.")
+        echo_err(_("Nothing to change: the roster matches the accounts."))
     else:
         done = {
-            "to_create": "created",
-            "to_update": "updated",
-            "to_enable": "re-enabled",
-            "to_disable": "disabled",
-            "revoked": "revoked: not re-granted",
-            "unchanged": "unchanged",
+            "to_create": N_("{n} created"),
+            "to_update": N_("{n} updated"),
+            "to_enable": N_("{n} re-enabled"),
+            "to_disable": N_("{n} disabled"),
+            "revoked": N_("{n} revoked: not re-granted"),
+            "unchanged": N_("{n} unchanged"),
         }
-        echo_err(
-            "Applied: "
-            + ", ".join(f"{v} {done[k]}" for k, v in plan.summary().items() if v or k != "revoked")
-            + "."
+        counts = _(", ").join(
+            _(done[k]).format(n=v) for k, v in plan.summary().items() if v or k != "revoked"
         )
+        echo_err(_("Applied: {counts}.").format(counts=counts))
         if creds:
-            echo_err(f"{len(creds)} one-time password(s) written to {credentials_out} (mode 0600).")
+            _written(len(creds), credentials_out)
 
 
 def _print_plan(plan: Any, fmt: Format) -> None:
@@ -502,11 +542,16 @@ def _print_plan(plan: Any, fmt: Format) -> None:
                     "changes": "; ".join(d["changes"]),
                 }
             )
-    render(rows, fmt)
-    echo_err(
-        f"Plan for {plan.organization_code}: "
-        + ", ".join(f"{v} {LABELS[k]}" for k, v in plan.summary().items() if v or k != "revoked")
+    render(rows, fmt, codes={"action": "roster_plan"})
+    from resv_cli.audit.vocabulary import code_label
+    from resv_cli.core.i18n import language
+
+    counts = _(", ").join(
+        _("{n} {label}").format(n=v, label=code_label("roster_plan", LABELS[k], language()))
+        for k, v in plan.summary().items()
+        if v or k != "revoked"
     )
+    echo_err(_("Plan for {org}: {counts}").format(org=plan.organization_code, counts=counts))
 
 
 @app.command("policy")
@@ -514,13 +559,15 @@ def policy(
     ctx: typer.Context,
     min_length: Annotated[
         int | None,
-        typer.Option("--min-length", help="Set the minimum password length (8-64; default 15)."),
+        typer.Option(
+            "--min-length", help=N_("Set the minimum password length (8-64; default 15).")
+        ),
     ] = None,
     min_score: Annotated[
         int | None,
         typer.Option(
             "--min-score",
-            help="Set the lowest zxcvbn strength a new password may have (2-4; default 3).",
+            help=N_("Set the lowest zxcvbn strength a new password may have (2-4; default 3)."),
         ),
     ] = None,
     fmt: FormatOpt = Format.table,

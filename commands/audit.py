@@ -10,6 +10,8 @@ import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
 from resv_cli.commands.render import Format, render_record
 
+from resv_cli.core.i18n import N_, _
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -26,8 +28,10 @@ def verify(
         list[str] | None,
         typer.Option(
             "--anchor",
-            help="SEQ:HASH printed earlier by `resv audit anchor` (repeatable); "
-            "detects a cut-off tail.",
+            help=N_(
+                "SEQ:HASH printed earlier by `resv audit anchor` (repeatable); "
+                "detects a cut-off tail."
+            ),
         ),
     ] = None,
     anchor_from: Annotated[
@@ -35,7 +39,7 @@ def verify(
         typer.Option(
             "--anchor-from",
             dir_okay=False,
-            help="A monthly report (.xlsx) whose cover holds the chain head (repeatable).",
+            help=N_("A monthly report (.xlsx) whose cover holds the chain head (repeatable)."),
         ),
     ] = None,
     anchor_file: Annotated[
@@ -43,8 +47,10 @@ def verify(
         typer.Option(
             "--anchor-file",
             dir_okay=False,
-            help="A signed anchor file from `resv audit anchor --output` (repeatable; "
-            "needs --public-key).",
+            help=N_(
+                "A signed anchor file from `resv audit anchor --output` (repeatable; "
+                "needs --public-key)."
+            ),
         ),
     ] = None,
     public_key: Annotated[
@@ -52,7 +58,7 @@ def verify(
         typer.Option(
             "--public-key",
             dir_okay=False,
-            help="The monitor's public key that signed the --anchor-file files.",
+            help=N_("The monitor's public key that signed the --anchor-file files."),
         ),
     ] = None,
     archive: Annotated[
@@ -61,8 +67,10 @@ def verify(
             "--archive",
             exists=True,
             dir_okay=False,
-            help="An archive file from `resv audit archive` to check with the live table "
-            "(repeatable).",
+            help=N_(
+                "An archive file from `resv audit archive` to check with the live table "
+                "(repeatable)."
+            ),
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
@@ -90,7 +98,7 @@ def verify(
         from resv_cli.core.errors import InputError
 
         if public_key is None:
-            raise InputError("--anchor-file needs --public-key (the monitor's public key file)")
+            raise InputError(_("--anchor-file needs --public-key (the monitor's public key file)"))
         for p in anchor_file:
             doc = read_signed_anchor(p, public_key)
             anchors.append(Anchor(doc["seq"], doc["hash"], source=p.name))
@@ -101,13 +109,14 @@ def verify(
             result = verify_history(w.session, w.actor, anchors=anchors, archives=archive or [])
     except IntegrityCheckFailed as exc:
         # a script reading JSON gets the verdict too, not only the exit code and stderr
-        if fmt == Format.json and getattr(exc, "result", None) is not None:
-            render_record(exc.result, fmt)
+        verdict = getattr(exc, "result", None)
+        if fmt == Format.json and verdict is not None:
+            render_record(verdict, fmt)
         raise
     for note in result.notes:
-        echo_err(f"Note: {note}")
+        echo_err(_("Note: {note}").format(note=note))
 
-    render_record(result.as_dict(), fmt)
+    render_record(result.as_dict(), fmt, codes={"reason": "verify_reason"})
 
 
 @app.command("anchor")
@@ -119,7 +128,7 @@ def anchor(
             "--output",
             "-o",
             dir_okay=False,
-            help="Also write a signed anchor file here (new file; needs --signing-key).",
+            help=N_("Also write a signed anchor file here (new file; needs --signing-key)."),
         ),
     ] = None,
     signing_key: Annotated[
@@ -127,7 +136,7 @@ def anchor(
         typer.Option(
             "--signing-key",
             dir_okay=False,
-            help="The monitor's private key from `resv audit signing-key`.",
+            help=N_("The monitor's private key from `resv audit signing-key`."),
         ),
     ] = None,
 ) -> None:
@@ -145,7 +154,7 @@ def anchor(
     from resv_cli.core.errors import InputError
 
     if (output is None) != (signing_key is None):
-        raise InputError("--output and --signing-key go together (a signed anchor file)")
+        raise InputError(_("--output and --signing-key go together (a signed anchor file)"))
     if output is None:
         with work(ctx) as w:
             seq, digest = take_anchor(w.session, w.actor)
@@ -158,7 +167,7 @@ def anchor(
         with work(ctx) as w:
             seq, digest = take_anchor(w.session, w.actor, signed_to=out, signing_key=signing_key)
         out.commit(keep_on_failure=True)
-    echo_err(f"Wrote signed anchor {output}")
+    echo_err(_("Wrote signed anchor {file}").format(file=output))
     typer.echo(f"{seq}:{digest}")
 
 
@@ -166,11 +175,13 @@ def anchor(
 def signing_key_cmd(
     private_out: Annotated[
         Path,
-        typer.Option("--private-out", dir_okay=False, help="New file for the private key (0600)."),
+        typer.Option(
+            "--private-out", dir_okay=False, help=N_("New file for the private key (0600).")
+        ),
     ],
     public_out: Annotated[
         Path,
-        typer.Option("--public-out", dir_okay=False, help="New file for the public key."),
+        typer.Option("--public-out", dir_okay=False, help=N_("New file for the public key.")),
     ],
 ) -> None:
     """Make the monitor's Ed25519 key pair for signing anchor files.
@@ -183,16 +194,20 @@ def signing_key_cmd(
     from resv_cli.audit.signed_anchor import create_signing_key
 
     fp = create_signing_key(private_out, public_out)
-    echo_err(f"Wrote {private_out} (keep it private) and {public_out}")
+    echo_err(
+        _("Wrote {private} (keep it private) and {public}").format(
+            private=private_out, public=public_out
+        )
+    )
     typer.echo(fp)
 
 
 @app.command("check-anchor")
 def check_anchor(
-    file: Annotated[Path, typer.Argument(dir_okay=False, help="A signed anchor file.")],
+    file: Annotated[Path, typer.Argument(dir_okay=False, help=N_("A signed anchor file."))],
     public_key: Annotated[
         Path,
-        typer.Option("--public-key", dir_okay=False, help="The monitor's public key file."),
+        typer.Option("--public-key", dir_okay=False, help=N_("The monitor's public key file.")),
     ],
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -204,27 +219,38 @@ def check_anchor(
     """
     from resv_cli.audit.signed_anchor import read_signed_anchor
 
-    render_record(read_signed_anchor(file, public_key), fmt)
+    doc = read_signed_anchor(file, public_key)
+    if fmt == Format.table and isinstance(doc.get("taken_at"), str):
+        import contextlib
+        import datetime as dt
+
+        # the signed text stays as signed in JSON and CSV; a person reads Japan time
+        with contextlib.suppress(ValueError):
+            doc["taken_at"] = dt.datetime.fromisoformat(doc["taken_at"])
+    render_record(doc, fmt)
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
     date_from: Annotated[
-        str | None, typer.Option("--from", help="First day (2017-04-01 or 和暦, Japan time).")
+        str | None,
+        typer.Option("--from", help=N_("First day (2017-04-01 or 和暦, Japan time).")),
     ] = None,
     date_to: Annotated[
         str | None,
-        typer.Option("--to", help="Last day, inclusive (2017-04-01 or 和暦, JST)."),
+        typer.Option("--to", help=N_("Last day, inclusive (2017-04-01 or 和暦, JST).")),
     ] = None,
-    account: Annotated[str | None, typer.Option("--account", help="Login ID.")] = None,
+    account: Annotated[str | None, typer.Option("--account", help=N_("Login ID."))] = None,
     action: Annotated[
         str | None,
-        typer.Option("--action", help="Action name, or a prefix ending in * (auth.*)."),
+        typer.Option("--action", help=N_("Action name, or a prefix ending in * (auth.*).")),
     ] = None,
-    outcome: Annotated[Outcome | None, typer.Option("--outcome", help="Outcome.")] = None,
-    facility: Annotated[str | None, typer.Option("--facility", help="Facility code.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many events.")] = None,
+    outcome: Annotated[Outcome | None, typer.Option("--outcome", help=N_("Outcome."))] = None,
+    facility: Annotated[str | None, typer.Option("--facility", help=N_("Facility code."))] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help=N_("At most this many events."))
+    ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """List audit events, oldest first. Monitors and administrators only.
@@ -279,13 +305,14 @@ def actions(fmt: FormatOpt = Format.table) -> None:
         {"action": d.code, "ja": d.ja, "en": d.en, "personal_data": d.personal}
         for d in ACTIONS.values()
     ]
-    render(rows, fmt, columns=["action", "ja", "en", "personal_data"])
+    # the action column is the code itself (its labels are the ja and en columns)
+    render(rows, fmt, columns=["action", "ja", "en", "personal_data"], codes={"action": None})
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    seq: Annotated[int, typer.Argument(help="Sequence number of the event.")],
+    seq: Annotated[int, typer.Argument(help=N_("Sequence number of the event."))],
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Show one audit event with all its fields, hashes included.
@@ -309,10 +336,11 @@ def archive(
     ctx: typer.Context,
     before: Annotated[
         str,
-        typer.Option("--before", help="Archive events before this day (2017-04-01 or 和暦)."),
+        typer.Option("--before", help=N_("Archive events before this day (2017-04-01 or 和暦).")),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", dir_okay=False, help="New .jsonl.gz file to write.")
+        Path,
+        typer.Option("--output", "-o", dir_okay=False, help=N_("New .jsonl.gz file to write.")),
     ],
 ) -> None:
     """Move old audit events to a compressed file, keeping the chain verifiable.
@@ -337,7 +365,7 @@ def archive(
         with work(ctx) as w:
             settled = recover_files(w.session, output.parent)
             for s in settled:
-                echo_err(f"Note: {s.note}")
+                echo_err(_("Note: {note}").format(note=s.note))
             if any(s.published and s.target == output for s in settled):
                 return  # this archive was made by the interrupted run: nothing is left to do
             written = archive_events(w.session, w.actor, before=day, output=output)
@@ -349,12 +377,19 @@ def archive(
     written.publish()
     info = written.info
     echo_err(
-        f"Archived events {info['first_seq']}..{info['last_seq']} ({info['events']}) "
-        f"to {info['file']} (SHA-256 {info['file_sha256']})."
+        _("Archived events {first}..{last} ({n}) to {file} (SHA-256 {sha256}).").format(
+            first=info["first_seq"],
+            last=info["last_seq"],
+            n=info["events"],
+            file=info["file"],
+            sha256=info["file_sha256"],
+        )
     )
 
 
-key_app = typer.Typer(no_args_is_help=True, help="The audit key: status, switch-over, rotation.")
+key_app = typer.Typer(
+    no_args_is_help=True, help=N_("The audit key: status, switch-over, rotation.")
+)
 app.add_typer(key_app, name="key")
 
 
@@ -369,10 +404,12 @@ def key_status(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
     with work(ctx) as w:
         out = status(w.session, w.actor)
     for note in out.pop("notes"):
-        echo_err(f"Note: {note}")
+        echo_err(_("Note: {note}").format(note=note))
     if fmt == Format.table:
         out["keys"] = ", ".join(
-            f"{k['id']} (from {k['chain_from']}{', lost' if k['lost'] else ''})"
+            (_("{id} (from {seq}, lost)") if k["lost"] else _("{id} (from {seq})")).format(
+                id=k["id"], seq=k["chain_from"]
+            )
             for k in out["keys"]
         )
     render_record(out, fmt)
@@ -391,8 +428,12 @@ def key_upgrade(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
     with work(ctx) as w:
         out = upgrade(w.session, w.actor)
-    echo_err(f"The history is keyed from event {out['chain_from']}: copy the key file to every "
-             "machine that runs resv")  # fmt: skip
+    echo_err(
+        _(
+            "The history is keyed from event {seq}: copy the key file to every "
+            "machine that runs resv"
+        ).format(seq=out["chain_from"])
+    )
     render_record(out, fmt)
 
 
@@ -402,7 +443,8 @@ def key_rotate(
     lost: Annotated[
         bool,
         typer.Option(
-            "--lost", help="Every copy of the key file is lost: start a new one (see the guide)."
+            "--lost",
+            help=N_("Every copy of the key file is lost: start a new one (see the guide)."),
         ),
     ] = False,
     fmt: FormatOpt = Format.table,
@@ -418,6 +460,9 @@ def key_rotate(
 
     with work(ctx) as w:
         out = rotate(w.session, w.actor, lost=lost)
-    echo_err(f"New audit key {out['key_id']} from event {out['chain_from']}: copy {out['file']} "
-             "to every machine that runs resv")  # fmt: skip
+    echo_err(
+        _(
+            "New audit key {key_id} from event {seq}: copy {file} to every machine that runs resv"
+        ).format(key_id=out["key_id"], seq=out["chain_from"], file=out["file"])
+    )
     render_record(out, fmt)

@@ -8,24 +8,31 @@ import typer
 from resv_cli.commands._common import FormatOpt, work
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_, _
+
 app = typer.Typer(no_args_is_help=True)
+
+# the status column of a booking holds booking codes (booked, cancelled)
+STATUS = {"status": "booking_status"}
 
 
 @app.command("add")
 def add_cmd(
     ctx: typer.Context,
-    facility: Annotated[str, typer.Option("--facility", help="Facility or room code.")],
-    registrant: Annotated[int, typer.Option("--registrant", help="Registrant number.")],
-    date: Annotated[str, typer.Option("--date", help="Day (JST): 2017-04-01 or 和暦 (H29.4.1).")],
-    start: Annotated[str, typer.Option("--from", help="Start time HH:MM.")],
-    end: Annotated[str, typer.Option("--to", help="End time HH:MM.")],
-    purpose: Annotated[str | None, typer.Option("--purpose", help="Purpose of use.")] = None,
+    facility: Annotated[str, typer.Option("--facility", help=N_("Facility or room code."))],
+    registrant: Annotated[int, typer.Option("--registrant", help=N_("Registrant number."))],
+    date: Annotated[
+        str, typer.Option("--date", help=N_("Day (JST): 2017-04-01 or 和暦 (H29.4.1)."))
+    ],
+    start: Annotated[str, typer.Option("--from", help=N_("Start time HH:MM."))],
+    end: Annotated[str, typer.Option("--to", help=N_("End time HH:MM."))],
+    purpose: Annotated[str | None, typer.Option("--purpose", help=N_("Purpose of use."))] = None,
     override_reason: Annotated[
         str | None,
         typer.Option(
             "--override-reason",
             metavar="TEXT",
-            help="Book outside the facility's opening hours; why (audited).",
+            help=N_("Book outside the facility's opening hours; why (audited)."),
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
@@ -55,16 +62,16 @@ def add_cmd(
             purpose=purpose,
             override_reason=override_reason,
         )
-    render_record(row, fmt)
+    render_record(row, fmt, codes=STATUS)
 
 
 @app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    facility: Annotated[str | None, typer.Option("--facility", help="Only this code.")] = None,
-    date: Annotated[str | None, typer.Option("--date", help="Only this day (JST).")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Include cancelled bookings.")] = False,
-    count: Annotated[bool, typer.Option("--count", help="Print only the number.")] = False,
+    facility: Annotated[str | None, typer.Option("--facility", help=N_("Only this code."))] = None,
+    date: Annotated[str | None, typer.Option("--date", help=N_("Only this day (JST)."))] = None,
+    all_: Annotated[bool, typer.Option("--all", help=N_("Include cancelled bookings."))] = False,
+    count: Annotated[bool, typer.Option("--count", help=N_("Print only the number."))] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """List bookings of the facilities in your scope.
@@ -89,13 +96,13 @@ def list_cmd(
     if isinstance(result, int):
         render_record({"count": result}, fmt)
     else:
-        render(result, fmt, columns=LIST_COLUMNS)
+        render(result, fmt, columns=LIST_COLUMNS, codes=STATUS)
 
 
 @app.command("cancel")
 def cancel_cmd(
     ctx: typer.Context,
-    booking_id: Annotated[int, typer.Argument(help="Booking number.")],
+    booking_id: Annotated[int, typer.Argument(help=N_("Booking number."))],
 ) -> None:
     """Cancel a booking in your scope; audited.
 
@@ -107,4 +114,6 @@ def cancel_cmd(
 
     with work(ctx) as w:
         row = cancel_booking(w.session, w.actor, booking_id)
-    echo_err(f"Cancelled booking {row['id']} at {row['facility']}.")
+    echo_err(
+        _("Cancelled booking {id} at {facility}.").format(id=row["id"], facility=row["facility"])
+    )

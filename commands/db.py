@@ -16,6 +16,8 @@ from resv_cli.commands._common import (
     work,
 )
 
+from resv_cli.core.i18n import N_, _
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -28,13 +30,13 @@ class Dialect(str, Enum):
 def init(
     ctx: typer.Context,
     admin: Annotated[
-        str, typer.Option("--admin", help="Login ID of the first city administrator.")
+        str, typer.Option("--admin", help=N_("Login ID of the first city administrator."))
     ],
-    name: Annotated[str, typer.Option("--name", help="The administrator's full name.")] = "",
+    name: Annotated[str, typer.Option("--name", help=N_("The administrator's full name."))] = "",
     city_code: Annotated[
-        str, typer.Option("--city-code", help="Code of the city organisation.")
+        str, typer.Option("--city-code", help=N_("Code of the city organisation."))
     ] = "city",
-    city_name: Annotated[str, typer.Option("--city-name", help="Name of the city.")] = "市",
+    city_name: Annotated[str, typer.Option("--city-name", help=N_("Name of the city."))] = "市",
     password_stdin: PasswordStdinOpt = False,
 ) -> None:
     """Create the schema and the first city administrator account.
@@ -54,14 +56,14 @@ def init(
     from resv_cli.core.errors import AlreadyInitialised
 
     if is_initialised(engine):
-        raise AlreadyInitialised("this database is already initialised; nothing was changed")
+        raise AlreadyInitialised(_("this database is already initialised; nothing was changed"))
     if password_stdin:
         lines = read_stdin_lines(1)
         if not lines or not lines[0]:
-            raise InputError("--password-stdin: standard input has no password line")
+            raise InputError(_("--password-stdin: standard input has no password line"))
         password = lines[0]
     else:
-        password = prompt_new_password("Administrator password")
+        password = prompt_new_password(N_("Administrator password"))
     result = initialise(
         engine,
         admin_login=admin,
@@ -73,12 +75,15 @@ def init(
     from resv_cli.core.config import audit_key_file, redact_url
 
     echo_err(
-        f"Initialised {redact_url(st.url)}: administrator {result['admin']}, city {result['city']}."
+        _("Initialised {url}: administrator {admin}, city {city}.").format(
+            url=redact_url(st.url), admin=result["admin"], city=result["city"]
+        )
     )
     if result["audit_key_created"]:
         echo_err(
-            f"Created the audit key {audit_key_file()} (mode 0600); "
-            "keep a copy outside the database."
+            _("Created the audit key {file} (mode 0600); keep a copy outside the database.").format(
+                file=audit_key_file()
+            )
         )
 
 
@@ -94,9 +99,17 @@ def upgrade(ctx: typer.Context) -> None:
     with engine.begin() as conn:
         before, after = migrations.upgrade(conn)
     if before == after:
-        echo_err(f"Already at revision {after}.")
+        echo_err(_("Already at revision {revision}.").format(revision=after))
+    elif before:
+        echo_err(
+            _("Upgraded from {before} to revision {revision}.").format(
+                before=before, revision=after
+            )
+        )
     else:
-        echo_err(f"Upgraded from {before or 'an empty database'} to revision {after}.")
+        echo_err(
+            _("Upgraded from an empty database to revision {revision}.").format(revision=after)
+        )
 
 
 @app.command("check")
@@ -119,15 +132,17 @@ def check(ctx: typer.Context) -> None:
         for p in problems:
             echo_err(f"  {p}")
         raise IntegrityCheckFailed(
-            f"database does not match this version's schema ({len(problems)} problem(s))"
+            _("database does not match this version's schema ({n} problem(s))").format(
+                n=len(problems)
+            )
         )
-    typer.echo("ok")
+    typer.echo(_("ok"))
 
 
 @app.command("schema")
 def schema(
     dialect: Annotated[
-        Dialect, typer.Option("--dialect", help="SQL dialect of the DDL.")
+        Dialect, typer.Option("--dialect", help=N_("SQL dialect of the DDL."))
     ] = Dialect.postgresql,
 ) -> None:
     """Print the DDL of this version's schema (schema.sql is this, for PostgreSQL).
@@ -142,7 +157,7 @@ def schema(
 @app.command("grant-runtime-role")
 def grant_runtime_role(
     ctx: typer.Context,
-    role: Annotated[str, typer.Argument(help="PostgreSQL role the staff PCs connect as.")],
+    role: Annotated[str, typer.Argument(help=N_("PostgreSQL role the staff PCs connect as."))],
     password_stdin: PasswordStdinOpt = False,
 ) -> None:
     """Set up a non-owner PostgreSQL role that can add audit events but never change them.
@@ -165,9 +180,12 @@ def grant_runtime_role(
     if password_stdin:
         lines = read_stdin_lines(1)
         if not lines or not lines[0]:
-            raise InputError("--password-stdin: standard input has no password line")
+            raise InputError(_("--password-stdin: standard input has no password line"))
         password = lines[0]
     with work(ctx) as w:
         info = do_grant(w.session, w.actor, role, password=password)
-    echo_err(f"{'Created' if info['created'] else 'Updated'} runtime role {info['role']}.")
+    done = (
+        _("Created runtime role {role}.") if info["created"] else _("Updated runtime role {role}.")
+    )
+    echo_err(done.format(role=info["role"]))
     render(info["grants"])

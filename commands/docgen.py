@@ -52,7 +52,9 @@ def cli_reference() -> str:
     parts = [HEADER]
     for path, _cmd in _walk(root, []):
         title = " ".join(["resv", *path])
-        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "100", "TERM": "dumb"})
+        # the reference is English whatever the locale of whoever runs `make docs`
+        env = {"COLUMNS": "100", "TERM": "dumb", "RESV_LANG": "en"}
+        result = runner.invoke(app, [*path, "--help"], env=env)
         text = result.stdout.rstrip()
         level = "##" if len(path) <= 1 else "###"
         parts.append(f"{level} `{title}`\n\n```text\n{text}\n```\n")

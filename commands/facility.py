@@ -9,6 +9,8 @@ import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_, _
+
 if TYPE_CHECKING:
     import datetime as dt
 
@@ -16,7 +18,9 @@ app = typer.Typer(no_args_is_help=True)
 
 OnOpt = Annotated[
     str | None,
-    typer.Option("--on", help="The day to answer for (2017-04-01 or 和暦); default today (JST)."),
+    typer.Option(
+        "--on", help=N_("The day to answer for (2017-04-01 or 和暦); default today (JST).")
+    ),
 ]
 
 
@@ -29,20 +33,23 @@ def _date(value: str | None, what: str) -> dt.date | None:
 @app.command("add")
 def add(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Short code, e.g. chuo-rojin.")],
-    name: Annotated[str, typer.Argument(help="The facility's name, e.g. 中央老人福祉センター.")],
+    code: Annotated[str, typer.Argument(help=N_("Short code, e.g. chuo-rojin."))],
+    name: Annotated[
+        str, typer.Argument(help=N_("The facility's name, e.g. 中央老人福祉センター."))
+    ],
     category: Annotated[
-        str, typer.Option("--category", help="A category code (see `resv facility categories`).")
+        str,
+        typer.Option("--category", help=N_("A category code (see `resv facility categories`).")),
     ],
     parent: Annotated[
-        str | None, typer.Option("--parent", help="Code of the complex or facility it is in.")
+        str | None, typer.Option("--parent", help=N_("Code of the complex or facility it is in."))
     ] = None,
     hours: Annotated[
-        str | None, typer.Option("--hours", help="Opening hours, e.g. 09:00-21:00.")
+        str | None, typer.Option("--hours", help=N_("Opening hours, e.g. 09:00-21:00."))
     ] = None,
-    kana: Annotated[str | None, typer.Option("--kana", help="Reading in katakana.")] = None,
-    address: Annotated[str | None, typer.Option("--address", help="Postal address.")] = None,
-    phone: Annotated[str | None, typer.Option("--phone", help="Phone number.")] = None,
+    kana: Annotated[str | None, typer.Option("--kana", help=N_("Reading in katakana."))] = None,
+    address: Annotated[str | None, typer.Option("--address", help=N_("Postal address."))] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help=N_("Phone number."))] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Add a facility (city administrators).
@@ -74,15 +81,15 @@ def add(
 def list_(
     ctx: typer.Context,
     category: Annotated[
-        str | None, typer.Option("--category", help="Only facilities of this category.")
+        str | None, typer.Option("--category", help=N_("Only facilities of this category."))
     ] = None,
     org: Annotated[
         str | None,
-        typer.Option("--org", help="Only facilities this organisation manages on --on."),
+        typer.Option("--org", help=N_("Only facilities this organisation manages on --on.")),
     ] = None,
     on: OnOpt = None,
     include_retired: Annotated[
-        bool, typer.Option("--include-retired", help="Also list retired facilities.")
+        bool, typer.Option("--include-retired", help=N_("Also list retired facilities."))
     ] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -123,7 +130,7 @@ def categories(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Facility code.")],
+    code: Annotated[str, typer.Argument(help=N_("Facility code."))],
     on: OnOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -143,18 +150,18 @@ def show(
 @app.command("update")
 def update(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Facility code.")],
-    name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
-    category: Annotated[str | None, typer.Option("--category", help="New category.")] = None,
+    code: Annotated[str, typer.Argument(help=N_("Facility code."))],
+    name: Annotated[str | None, typer.Option("--name", help=N_("New name."))] = None,
+    category: Annotated[str | None, typer.Option("--category", help=N_("New category."))] = None,
     parent: Annotated[
-        str | None, typer.Option("--parent", help="New parent code ('' removes the parent).")
+        str | None, typer.Option("--parent", help=N_("New parent code ('' removes the parent)."))
     ] = None,
     hours: Annotated[
-        str | None, typer.Option("--hours", help="New hours, e.g. 09:00-21:00 ('' clears).")
+        str | None, typer.Option("--hours", help=N_("New hours, e.g. 09:00-21:00 ('' clears)."))
     ] = None,
-    kana: Annotated[str | None, typer.Option("--kana", help="New reading.")] = None,
-    address: Annotated[str | None, typer.Option("--address", help="New address.")] = None,
-    phone: Annotated[str | None, typer.Option("--phone", help="New phone number.")] = None,
+    kana: Annotated[str | None, typer.Option("--kana", help=N_("New reading."))] = None,
+    address: Annotated[str | None, typer.Option("--address", help=N_("New address."))] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help=N_("New phone number."))] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Change a facility's name, category, parent, hours, reading, address or phone.
@@ -166,7 +173,7 @@ def update(
     from resv_cli.facilities.catalogue import show_facility, update_facility
 
     with work(ctx) as w:
-        _, changed = update_facility(
+        _fac, changed = update_facility(
             w.session,
             w.actor,
             code,
@@ -179,15 +186,18 @@ def update(
             phone=phone,
         )
         record = show_facility(w.session, code)
-    echo_err(f"Changed: {', '.join(changed)}." if changed else "Nothing changed.")
+    if changed:
+        echo_err(_("Changed: {fields}.").format(fields=", ".join(changed)))
+    else:
+        echo_err(_("Nothing changed."))
     render_record(record, fmt)
 
 
 @app.command("retire")
 def retire(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Facility code.")],
-    on: Annotated[str, typer.Option("--on", help="First day it is no longer in use.")],
+    code: Annotated[str, typer.Argument(help=N_("Facility code."))],
+    on: Annotated[str, typer.Option("--on", help=N_("First day it is no longer in use."))],
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Retire a facility and its rooms from a day; its open management period ends the day before.
@@ -208,12 +218,12 @@ def retire(
 @app.command("assign")
 def assign(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Facility code.")],
-    org: Annotated[str, typer.Option("--org", help="Code of the managing organisation.")],
-    from_: Annotated[str, typer.Option("--from", help="First day of management.")],
+    code: Annotated[str, typer.Argument(help=N_("Facility code."))],
+    org: Annotated[str, typer.Option("--org", help=N_("Code of the managing organisation."))],
+    from_: Annotated[str, typer.Option("--from", help=N_("First day of management."))],
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Last day (inclusive); default open, or the term's end."),
+        typer.Option("--until", help=N_("Last day (inclusive); default open, or the term's end.")),
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -241,9 +251,9 @@ def assign(
 @app.command("history")
 def history(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Facility code.")],
+    code: Annotated[str, typer.Argument(help=N_("Facility code."))],
     on: Annotated[
-        str | None, typer.Option("--on", help="Only the period covering this day.")
+        str | None, typer.Option("--on", help=N_("Only the period covering this day."))
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -258,7 +268,7 @@ def history(
     with work(ctx) as w:
         rows = facility_history(w.session, code, _date(on, "--on"))
     if on and not rows:
-        echo_err(f"Nobody managed {code} on {on}.")
+        echo_err(_("Nobody managed {code} on {day}.").format(code=code, day=on))
     render(
         rows,
         fmt,
@@ -279,23 +289,27 @@ def import_(
     ctx: typer.Context,
     file: Annotated[
         Path,
-        typer.Argument(exists=True, dir_okay=False, readable=True, help="A 公共施設一覧 CSV file."),
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help=N_("A 公共施設一覧 CSV file.")
+        ),
     ],
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Check and report; write nothing.")
+        bool, typer.Option("--dry-run", help=N_("Check and report; write nothing."))
     ] = False,
     category: Annotated[
         str | None,
         typer.Option(
             "--category",
-            help="Category of new facilities whose name does not suggest one (default other).",
+            help=N_("Category of new facilities whose name does not suggest one (default other)."),
         ),
     ] = None,
     repair_shifted: Annotated[
         bool,
         typer.Option(
             "--repair-shifted",
-            help="Load rows whose location code sits one column right (in 町字ID), moving it back.",
+            help=N_(
+                "Load rows whose location code sits one column right (in 町字ID), moving it back."
+            ),
         ),
     ] = False,
     fmt: FormatOpt = Format.table,
@@ -322,14 +336,18 @@ def import_(
             repair_shifted=repair_shifted,
         )
     for rej in report.rejects:
-        echo_err(f"{rej['file']}: row {rej['row']}, column {rej['column']}: {rej['reason']}")
+        echo_err(
+            _("{file}: row {row}, column {column}: {reason}").format(
+                file=rej["file"], row=rej["row"], column=rej["column"], reason=rej["reason"]
+            )
+        )
     if fmt is Format.json:
         render_record(report.as_dict(), fmt)
         return
     # the rejected rows went to stderr above; --format json has them as data
     render_record(report.summary(), fmt)
     if dry_run:
-        echo_err("Dry run: nothing was written.")
+        echo_err(_("Dry run: nothing was written."))
 
 
 @app.command("seed-demo")
@@ -339,7 +357,7 @@ def seed_demo(
         bool,
         typer.Option(
             "--with-handover",
-            help="Also hand chuo-rojin and chiiki-fukushi to inzai-fm on 2017-04-01.",
+            help=N_("Also hand chuo-rojin and chiiki-fukushi to inzai-fm on 2017-04-01."),
         ),
     ] = False,
     fmt: FormatOpt = Format.table,

@@ -9,25 +9,28 @@ import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_, _
+
 app = typer.Typer(no_args_is_help=True)
 
-ToOpt = Annotated[str, typer.Option("--to", help="Code of the receiving organisation.")]
+ToOpt = Annotated[str, typer.Option("--to", help=N_("Code of the receiving organisation."))]
 FacilityOpt = Annotated[
-    list[str], typer.Option("--facility", help="Facility code (repeat for several).")
+    list[str], typer.Option("--facility", help=N_("Facility code (repeat for several)."))
 ]
-OnOpt = Annotated[str, typer.Option("--on", help="Handover day: the first day of management.")]
+OnOpt = Annotated[str, typer.Option("--on", help=N_("Handover day: the first day of management."))]
 RosterOpt = Annotated[
     Path | None,
     typer.Option(
         "--roster",
         exists=True,
         dir_okay=False,
-        help="The manager's staff roster: accounts to grant, valid from the handover day.",
+        help=N_("The manager's staff roster: accounts to grant, valid from the handover day."),
     ),
 ]
 
 
 def _print_plan(plan: dict[str, Any], fmt: Format, *, title: str) -> None:
+    """The plan as JSON, CSV or (a table) for people; ``title`` is marked ``N_``."""
     import json
 
     from resv_cli.commands.render import render
@@ -41,25 +44,34 @@ def _print_plan(plan: dict[str, Any], fmt: Format, *, title: str) -> None:
         ]
         render(rows, fmt)
         return
-    typer.echo(f"{title}: {', '.join(plan['facilities'])} to {plan['to']} on {plan['on']}")
-    typer.echo("\nManagement periods closed:")
+    typer.echo(
+        _("{title}: {facilities} to {org} on {day}").format(
+            title=_(title), facilities=", ".join(plan["facilities"]), org=plan["to"], day=plan["on"]
+        )
+    )
+    typer.echo("\n" + _("Management periods closed:"))
     render(plan["periods_closed"], fmt)
-    typer.echo("\nManagement periods opened:")
+    typer.echo("\n" + _("Management periods opened:"))
     render(plan["periods_opened"], fmt)
     if plan["unchanged"]:
         typer.echo(
-            f"\nAlready managed by {plan['to']} on {plan['on']}: {', '.join(plan['unchanged'])}"
+            "\n"
+            + _("Already managed by {org} on {day}: {facilities}").format(
+                org=plan["to"], day=plan["on"], facilities=", ".join(plan["unchanged"])
+            )
         )
     for note in plan.get("notes", []):
-        typer.echo(f"\nNote: {note}")
+        typer.echo("\n" + _("Note: {note}").format(note=note))
     if plan["roster"] is not None:
         from resv_cli.accounts.roster import CATEGORIES, LABELS
+        from resv_cli.audit.vocabulary import code_label
+        from resv_cli.core.i18n import language
 
         roster = plan["roster"]
-        typer.echo(f"\nAccounts from the roster (valid from {plan['on']}):")
+        typer.echo("\n" + _("Accounts from the roster (valid from {day}):").format(day=plan["on"]))
         for key in CATEGORIES:
             items = roster.get(key, []) if isinstance(roster, dict) else []
-            typer.echo(f"  {LABELS[key]}: {len(items)}")
+            typer.echo(f"  {code_label('roster_plan', LABELS[key], language())}: {len(items)}")
             for item in items:
                 label = item.get("login_id") if isinstance(item, dict) else item
                 typer.echo(f"    {label}")
@@ -67,24 +79,41 @@ def _print_plan(plan: dict[str, Any], fmt: Format, *, title: str) -> None:
         handed = set(plan["facilities"])
         for problem in roster.get("unmanaged", []) if isinstance(roster, dict) else []:
             if not any(f": {code} is not" in problem for code in handed):
-                typer.echo(f"  refused at apply: {problem}")
+                typer.echo("  " + _("refused at apply: {problem}").format(problem=problem))
     access = plan["access"]
-    typer.echo(f"\nAccess difference on {plan['on']} (what each account may view):")
-    for side, verb, moves in (("gain", "gain", "come into"), ("lose", "lose", "leave")):
+    typer.echo(
+        "\n" + _("Access difference on {day} (what each account may view):").format(day=plan["on"])
+    )
+    lines = {
+        "gain": N_(
+            "{org} accounts ({n}: {accounts}) gain {facilities}: {registrants} registrants "
+            "and {bookings} bookings come into their view"
+        ),
+        "lose": N_(
+            "{org} accounts ({n}: {accounts}) lose {facilities}: {registrants} registrants "
+            "and {bookings} bookings leave their view"
+        ),
+    }
+    for side, line in lines.items():
         for entry in access.get(side, []):
             accounts = entry["accounts"]
-            typer.echo(
-                f"  {entry['organization']} accounts ({len(accounts)}: {', '.join(accounts)}) "
-                f"{verb} {', '.join(entry['facilities'])}: {entry['registrants']} registrants "
-                f"and {entry['bookings']} bookings {moves} their view"
+            text = _(line).format(
+                org=entry["organization"],
+                n=len(accounts),
+                accounts=", ".join(accounts),
+                facilities=", ".join(entry["facilities"]),
+                registrants=entry["registrants"],
+                bookings=entry["bookings"],
             )
+            typer.echo(f"  {text}")
     if access.get("accounts_from_roster"):
         new = access["accounts_from_roster"]
-        typer.echo(
-            f"  accounts from the roster ({len(new)}: {', '.join(new)}) start from {plan['on']}"
+        text = _("accounts from the roster ({n}: {accounts}) start from {day}").format(
+            n=len(new), accounts=", ".join(new), day=plan["on"]
         )
+        typer.echo(f"  {text}")
     if not access.get("gain") and not access.get("lose") and not access.get("accounts_from_roster"):
-        typer.echo("  none")
+        typer.echo("  " + _("none"))
 
 
 @app.command("plan")
@@ -111,7 +140,7 @@ def plan(
         result = plan_handover(
             w.session, w.actor, to, facility, parse_date(on, what="--on"), roster
         )
-    _print_plan(result.as_dict(), fmt, title="Handover plan")
+    _print_plan(result.as_dict(), fmt, title=N_("Handover plan"))
 
 
 @app.command("apply")
@@ -125,8 +154,10 @@ def apply(
         Path | None,
         typer.Option(
             "--credentials-out",
-            help="New .xlsx file (created 0600) for the one-time passwords of accounts the "
-            "roster grants (the same workbook as account grant writes).",
+            help=N_(
+                "New .xlsx file (created 0600) for the one-time passwords of accounts the "
+                "roster grants (the same workbook as account grant writes)."
+            ),
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
@@ -145,7 +176,7 @@ def apply(
     from resv_cli.facilities.handover import apply_handover
 
     if roster is not None and credentials_out is None:
-        raise InputError("--roster needs --credentials-out FILE for the one-time passwords")
+        raise InputError(_("--roster needs --credentials-out FILE for the one-time passwords"))
     check_credentials_path(credentials_out)
     out = None
     try:
@@ -153,7 +184,7 @@ def apply(
             if credentials_out is not None:
                 settled = recover_files(w.session, credentials_out.parent)
                 for s in settled:
-                    echo_err(f"Note: {s.note}")
+                    echo_err(_("Note: {note}").format(note=s.note))
                 # the workbook is complete and its SHA-256 recorded before the commit;
                 # it gets its name only after the commit, so it exists iff the accounts do
                 if not any(s.published and s.target == credentials_out for s in settled):
@@ -171,7 +202,12 @@ def apply(
         else:
             out.discard()
     if result.credentials:
-        echo_err(f"{len(result.credentials)} one-time passwords written to {credentials_out}.")
-    _print_plan(result.plan, fmt, title="Handover applied" if result.applied else "Nothing to do")
+        echo_err(
+            _("{n} one-time passwords written to {file}.").format(
+                n=len(result.credentials), file=credentials_out
+            )
+        )
+    title = N_("Handover applied") if result.applied else N_("Nothing to do")
+    _print_plan(result.plan, fmt, title=title)
     if not result.applied:
-        echo_err("Nothing changed: this handover was already applied.")
+        echo_err(_("Nothing changed: this handover was already applied."))

@@ -11,6 +11,7 @@ import typer
 from resv_cli.commands._common import FormatOpt, echo_err, state, work
 
 from resv_cli.core.errors import ResvError
+from resv_cli.core.i18n import N_, _
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -36,7 +37,7 @@ def _progress() -> tuple[Any, Any]:
     """A progress bar on stderr when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty():
         return None, None
-    bar = typer.progressbar(length=1, label="importing", file=sys.stderr)
+    bar = typer.progressbar(length=1, label=_("importing"), file=sys.stderr)
     bar.__enter__()
     done = [0]
 
@@ -50,9 +51,24 @@ def _progress() -> tuple[Any, Any]:
 
 RejectsOpt = Annotated[
     Path | None,
-    typer.Option("--rejects", help="Write rejects and duplicates here (.csv or .xlsx)."),
+    typer.Option("--rejects", help=N_("Write rejects and duplicates here (.csv or .xlsx).")),
 ]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing --rejects file.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help=N_("Replace an existing --rejects file."))]
+# the code columns of the batch tables (``kind`` and ``status`` of other tables differ)
+BATCH_CODES = {"kind": "import_kind", "status": "import_status"}
+REJECT_CODES = {"kind": "reject_kind"}
+
+
+def _instants(row: dict[str, Any]) -> dict[str, Any]:
+    """The batch's times as instants (raw SQL hands SQLite's stored text back)."""
+    import datetime as dt
+
+    for key in ("started_at", "finished_at"):
+        value = row.get(key)
+        if isinstance(value, str) and value:
+            instant = dt.datetime.fromisoformat(value)
+            row[key] = instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+    return row
 
 
 def _report(
@@ -64,41 +80,56 @@ def _report(
 
     c = result.counts
     render(result.summary_rows(), fmt)
-    label = {"dry_run": "Dry run (nothing written)", "completed": "Imported"}.get(
-        result.status, result.status
-    )
-    resumed = f", resumed after record {result.resumed_from}" if result.resumed_from else ""
+    labels = {"dry_run": N_("Dry run (nothing written)"), "completed": N_("Imported")}
+    label = _(labels[result.status]) if result.status in labels else result.status
+    if result.resumed_from:
+        source = _("{encoding}, resumed after record {record}").format(
+            encoding=result.encoding or "xlsx", record=result.resumed_from
+        )
+    else:
+        source = result.encoding or "xlsx"
+    verdict = _(" (ok)") if c.reconciled else _(" (does NOT add up)")
     echo_err(
-        f"{label}: batch {result.batch_id}, {result.file_name} ({result.encoding or 'xlsx'}"
-        f"{resumed}). Reconciliation: {c.reconciliation()}"
-        + (" (ok)" if c.reconciled else " (does NOT add up)")
+        _("{label}: batch {batch}, {file} ({source}). Reconciliation: {line}").format(
+            label=label,
+            batch=result.batch_id,
+            file=result.file_name,
+            source=source,
+            line=c.reconciliation(),
+        )
+        + verdict
     )
     if result.unused_columns:
-        echo_err("Columns not imported: " + ", ".join(result.unused_columns))
+        echo_err(
+            _("Columns not imported: {columns}").format(columns=", ".join(result.unused_columns))
+        )
     if rejects is not None:
         n = write_rejects_file(state(ctx).engine(), result.batch_id, rejects, force=force)
         echo_err(
-            f"Wrote {n} reject line(s) to {rejects} (record, column, reason; no personal data)."
+            _(
+                "Wrote {n} reject line(s) to {file} (record, column, reason; no personal data)."
+            ).format(n=n, file=rejects)
         )
 
 
 @app.command("registrants")
 def registrants(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="Legacy export: CSV (cp932 or UTF-8) or xlsx.")],
-    facility: Annotated[str, typer.Option("--facility", help="Facility code to import into.")],
+    file: Annotated[Path, typer.Argument(help=N_("Legacy export: CSV (cp932 or UTF-8) or xlsx."))],
+    facility: Annotated[str, typer.Option("--facility", help=N_("Facility code to import into."))],
     kind: Annotated[
         Kind | None,
-        typer.Option("--kind", help="Kind of every record when the file has no 区分 column."),
+        typer.Option("--kind", help=N_("Kind of every record when the file has no 区分 column.")),
     ] = None,
     mapping: Annotated[
-        Path | None, typer.Option("--mapping", help="TOML file mapping columns to fields.")
+        Path | None, typer.Option("--mapping", help=N_("TOML file mapping columns to fields."))
     ] = None,
     encoding: Annotated[
-        Encoding, typer.Option("--encoding", help="File encoding (CSV): auto, cp932, utf-8.")
+        Encoding,
+        typer.Option("--encoding", help=N_("File encoding (CSV): auto, cp932, utf-8.")),
     ] = Encoding.auto,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Do everything but write registrants.")
+        bool, typer.Option("--dry-run", help=N_("Do everything but write registrants."))
     ] = False,
     rejects: RejectsOpt = None,
     force: ForceOpt = False,
@@ -106,17 +137,19 @@ def registrants(
         OnConflict,
         typer.Option(
             "--on-conflict",
-            help="A registration number already in the database with different data: "
-            "skip (report it), update (replace the stored record) or fail (abort).",
+            help=N_(
+                "A registration number already in the database with different data: "
+                "skip (report it), update (replace the stored record) or fail (abort)."
+            ),
         ),
     ] = OnConflict.skip,
     max_rejects: Annotated[
         int | None,
-        typer.Option("--max-rejects", help="Abort (keeping nothing) beyond this many rejects."),
+        typer.Option("--max-rejects", help=N_("Abort (keeping nothing) beyond this many rejects.")),
     ] = None,
     chunk_size: Annotated[
         int | None,
-        typer.Option("--chunk-size", help="Records per committed checkpoint.", hidden=True),
+        typer.Option("--chunk-size", help=N_("Records per committed checkpoint."), hidden=True),
     ] = None,  # registrants.DEFAULT_CHUNK
     fmt: FormatOpt = "table",  # type: ignore[assignment]
 ) -> None:
@@ -174,16 +207,22 @@ def _rejects_of_aborted(
     from resv_cli.importing.batches import write_rejects_file
 
     n = write_rejects_file(state(ctx).engine(), batch_id, rejects, force=force)
-    echo_err(f"Wrote {n} reject line(s) of aborted batch {batch_id} to {rejects}.")
+    echo_err(
+        _("Wrote {n} reject line(s) of aborted batch {batch} to {file}.").format(
+            n=n, batch=batch_id, file=rejects
+        )
+    )
 
 
 @app.command("resume")
 def resume(
     ctx: typer.Context,
-    batch: Annotated[int, typer.Argument(help="Batch number (see `resv import list`).")],
-    file: Annotated[Path | None, typer.Argument(help="The batch's file, if it has moved.")] = None,
+    batch: Annotated[int, typer.Argument(help=N_("Batch number (see `resv import list`)."))],
+    file: Annotated[
+        Path | None, typer.Argument(help=N_("The batch's file, if it has moved."))
+    ] = None,
     rejects: Annotated[
-        Path | None, typer.Option("--rejects", help="Write all rejects of the batch here.")
+        Path | None, typer.Option("--rejects", help=N_("Write all rejects of the batch here."))
     ] = None,
     force: ForceOpt = False,
     fmt: FormatOpt = "table",  # type: ignore[assignment]
@@ -222,13 +261,13 @@ def list_(ctx: typer.Context, fmt: FormatOpt = "table") -> None:  # type: ignore
 
     with work(ctx) as w:
         rows = list_batches(w.session, w.actor)
-    render(rows, fmt)
+    render([_instants(r) for r in rows], fmt, codes=BATCH_CODES)
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    batch: Annotated[int, typer.Argument(help="Batch number.")],
+    batch: Annotated[int, typer.Argument(help=N_("Batch number."))],
     fmt: FormatOpt = "table",  # type: ignore[assignment]
 ) -> None:
     """Show one batch: SHA-256, counts, reconciliation, and its rejects.
@@ -241,13 +280,13 @@ def show(
 
     with work(ctx) as w:
         info, rejects = show_batch(w.session, w.actor, batch)
+    _instants(info)
     if fmt == "json":
-        import json
+        from resv_cli.commands.render import render_record as as_json
 
-        info["rejects"] = rejects
-        typer.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
+        as_json({**info, "rejects": rejects}, "json")
         return
-    render_record(info, fmt)
+    render_record(info, fmt, codes=BATCH_CODES)
     if rejects:
         typer.echo("")
-        render(rejects, fmt)
+        render(rejects, fmt, codes=REJECT_CODES)

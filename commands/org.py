@@ -9,6 +9,8 @@ import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_, _
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -20,15 +22,15 @@ class OrgKind(str, Enum):
 @app.command("add")
 def add(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Short code, e.g. inzai-fm.")],
-    name: Annotated[str, typer.Argument(help="The organisation's name.")],
-    kind: Annotated[OrgKind, typer.Option("--kind", help="city or designated-manager.")],
+    code: Annotated[str, typer.Argument(help=N_("Short code, e.g. inzai-fm."))],
+    name: Annotated[str, typer.Argument(help=N_("The organisation's name."))],
+    kind: Annotated[OrgKind, typer.Option("--kind", help=N_("city or designated-manager."))],
     term_start: Annotated[
         str | None,
-        typer.Option("--term-start", help="First day of the designation term (指定期間)."),
+        typer.Option("--term-start", help=N_("First day of the designation term (指定期間).")),
     ] = None,
     term_end: Annotated[
-        str | None, typer.Option("--term-end", help="Last day of the designation term.")
+        str | None, typer.Option("--term-end", help=N_("Last day of the designation term."))
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -53,7 +55,7 @@ def add(
             term_end=parse_date(term_end, what="--term-end") if term_end else None,
         )
         row = show_org(w.session, w.actor, code)
-    echo_err(f"Organisation {code} added.")
+    echo_err(_("Organisation {code} added.").format(code=code))
     render_record(row, fmt)
 
 
@@ -80,13 +82,13 @@ def _warn(*rows: dict) -> None:
     """An organisation's term warning (ends within 90 days, or ended) on stderr."""
     for row in rows:
         if row.get("warning"):
-            echo_err(f"Warning: {row['warning']}")
+            echo_err(_("Warning: {warning}").format(warning=row["warning"]))
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Organisation code.")],
+    code: Annotated[str, typer.Argument(help=N_("Organisation code."))],
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Show one organisation: its term, every designation period, security officer, accounts.
@@ -108,27 +110,31 @@ def show(
 @app.command("update")
 def update(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Organisation code.")],
-    name: Annotated[str | None, typer.Option("--name", help="The organisation's name.")] = None,
+    code: Annotated[str, typer.Argument(help=N_("Organisation code."))],
+    name: Annotated[str | None, typer.Option("--name", help=N_("The organisation's name."))] = None,
     term_start: Annotated[
         str | None,
-        typer.Option("--term-start", help="Correct the current period's first day."),
+        typer.Option("--term-start", help=N_("Correct the current period's first day.")),
     ] = None,
     term_end: Annotated[
         str | None,
-        typer.Option("--term-end", help="Correct the last day of the current designation period."),
+        typer.Option(
+            "--term-end", help=N_("Correct the last day of the current designation period.")
+        ),
     ] = None,
     security_officer: Annotated[
         str | None,
         typer.Option(
             "--security-officer",
-            help="The information security officer (情報セキュリティ対策責任者): a login ID of "
-            "the organisation (preferred), or the person's name.",
+            help=N_(
+                "The information security officer (情報セキュリティ対策責任者): a login ID of "
+                "the organisation (preferred), or the person's name."
+            ),
         ),
     ] = None,
     officer_from: Annotated[
         str | None,
-        typer.Option("--officer-from", help="First day in the post (default today)."),
+        typer.Option("--officer-from", help=N_("First day in the post (default today).")),
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -154,12 +160,13 @@ def update(
             security_officer_=security_officer,
             officer_from=_date(officer_from, "--officer-from"),
         )
-    echo_err(f"Organisation {code} updated.")
+    echo_err(_("Organisation {code} updated.").format(code=code))
     render_record(row, fmt)
     if row.get("accounts_valid_after_term"):
         echo_err(
-            f"Note: {row['accounts_valid_after_term']} active account(s) of {code} are valid "
-            "after the term's end."
+            _("Note: {n} active account(s) of {code} are valid after the term's end.").format(
+                n=row["accounts_valid_after_term"], code=code
+            )
         )
     _warn(row)
 
@@ -167,20 +174,25 @@ def update(
 @app.command("renew")
 def renew(
     ctx: typer.Context,
-    code: Annotated[str, typer.Argument(help="Organisation code (a designated manager).")],
-    until: Annotated[str, typer.Option("--until", help="Last day of the new designation period.")],
+    code: Annotated[str, typer.Argument(help=N_("Organisation code (a designated manager)."))],
+    until: Annotated[
+        str, typer.Option("--until", help=N_("Last day of the new designation period."))
+    ],
     from_: Annotated[
         str | None,
         typer.Option(
-            "--from", help="First day of the new period (default: the day after the term ends)."
+            "--from",
+            help=N_("First day of the new period (default: the day after the term ends)."),
         ),
     ] = None,
     extend_accounts: Annotated[
         bool,
         typer.Option(
             "--extend-accounts",
-            help="Also move the last valid day of active accounts that end with the current "
-            "term to --until (each audited).",
+            help=N_(
+                "Also move the last valid day of active accounts that end with the current "
+                "term to --until (each audited)."
+            ),
         ),
     ] = False,
     fmt: FormatOpt = Format.table,
@@ -204,12 +216,14 @@ def renew(
             start=_date(from_, "--from"),
             extend_accounts=extend_accounts,
         )
-    echo_err(f"Designation of {code} renewed until {row['term_end']}.")
+    echo_err(_("Designation of {code} renewed until {day}.").format(code=code, day=row["term_end"]))
     render_record(row, fmt)
     if row["accounts_ending_with_previous_term"]:
         echo_err(
-            f"Note: {row['accounts_ending_with_previous_term']} active account(s) still end with "
-            "the previous term: rerun with --extend-accounts, or grant from the new roster."
+            _(
+                "Note: {n} active account(s) still end with the previous term: rerun with "
+                "--extend-accounts, or grant from the new roster."
+            ).format(n=row["accounts_ending_with_previous_term"])
         )
 
 

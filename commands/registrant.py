@@ -14,36 +14,43 @@ import typer
 from resv_cli.commands._common import FormatOpt, work
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_
+
 app = typer.Typer(no_args_is_help=True)
 
-IdArg = Annotated[int, typer.Argument(help="Registrant number (ID).")]
-NameOpt = Annotated[str | None, typer.Option("--name", help="Name (group name for groups).")]
-KanaOpt = Annotated[str | None, typer.Option("--kana", help="Reading (フリガナ).")]
-DOB_HELP = "Date of birth: 1940-03-02, 1940/3/2 or 和暦 (昭和15年3月2日, S15.3.2)."
+# the code columns of a registrant's tables (other tables' kind and status differ)
+CODES = {"kind": "registrant_kind", "status": "registrant_status"}
+CERTIFICATE_CODES = {"kind": "certificate_kind"}
+
+IdArg = Annotated[int, typer.Argument(help=N_("Registrant number (ID)."))]
+NameOpt = Annotated[str | None, typer.Option("--name", help=N_("Name (group name for groups)."))]
+KanaOpt = Annotated[str | None, typer.Option("--kana", help=N_("Reading (フリガナ)."))]
+DOB_HELP = N_("Date of birth: 1940-03-02, 1940/3/2 or 和暦 (昭和15年3月2日, S15.3.2).")
 DobOpt = Annotated[str | None, typer.Option("--dob", help=DOB_HELP)]
-PhoneOpt = Annotated[str | None, typer.Option("--phone", help="Phone number.")]
-AddressOpt = Annotated[str | None, typer.Option("--address", help="Address.")]
-PostalOpt = Annotated[str | None, typer.Option("--postal-code", help="Postal code.")]
+PhoneOpt = Annotated[str | None, typer.Option("--phone", help=N_("Phone number."))]
+AddressOpt = Annotated[str | None, typer.Option("--address", help=N_("Address."))]
+PostalOpt = Annotated[str | None, typer.Option("--postal-code", help=N_("Postal code."))]
 EmNameOpt = Annotated[
-    str | None, typer.Option("--emergency-name", help="Emergency contact (family) name.")
+    str | None, typer.Option("--emergency-name", help=N_("Emergency contact (family) name."))
 ]
 EmPhoneOpt = Annotated[
-    str | None, typer.Option("--emergency-phone", help="Emergency contact phone.")
+    str | None, typer.Option("--emergency-phone", help=N_("Emergency contact phone."))
 ]
 RepOpt = Annotated[
-    str | None, typer.Option("--representative", help="Representative's name (groups).")
+    str | None, typer.Option("--representative", help=N_("Representative's name (groups)."))
 ]
 CardFromOpt = Annotated[
     str | None,
     typer.Option(
-        "--card-valid-from", help="First day the registration card is valid (和暦 accepted)."
+        "--card-valid-from",
+        help=N_("First day the registration card is valid (和暦 accepted)."),
     ),
 ]
 CardUntilOpt = Annotated[
     str | None,
     typer.Option(
         "--card-valid-until",
-        help="Last day the registration card is valid, 有効期限 (和暦 accepted).",
+        help=N_("Last day the registration card is valid, 有効期限 (和暦 accepted)."),
     ),
 ]
 
@@ -57,10 +64,10 @@ def _dob(text: str | None):  # noqa: ANN202 - returns date | None
 @app.command("add")
 def add_cmd(
     ctx: typer.Context,
-    facility: Annotated[str, typer.Option("--facility", help="Facility code to register at.")],
-    name: Annotated[str, typer.Option("--name", help="Name (group name for groups).")],
+    facility: Annotated[str, typer.Option("--facility", help=N_("Facility code to register at."))],
+    name: Annotated[str, typer.Option("--name", help=N_("Name (group name for groups)."))],
     kind: Annotated[
-        str, typer.Option("--kind", help="individual (個人) or group (団体).")
+        str, typer.Option("--kind", help=N_("individual (個人) or group (団体)."))
     ] = "individual",
     kana: KanaOpt = None,
     dob: DobOpt = None,
@@ -77,8 +84,10 @@ def add_cmd(
         typer.Option(
             "--allow-duplicate",
             metavar="REASON",
-            help="Register although the facility has a registrant with the same name, kind "
-            "and date of birth (why, e.g. the application number; audited).",
+            help=N_(
+                "Register although the facility has a registrant with the same name, kind "
+                "and date of birth (why, e.g. the application number; audited)."
+            ),
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
@@ -112,7 +121,7 @@ def add_cmd(
     )
     with work(ctx) as w:
         row = add_registrant(w.session, w.actor, new, allow_duplicate=allow_duplicate)
-    render_record(row, fmt)
+    render_record(row, fmt, codes=CODES)
 
 
 @app.command("search")
@@ -122,15 +131,20 @@ def search_cmd(
     kana: KanaOpt = None,
     dob: DobOpt = None,
     phone: PhoneOpt = None,
-    facility: Annotated[str | None, typer.Option("--facility", help="Only this facility.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most N rows.")] = 100,
+    facility: Annotated[
+        str | None, typer.Option("--facility", help=N_("Only this facility."))
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=10000, help=N_("At most N rows."))
+    ] = 100,
     count: Annotated[
-        bool, typer.Option("--count", help="Print only the number of matches.")
+        bool, typer.Option("--count", help=N_("Print only the number of matches."))
     ] = False,
     include_deleted: Annotated[
         bool,
         typer.Option(
-            "--include-deleted", help="Also show deleted registrations (hidden by default)."
+            "--include-deleted",
+            help=N_("Also show deleted registrations (hidden by default)."),
         ),
     ] = False,
     fmt: FormatOpt = Format.table,
@@ -160,7 +174,7 @@ def search_cmd(
     if isinstance(result, int):
         render_record({"count": result}, fmt)
     else:
-        render(result, fmt, columns=SEARCH_COLUMNS)
+        render(result, fmt, columns=SEARCH_COLUMNS, codes=CODES)
 
 
 @app.command("show")
@@ -175,7 +189,7 @@ def show_cmd(ctx: typer.Context, registrant_id: IdArg, fmt: FormatOpt = Format.t
 
     with work(ctx) as w:
         row = show_registrant(w.session, w.actor, registrant_id)
-    render_record(row, fmt)
+    render_record(row, fmt, codes=CODES)
 
 
 @app.command("update")
@@ -221,16 +235,16 @@ def update_cmd(
     }
     with work(ctx) as w:
         row = update_registrant(w.session, w.actor, registrant_id, changes)
-    render_record(row, fmt)
+    render_record(row, fmt, codes=CODES)
 
 
 ReasonOpt = Annotated[
     str | None,
-    typer.Option("--reason", help="Why (e.g. the notice number); kept with the registrant."),
+    typer.Option("--reason", help=N_("Why (e.g. the notice number); kept with the registrant.")),
 ]
 OnOpt = Annotated[
     str | None,
-    typer.Option("--on", help="Day the change took effect (default today; 和暦 accepted)."),
+    typer.Option("--on", help=N_("Day the change took effect (default today; 和暦 accepted).")),
 ]
 
 
@@ -248,7 +262,7 @@ def _set_status(
 
     with work(ctx) as w:
         row = set_status(w.session, w.actor, registrant_id, status, reason=reason, on=on)
-    render_record(row, fmt)
+    render_record(row, fmt, codes=CODES)
 
 
 @app.command("suspend")
@@ -313,7 +327,7 @@ def issue_card_cmd(ctx: typer.Context, registrant_id: IdArg, fmt: FormatOpt = Fo
 
     with work(ctx) as w:
         row = issue_card(w.session, w.actor, registrant_id)
-    render_record(row, fmt)
+    render_record(row, fmt, codes=CERTIFICATE_CODES)
 
 
 @app.command("issue-certificate")
@@ -324,7 +338,7 @@ def issue_certificate_cmd(
         str | None,
         typer.Option(
             "--override-reason",
-            help="Issue although another senior centre holds a certificate (audited).",
+            help=N_("Issue although another senior centre holds a certificate (audited)."),
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
@@ -342,16 +356,16 @@ def issue_certificate_cmd(
 
     with work(ctx) as w:
         row = issue_certificate(w.session, w.actor, registrant_id, override_reason)
-    render_record(row, fmt)
+    render_record(row, fmt, codes=CERTIFICATE_CODES)
 
 
 @app.command("check-duplicate")
 def check_duplicate_cmd(
     ctx: typer.Context,
-    name: Annotated[str, typer.Option("--name", help="Name of the applicant.")],
+    name: Annotated[str, typer.Option("--name", help=N_("Name of the applicant."))],
     dob: Annotated[str, typer.Option("--dob", help=DOB_HELP)],
     reason: Annotated[
-        str, typer.Option("--reason", help="Why (e.g. the application number); required.")
+        str, typer.Option("--reason", help=N_("Why (e.g. the application number); required."))
     ],
     kana: KanaOpt = None,
     fmt: FormatOpt = Format.table,

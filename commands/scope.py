@@ -9,7 +9,13 @@ import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_, _
+
 app = typer.Typer(no_args_is_help=True)
+
+# the code columns of a rule (kind, resource) and of an explanation (action, resource)
+RULE_CODES = {"kind": "rule_kind", "resource": "scope_resource"}
+EXPLAIN_CODES = {"action": "scope_action", "resource": "scope_resource"}
 
 
 @app.command("list")
@@ -24,53 +30,61 @@ def list_cmd(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
     with work(ctx) as w:
         rows = list_rules(w.session, w.actor)
-    render(rows, fmt)
+    render(rows, fmt, codes=RULE_CODES)
 
 
 @app.command("add")
 def add_cmd(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Unique name of the rule.")],
+    name: Annotated[str, typer.Argument(help=N_("Unique name of the rule."))],
     subject: Annotated[
         str,
         typer.Option(
             "--subject",
-            help="Who: organization:CODE, account:LOGIN or role:ROLE; for a duplicate-check "
-            "rule facility:CODE (whose staff may check).",
+            help=N_(
+                "Who: organization:CODE, account:LOGIN or role:ROLE; for a duplicate-check "
+                "rule facility:CODE (whose staff may check)."
+            ),
         ),
     ],
     actions: Annotated[
-        str, typer.Option("--actions", help="Comma-separated: register,view,search,update,lend.")
+        str,
+        typer.Option("--actions", help=N_("Comma-separated: register,view,search,update,lend.")),
     ] = "",
     kind: Annotated[
         str,
         typer.Option(
             "--kind",
-            help="access (default), or duplicate-check: the purpose-bound check for a second "
-            "senior certificate, from the --subject facility over --category (default every "
-            "senior category); needs --purpose.",
+            help=N_(
+                "access (default), or duplicate-check: the purpose-bound check for a second "
+                "senior certificate, from the --subject facility over --category (default every "
+                "senior category); needs --purpose."
+            ),
         ),
     ] = "access",
     resource: Annotated[
-        str, typer.Option("--resource", help="registrants or bookings.")
+        str, typer.Option("--resource", help=N_("registrants or bookings."))
     ] = "registrants",
     facility: Annotated[
-        str | None, typer.Option("--facility", help="Facility code (covers its rooms too).")
+        str | None, typer.Option("--facility", help=N_("Facility code (covers its rooms too)."))
     ] = None,
     category: Annotated[
-        str | None, typer.Option("--category", help="Facility category instead of one facility.")
+        str | None,
+        typer.Option("--category", help=N_("Facility category instead of one facility.")),
     ] = None,
     fields: Annotated[
         str | None,
-        typer.Option("--fields", help="Comma-separated fields the rule reveals (default all)."),
+        typer.Option("--fields", help=N_("Comma-separated fields the rule reveals (default all).")),
     ] = None,
-    purpose: Annotated[str | None, typer.Option("--purpose", help="Why the rule exists.")] = None,
+    purpose: Annotated[
+        str | None, typer.Option("--purpose", help=N_("Why the rule exists."))
+    ] = None,
     valid_from: Annotated[
         str | None,
-        typer.Option("--from", help="First day the rule holds (2017-04-01 or 和暦)."),
+        typer.Option("--from", help=N_("First day the rule holds (2017-04-01 or 和暦).")),
     ] = None,
     valid_until: Annotated[
-        str | None, typer.Option("--until", help="Last day the rule holds (inclusive).")
+        str | None, typer.Option("--until", help=N_("Last day the rule holds (inclusive)."))
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -102,13 +116,13 @@ def add_cmd(
             valid_until=valid_until,
         )
         row = add_rule(w.session, w.actor, spec)
-    render_record(row, fmt)
+    render_record(row, fmt, codes=RULE_CODES)
 
 
 @app.command("remove")
 def remove_cmd(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Name of the rule to remove.")],
+    name: Annotated[str, typer.Argument(help=N_("Name of the rule to remove."))],
 ) -> None:
     """Remove a scope rule by name (admin); audited.
 
@@ -118,23 +132,25 @@ def remove_cmd(
 
     with work(ctx) as w:
         remove_rule(w.session, w.actor, name)
-    echo_err(f"Removed scope rule {name}.")
+    echo_err(_("Removed scope rule {name}.").format(name=name))
 
 
 @app.command("explain")
 def explain_cmd(
     ctx: typer.Context,
-    account: Annotated[str, typer.Option("--account", help="Login ID of the account.")],
+    account: Annotated[str, typer.Option("--account", help=N_("Login ID of the account."))],
     action: Annotated[
         str,
-        typer.Option("--action", help="register, view, search, update, lend or check_duplicate."),
+        typer.Option(
+            "--action", help=N_("register, view, search, update, lend or check_duplicate.")
+        ),
     ],
-    facility: Annotated[str, typer.Option("--facility", help="Facility code.")],
+    facility: Annotated[str, typer.Option("--facility", help=N_("Facility code."))],
     resource: Annotated[
-        str, typer.Option("--resource", help="registrants or bookings.")
+        str, typer.Option("--resource", help=N_("registrants or bookings."))
     ] = "registrants",
     on: Annotated[
-        str | None, typer.Option("--on", help="Day to decide for (default today, JST).")
+        str | None, typer.Option("--on", help=N_("Day to decide for (default today, JST)."))
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -158,16 +174,16 @@ def explain_cmd(
             resource=resource,
             on=day,
         )
-    render_record(row, fmt)
+    render_record(row, fmt, codes=EXPLAIN_CODES)
 
 
 PolicyArg = Annotated[
     Path,
-    typer.Argument(exists=True, dir_okay=False, readable=True, help="TOML policy file."),
+    typer.Argument(exists=True, dir_okay=False, readable=True, help=N_("TOML policy file.")),
 ]
 OnOpt = Annotated[
     str | None,
-    typer.Option("--on", help="Day for the effective-access difference (default today)."),
+    typer.Option("--on", help=N_("Day for the effective-access difference (default today).")),
 ]
 
 
@@ -213,12 +229,32 @@ def _plan_or_apply(
         sys.stdout.write("\n")
     else:
         render(plan.rows(), fmt, columns=["change", "what", "detail"])
-    verb = "Applied" if apply else "Plan"
     if plan.empty:
-        echo_err(f"{verb}: no changes; the rules already match {file.name}.")
+        done = (
+            _("Applied: no changes; the rules already match {file}.")
+            if apply
+            else _("Plan: no changes; the rules already match {file}.")
+        )
+        echo_err(done.format(file=file.name))
     else:
+        done = (
+            _(
+                "Applied: {add} to add, {change} to change, {remove} to remove; "
+                "access +{gained} -{lost} on {day}."
+            )
+            if apply
+            else _(
+                "Plan: {add} to add, {change} to change, {remove} to remove; "
+                "access +{gained} -{lost} on {day}."
+            )
+        )
         echo_err(
-            f"{verb}: {len(plan.add)} to add, {len(plan.change)} to change, "
-            f"{len(plan.remove)} to remove; access +{len(plan.gained)} -{len(plan.lost)} "
-            f"on {plan.on}."
+            done.format(
+                add=len(plan.add),
+                change=len(plan.change),
+                remove=len(plan.remove),
+                gained=len(plan.gained),
+                lost=len(plan.lost),
+                day=plan.on,
+            )
         )

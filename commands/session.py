@@ -17,11 +17,13 @@ from resv_cli.commands._common import (
 )
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_, _
+
 
 def login(
     ctx: typer.Context,
     login_id: Annotated[
-        str | None, typer.Argument(help="Your login ID (asked if omitted).")
+        str | None, typer.Argument(help=N_("Your login ID (asked if omitted)."))
     ] = None,
     password_stdin: PasswordStdinOpt = False,
 ) -> None:
@@ -45,29 +47,36 @@ def login(
     if password_stdin:
         lines = read_stdin_lines(2)
         if not lines or not lines[0]:
-            raise InputError("--password-stdin: standard input has no password line")
+            raise InputError(_("--password-stdin: standard input has no password line"))
         password = lines[0]
         new_password = lines[1] if len(lines) > 1 and lines[1] else None
         if login_id is None:
-            raise InputError("give the login ID as an argument with --password-stdin")
+            raise InputError(_("give the login ID as an argument with --password-stdin"))
     else:
         if login_id is None:
-            login_id = str(typer.prompt("Login ID", err=True))
-        password = str(typer.prompt("Password", hide_input=True, err=True))
+            login_id = str(typer.prompt(_("Login ID"), err=True))
+        password = str(typer.prompt(_("Password"), hide_input=True, err=True))
     try:
         result = do_login(engine, login_id, password, new_password)
     except PasswordChangeRequired:
         if password_stdin or not sys.stdin.isatty():
             raise
-        echo_err("This is a one-time password: choose your own password now.")
+        echo_err(_("This is a one-time password: choose your own password now."))
         new_password = prompt_new_password()
         result = do_login(engine, login_id, password, new_password)
     save_token(st.url, result.token)
     if result.password_changed:
-        echo_err("Password set.")
+        echo_err(_("Password set."))
+    from resv_cli.audit.vocabulary import code_label
+    from resv_cli.core.i18n import language
+
     echo_err(
-        f"Logged in as {result.actor.login_id} ({result.actor.role}, "
-        f"{result.actor.organization_code}) until {clock.shown(result.expires_at)}."
+        _("Logged in as {login_id} ({role}, {org}) until {until}.").format(
+            login_id=result.actor.login_id,
+            role=code_label("role", result.actor.role, language()),
+            org=result.actor.organization_code,
+            until=clock.shown(result.expires_at),
+        )
     )
 
 
@@ -87,10 +96,10 @@ def logout(ctx: typer.Context) -> None:
             do_logout(w.session, w.actor)
     except (NotLoggedIn, SessionExpired):
         forget_token(st.url)
-        echo_err("Not logged in.")
+        echo_err(_("Not logged in."))
         return
     forget_token(st.url)
-    echo_err("Logged out.")
+    echo_err(_("Logged out."))
 
 
 def whoami(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:

@@ -9,15 +9,19 @@ import typer
 from resv_cli.commands._common import FormatOpt, echo_err, work
 from resv_cli.commands.render import Format
 
+from resv_cli.core.i18n import N_, _
+
 app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("record")
 def record(
     ctx: typer.Context,
-    login_id: Annotated[str, typer.Argument(help="Whose training.")],
-    course: Annotated[str, typer.Option("--course", help="Course name.")],
-    on: Annotated[str, typer.Option("--on", help="Day completed (2017-04-01 or 和暦 H29.4.1).")],
+    login_id: Annotated[str, typer.Argument(help=N_("Whose training."))],
+    course: Annotated[str, typer.Option("--course", help=N_("Course name."))],
+    on: Annotated[
+        str, typer.Option("--on", help=N_("Day completed (2017-04-01 or 和暦 H29.4.1)."))
+    ],
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Record that a person completed a training course (admin).
@@ -37,9 +41,9 @@ def record(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    login_id: Annotated[str | None, typer.Option("--login", help="One person only.")] = None,
-    org: Annotated[str | None, typer.Option("--org", help="One organisation only.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Completed on or after.")] = None,
+    login_id: Annotated[str | None, typer.Option("--login", help=N_("One person only."))] = None,
+    org: Annotated[str | None, typer.Option("--org", help=N_("One organisation only."))] = None,
+    since: Annotated[str | None, typer.Option("--since", help=N_("Completed on or after."))] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """List training records, newest first (admin, monitor).
@@ -65,8 +69,8 @@ def list_(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="xlsx or CSV with ログインID, 研修名, 受講日.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count only.")] = False,
+    file: Annotated[Path, typer.Argument(help=N_("xlsx or CSV with ログインID, 研修名, 受講日."))],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=N_("Check and count only."))] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Import training records from a sheet, all or nothing; re-import adds nothing (admin).
@@ -85,5 +89,5 @@ def import_(
         list_problems(exc)
         raise
     if dry_run:
-        echo_err("Dry run: nothing was recorded.")
+        echo_err(_("Dry run: nothing was recorded."))
     render_record(counts, fmt)

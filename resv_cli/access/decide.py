@@ -54,6 +54,7 @@ from sqlalchemy import (
     true,
 )
 
+from resv_cli.core.i18n import _
 from resv_cli.core.management import facility_tree, manager_expr, managing_period
 from resv_cli.core.models import (
     SCOPE_ACTIONS,
@@ -328,7 +329,20 @@ def decide(
     try:
         return _decide(session, actor, action, resource, facility_id, on)
     except Exception as exc:  # noqa: BLE001 - an error must deny, never allow
-        return Decision(False, f"denied: error while deciding ({type(exc).__name__})")
+        return _error_decision(exc)
+
+
+def _error_decision(exc: Exception) -> Decision:
+    return Decision(
+        False, _("denied: error while deciding ({name})").format(name=type(exc).__name__)
+    )
+
+
+def _not_valid(subj: Subject, on: dt.date) -> Decision:
+    return Decision(
+        False,
+        _("denied: account {login} is not valid on {on}").format(login=subj.login_id, on=on),
+    )
 
 
 def _decide(
@@ -344,10 +358,10 @@ def _decide(
         return duplicate_check_decision(session, subj, facility_id, on)
     _check_names(action, resource)
     if not _account_valid_on(subj, on):
-        return Decision(False, f"denied: account {subj.login_id} is not valid on {on}")
+        return _not_valid(subj, on)
     fac = session.get(Facility, facility_id)
     if fac is None:
-        return Decision(False, "denied: no such facility")
+        return Decision(False, _("denied: no such facility"))
     full_grant: Decision | None = None
     narrow: list[Decision] = []
     not_here: str | None = None  # why management gives nothing at this facility
@@ -355,30 +369,45 @@ def _decide(
         period = managing_period(session, facility_id, on)
         if period is not None and period.organization_id == subj.organization_id:
             where = session.get(Facility, period.facility_id)
-            until = period.valid_until.isoformat() if period.valid_until else "open-ended"
+            until = period.valid_until.isoformat() if period.valid_until else _("open-ended")
             via = (
                 ""
                 if period.facility_id == facility_id
-                else f" (via {where.code if where else '?'})"
+                else _(" (via {code})").format(code=where.code if where else "?")
             )
-            managed = (
-                f"{subj.organization_code} manages {fac.code}{via} "
-                f"from {period.valid_from} to {until} (period {period.id})"
+            managed = _("{org} manages {facility}{via} from {start} to {end} (period {period})")
+            managed = managed.format(
+                org=subj.organization_code,
+                facility=fac.code,
+                via=via,
+                start=period.valid_from,
+                end=until,
+                period=period.id,
             )
             place = _place_of_work(session, subj, fac)
             if subj.all_managed or place is not None:
                 whose = (
-                    f"organisation-wide grant of {subj.login_id}"
+                    _("organisation-wide grant of {login}").format(login=subj.login_id)
                     if place is None
-                    else f"{place} is a place of work of {subj.login_id}"
+                    else _("{place} is a place of work of {login}").format(
+                        place=place, login=subj.login_id
+                    )
                 )
                 full_grant = Decision(
-                    True, f"allowed: {managed}; {whose}", source="period", period_id=period.id
+                    True,
+                    _("allowed: {managed}; {whose}").format(managed=managed, whose=whose),
+                    source="period",
+                    period_id=period.id,
                 )
             else:
-                not_here = (
-                    f"{managed}, but {fac.code} is not a place of work of {subj.login_id} "
-                    f"(places of work: {_place_codes(session, subj) or 'none'})"
+                not_here = _(
+                    "{managed}, but {facility} is not a place of work of {login} "
+                    "(places of work: {places})"
+                ).format(
+                    managed=managed,
+                    facility=fac.code,
+                    login=subj.login_id,
+                    places=_place_codes(session, subj) or _("none"),
                 )
     f, p, _g, base = facility_tree()
     rules = (
@@ -393,11 +422,19 @@ def _decide(
     )
     for rule in rules:
         fields = frozenset(f for f in (rule.fields or "").split(",") if f) or None
+        at = rule.facility_code or _("category {code}").format(code=rule.facility_category)
         d = Decision(
             True,
-            f"allowed: rule {rule.name} ({rule.subject_type} {rule.subject_ref}, "
-            f"{rule.actions} on {rule.resource} at "
-            f"{rule.facility_code or 'category ' + str(rule.facility_category)})",
+            _(
+                "allowed: rule {rule} ({subject_type} {subject}, {actions} on {resource} at {at})"
+            ).format(
+                rule=rule.name,
+                subject_type=rule.subject_type,
+                subject=rule.subject_ref,
+                actions=rule.actions,
+                resource=rule.resource,
+                at=at,
+            ),
             source="rule",
             rule=rule.name,
             fields=fields,
@@ -414,24 +451,34 @@ def _decide(
         return Decision(True, first.reason, "rule", first.rule, None, merged)
     manager = managing_period(session, facility_id, on)
     if not_here is not None:
-        why = f"{not_here}, and no rule matches"
+        why = _("{not_here}, and no rule matches").format(not_here=not_here)
     elif subj.role != MANAGING_ROLE:
-        why = f"the {subj.role} role gets no {resource} from management periods and no rule matches"
+        why = _(
+            "the {role} role gets no {resource} from management periods and no rule matches"
+        ).format(role=subj.role, resource=resource)
     elif manager is None:
-        why = f"no organisation manages {fac.code} on {on} and no rule matches"
+        why = _("no organisation manages {facility} on {on} and no rule matches").format(
+            facility=fac.code, on=on
+        )
     else:
         org = session.get(Organization, manager.organization_id)
-        why = (
-            f"{fac.code} is managed by {org.code if org else '?'} on {on} "
-            f"(period {manager.id}), not {subj.organization_code}, and no rule matches"
+        why = _(
+            "{facility} is managed by {manager} on {on} (period {period}), not {org}, "
+            "and no rule matches"
+        ).format(
+            facility=fac.code,
+            manager=org.code if org else "?",
+            on=on,
+            period=manager.id,
+            org=subj.organization_code,
         )
-    return Decision(False, f"denied (default): {why}")
+    return Decision(False, _("denied (default): {why}").format(why=why))
 
 
 def _place_of_work(session: Session, subj: Subject, fac: Facility) -> str | None:
     """The code of the place of work ``fac`` is (or lies inside), or None."""
     current: Facility | None = fac
-    for _ in range(3):
+    for _level in range(3):
         if current is None:
             return None
         if current.id in subj.places:
@@ -535,40 +582,55 @@ def duplicate_check_decision(
     try:
         subj = actor if isinstance(actor, Subject) else subject_of(session, actor)
         if not _account_valid_on(subj, on):
-            return Decision(False, f"denied: account {subj.login_id} is not valid on {on}")
+            return _not_valid(subj, on)
         if subj.role != MANAGING_ROLE:
-            return Decision(False, "denied: the duplicate check is for operators")
+            return Decision(False, _("denied: the duplicate check is for operators"))
         if not subj.places:
-            return Decision(False, "denied: the account has no place of work (所属施設)")
+            return Decision(False, _("denied: the account has no place of work (所属施設)"))
         applicable = duplicate_check_rules(session, subj, on)
         if not applicable:
             return Decision(
                 False,
-                f"denied: no duplicate-check rule covers the places of work of {subj.login_id} "
-                f"({_place_codes(session, subj)}) managed by {subj.organization_code} on {on}",
+                _(
+                    "denied: no duplicate-check rule covers the places of work of {login} "
+                    "({places}) managed by {org} on {on}"
+                ).format(
+                    login=subj.login_id,
+                    places=_place_codes(session, subj),
+                    org=subj.organization_code,
+                    on=on,
+                ),
             )
-        rules = [r for r, _ in applicable]
+        rules = [r for r, _period in applicable]
         if facility_id is not None:
             target = session.get(Facility, facility_id)
             covered = set(session.execute(_covered(session, rules)).scalars())
             if target is None or target.category not in covered:
                 return Decision(
-                    False, "denied: the duplicate check does not span that facility's category"
+                    False, _("denied: the duplicate check does not span that facility's category")
                 )
         rule, period_id = applicable[0]
-        over = rule.over_category or "every senior category"
+        over = rule.over_category or _("every senior category")
         return Decision(
             True,
-            f"allowed: duplicate-check rule {rule.name} from {rule.from_facility_code} "
-            f"(managed by {subj.organization_code}, period {period_id}) over {over}, "
-            f"for {rule.purpose!r}",
+            _(
+                "allowed: duplicate-check rule {rule} from {facility} "
+                "(managed by {org}, period {period}) over {over}, for {purpose!r}"
+            ).format(
+                rule=rule.name,
+                facility=rule.from_facility_code,
+                org=subj.organization_code,
+                period=period_id,
+                over=over,
+                purpose=rule.purpose,
+            ),
             source="exception",
             rule=rule.name,
             period_id=period_id,
             fields=frozenset({"facility", "certificate_number", "issued_on"}),
         )
     except Exception as exc:  # noqa: BLE001 - an error must deny
-        return Decision(False, f"denied: error while deciding ({type(exc).__name__})")
+        return _error_decision(exc)
 
 
 def duplicate_check_scope(
@@ -579,5 +641,5 @@ def duplicate_check_scope(
     subj = actor if isinstance(actor, Subject) else subject_of(session, actor)
     if not duplicate_check_decision(session, subj, None, on).allowed:
         return select(Facility.id).where(false())
-    rules = [r for r, _ in duplicate_check_rules(session, subj, on)]
+    rules = [r for r, _period in duplicate_check_rules(session, subj, on)]
     return select(Facility.id).where(Facility.category.in_(_covered(session, rules)))

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from resv_cli.access.decide import Decision, decide
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import NotFound, NotLoggedIn, PermissionDenied
+from resv_cli.core.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -69,7 +70,7 @@ class Grant:
 def logged_in(actor: Actor | None) -> Actor:
     """The actor, or the one not-logged-in answer."""
     if actor is None:
-        raise NotLoggedIn("not logged in: run `resv login` first")
+        raise NotLoggedIn(_("not logged in: run `resv login` first"))
     return actor
 
 
@@ -99,7 +100,10 @@ def require(
     decision = decide(session, actor, action, resource, facility_id, on)
     if not decision.allowed or (full and decision.fields is not None):
         raise PermissionDenied(
-            message or f"permission denied: you may not {action} {resource} at {facility_code}",
+            message
+            or _("permission denied: you may not {action} {resource} at {facility}").format(
+                action=action, resource=resource, facility=facility_code
+            ),
             action=audit_action,
             resource_type=resource_type,
             facility_code=facility_code,

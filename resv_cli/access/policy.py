@@ -38,6 +38,7 @@ from resv_cli.core import clock
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import InputError
 from resv_cli.core.files import file_sha256
+from resv_cli.core.i18n import NC_, _, pgettext
 from resv_cli.core.models import Account, Facility
 from resv_cli.core.normalize import control_problem
 
@@ -52,23 +53,29 @@ def read_policy(session: Session, path: Path) -> list[RuleSpec]:
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
+        raise InputError(_("{path}: not UTF-8 text").format(path=path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from None
+        raise InputError(
+            _("{path}: not valid TOML: {problem}").format(path=path, problem=exc)
+        ) from None
     unknown_top = sorted(set(data) - {"rule", "version"})
     if unknown_top:
-        raise InputError(f"{path}: unknown key(s) {', '.join(unknown_top)} (expected [[rule]])")
+        raise InputError(
+            _("{path}: unknown key(s) {keys} (expected [[rule]])").format(
+                path=path, keys=", ".join(unknown_top)
+            )
+        )
     if data.get("version", 1) != 1:
-        raise InputError(f"{path}: version must be 1")
+        raise InputError(_("{path}: version must be 1").format(path=path))
     rules = data.get("rule", [])
     if not isinstance(rules, list):
-        raise InputError(f"{path}: rule must be an array of tables ([[rule]])")
+        raise InputError(_("{path}: rule must be an array of tables ([[rule]])").format(path=path))
     specs: list[RuleSpec] = []
     seen: set[str] = set()
     for i, entry in enumerate(rules, 1):
-        where = f"{path}: rule {i}"
+        where = _("{path}: rule {n}").format(path=path, n=i)
         if not isinstance(entry, dict):
-            raise InputError(f"{where}: must be a table")
+            raise InputError(_("{where}: must be a table").format(where=where))
         name = entry.get("name")
         if (
             isinstance(name, str)
@@ -79,7 +86,9 @@ def read_policy(session: Session, path: Path) -> list[RuleSpec]:
             where += f" ({name.strip()})"  # only a name that may be shown
         unknown = sorted(set(entry) - RULE_KEYS)
         if unknown:
-            raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}")
+            raise InputError(
+                _("{where}: unknown key(s) {keys}").format(where=where, keys=", ".join(unknown))
+            )
         _check_types(entry, where)
         kind = str(entry.get("kind", ACCESS)).replace("-", "_")
         required = ("name", "subject", "purpose") if kind == DUPLICATE_CHECK_KIND else (
@@ -87,7 +96,7 @@ def read_policy(session: Session, path: Path) -> list[RuleSpec]:
         )  # fmt: skip
         for req in required:
             if req not in entry:
-                raise InputError(f"{where}: missing {req}")
+                raise InputError(_("{where}: missing {key}").format(where=where, key=req))
         spec = make_spec(
             session,
             kind=kind,
@@ -104,7 +113,9 @@ def read_policy(session: Session, path: Path) -> list[RuleSpec]:
             where=where,
         )
         if spec.name in seen:
-            raise InputError(f"{where}: duplicate rule name {spec.name!r}")
+            raise InputError(
+                _("{where}: duplicate rule name {name!r}").format(where=where, name=spec.name)
+            )
         seen.add(spec.name)
         specs.append(spec)
     return specs
@@ -113,37 +124,47 @@ def read_policy(session: Session, path: Path) -> list[RuleSpec]:
 def _toml_type(value: Any) -> str:
     """A TOML value's type, as a person who wrote the file would name it."""
     if isinstance(value, bool):
-        return "a boolean"
+        return pgettext("toml", "a boolean")
     for kind, said in (
-        (int, "an integer"),
-        (float, "a number"),
-        (str, "text"),
-        (list, "an array"),
-        (dict, "a table"),
-        (dt.datetime, "a date and time"),
-        (dt.date, "a date"),
-        (dt.time, "a time"),
+        (int, NC_("toml", "an integer")),
+        (float, NC_("toml", "a number")),
+        (str, NC_("toml", "text")),
+        (list, NC_("toml", "an array")),
+        (dict, NC_("toml", "a table")),
+        (dt.datetime, NC_("toml", "a date and time")),
+        (dt.date, NC_("toml", "a date")),
+        (dt.time, NC_("toml", "a time")),
     ):
         if isinstance(value, kind):
-            return said
+            return pgettext("toml", said)
     return type(value).__name__
+
+
+# the types a key allows, as a person who wrote the file would name them
+_WANTED = {
+    str: NC_("toml", "text"),
+    list: NC_("toml", "an array of text"),
+    dt.date: NC_("toml", "a date"),
+}
 
 
 def _check_types(entry: dict[str, Any], where: str) -> None:
     """Refuse a key whose value has the wrong TOML type, naming the file, rule and key."""
     for key, value in entry.items():
         allowed = KEY_TYPES[key]
-        wanted = " or ".join(
-            {str: "text", list: "an array of text", dt.date: "a date"}[t] for t in allowed
-        )
+        wanted = _(" or ").join(pgettext("toml", _WANTED[t]) for t in allowed)
         if (isinstance(value, bool) or not isinstance(value, allowed)) or (
             isinstance(value, list) and not all(isinstance(v, str) for v in value)
         ):
             got = _toml_type(value)
             if isinstance(value, list) and list in allowed:
                 bad = next(v for v in value if not isinstance(v, str))
-                got = f"an array holding {_toml_type(bad)}"
-            raise InputError(f"{where}: {key} must be {wanted}, got {got}")
+                got = _("an array holding {type}").format(type=_toml_type(bad))
+            raise InputError(
+                _("{where}: {key} must be {wanted}, got {got}").format(
+                    where=where, key=key, wanted=wanted, got=got
+                )
+            )
 
 
 @dataclass
@@ -164,27 +185,27 @@ class Plan:
         """One row per rule change, then one per access change."""
         out: list[dict[str, Any]] = []
         for s in self.add:
-            out.append({"change": "+ rule", "what": s.name, "detail": _describe(s)})
+            out.append({"change": _("+ rule"), "what": s.name, "detail": _describe(s)})
         for old, new in self.change:
             diffs = [
                 f"{k}: {old.row()[k]} -> {new.row()[k]}"
                 for k in old.row()
                 if old.row()[k] != new.row()[k]
             ]
-            out.append({"change": "~ rule", "what": new.name, "detail": "; ".join(diffs)})
+            out.append({"change": _("~ rule"), "what": new.name, "detail": "; ".join(diffs)})
         for s in self.remove:
-            out.append({"change": "- rule", "what": s.name, "detail": _describe(s)})
+            out.append({"change": _("- rule"), "what": s.name, "detail": _describe(s)})
         for g in self.gained:
-            out.append({"change": "+ access", "what": g["account"], "detail": _acc(g)})
+            out.append({"change": _("+ access"), "what": g["account"], "detail": _acc(g)})
         for g in self.lost:
-            out.append({"change": "- access", "what": g["account"], "detail": _acc(g)})
+            out.append({"change": _("- access"), "what": g["account"], "detail": _acc(g)})
         return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "on": self.on.isoformat() if self.on else None,
             "add": [s.name for s in self.add],
-            "change": [n.name for _, n in self.change],
+            "change": [n.name for _old, n in self.change],
             "remove": [s.name for s in self.remove],
             "unchanged": self.unchanged,
             "access_gained": self.gained,
@@ -194,13 +215,23 @@ class Plan:
 
 def _describe(s: RuleSpec) -> str:
     d = s.display()
-    when = f" valid {d['valid_from'] or 'open'} to {d['valid_until'] or 'open'}"
-    where = f"{d['resource']} at {d['facilities']} fields {d['fields']}"
-    return f"{d['subject']} {d['actions']} {where}{when}"
+    return _(
+        "{subject} {actions} {resource} at {facilities} fields {fields} valid {start} to {end}"
+    ).format(
+        subject=d["subject"],
+        actions=d["actions"],
+        resource=d["resource"],
+        facilities=d["facilities"],
+        fields=d["fields"],
+        start=d["valid_from"] or _("open"),
+        end=d["valid_until"] or _("open"),
+    )
 
 
 def _acc(g: dict[str, Any]) -> str:
-    return f"{g['action']} {g['resource']} at {g['facility']}"
+    return _("{action} {resource} at {facility}").format(
+        action=g["action"], resource=g["resource"], facility=g["facility"]
+    )
 
 
 def _all_access(session: Session, on: dt.date) -> set[tuple[str, str, str, str]]:
@@ -219,7 +250,7 @@ def _all_access(session: Session, on: dt.date) -> set[tuple[str, str, str, str]]
 
 
 def _current(session: Session) -> dict[str, RuleSpec]:
-    return {spec.name: spec for spec, _ in stored_rules(session)}
+    return {spec.name: spec for spec, _row in stored_rules(session)}
 
 
 def _write(session: Session, plan: Plan) -> None:
@@ -299,7 +330,7 @@ def apply_policy(
         detail={
             "file_sha256": file_sha256(path),
             "added": [s.name for s in plan.add],
-            "changed": [n.name for _, n in plan.change],
+            "changed": [n.name for _old, n in plan.change],
             "removed": [s.name for s in plan.remove],
             "access_gained": len(plan.gained),
             "access_lost": len(plan.lost),

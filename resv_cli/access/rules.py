@@ -21,6 +21,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import Conflict, InputError, NotFound
+from resv_cli.core.i18n import N_, _
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import (
     SCOPE_ACTIONS,
@@ -79,6 +80,8 @@ ACCESS = "access"
 DUPLICATE_CHECK_KIND = "duplicate_check"
 KINDS = (ACCESS, DUPLICATE_CHECK_KIND)
 # what the duplicate check reveals (resv_cli.access.decide.duplicate_check_decision)
+EVERY_SENIOR_CATEGORY = N_("every senior category")
+ALL_FIELDS = N_("(all)")
 DUPLICATE_FIELDS = ("facility", "certificate_number", "issued_on")
 
 
@@ -130,13 +133,15 @@ class RuleSpec:
         del r["kind"]
         return r
 
-    def display(self) -> dict[str, Any]:
+    def display(self, *, for_people: bool = True) -> dict[str, Any]:
+        """The rule as a row; ``for_people=False``: its words in English (audit details)."""
         r = self.row()
+        said = _ if for_people else str
         if self.kind == DUPLICATE_CHECK_KIND:
             facilities = (
                 f"category:{self.facility_category}"
                 if self.facility_category
-                else "every senior category"
+                else said(EVERY_SENIOR_CATEGORY)
             )
         else:
             facilities = self.facility_code or f"category:{self.facility_category}"
@@ -147,7 +152,7 @@ class RuleSpec:
             "actions": r["actions"],
             "resource": r["resource"],
             "facilities": facilities,
-            "fields": r["fields"] or "(all)",
+            "fields": r["fields"] or said(ALL_FIELDS),
             "valid_from": self.valid_from,
             "valid_until": self.valid_until,
             "purpose": self.purpose,
@@ -214,7 +219,9 @@ def make_spec(
     w = f"{where}: " if where else ""
     kind = check_text(f"{w}kind", kind or ACCESS, max_len=32).replace("-", "_")
     if kind not in KINDS:
-        raise InputError(f"{w}kind must be access or duplicate-check, got {kind!r}")
+        raise InputError(
+            w + _("kind must be access or duplicate-check, got {kind!r}").format(kind=kind)
+        )
     if kind == DUPLICATE_CHECK_KIND:
         return _duplicate_spec(
             session,
@@ -234,7 +241,7 @@ def make_spec(
 
     name = text("name", name or "", ScopeRule.name)
     if not name:
-        raise InputError(f"{w}name must be 1 to {NAME_MAX} characters")
+        raise InputError(w + _("name must be 1 to {n} characters").format(n=NAME_MAX))
     subject = check_text(f"{w}subject", subject, max_len=SUBJECT_MAX)
     if isinstance(actions, str):
         actions = text("actions", actions, ScopeRule.actions)
@@ -250,49 +257,72 @@ def make_spec(
     purpose = text("purpose", purpose, ScopeRule.purpose) if purpose else purpose
     if ":" not in subject:
         raise InputError(
-            f"{w}subject must be TYPE:REF, e.g. organization:inzai-fm, got {subject!r}"
+            w
+            + _("subject must be TYPE:REF, e.g. organization:inzai-fm, got {subject!r}").format(
+                subject=subject
+            )
         )
     stype, sref = (p.strip() for p in subject.split(":", 1))
     if stype not in SCOPE_SUBJECTS:
         raise InputError(
-            f"{w}subject type must be one of {', '.join(SCOPE_SUBJECTS)}, got {stype!r}"
+            w
+            + _("subject type must be one of {types}, got {type!r}").format(
+                types=", ".join(SCOPE_SUBJECTS), type=stype
+            )
         )
     if (
         stype == "organization"
         and not session.execute(select(Organization.id).where(Organization.code == sref)).first()
     ):
-        raise InputError(f"{w}no organisation {sref!r}")
+        raise InputError(w + _("no organisation {code!r}").format(code=sref))
     if (
         stype == "account"
         and not session.execute(select(Account.id).where(Account.login_id == sref)).first()
     ):
-        raise InputError(f"{w}no account {sref!r}")
+        raise InputError(w + _("no account {login!r}").format(login=sref))
     if stype == "role" and sref not in ("admin", "monitor", "operator"):
-        raise InputError(f"{w}role must be admin, monitor or operator, got {sref!r}")
+        raise InputError(
+            w + _("role must be admin, monitor or operator, got {role!r}").format(role=sref)
+        )
     acts = _split(actions)
     bad = [a for a in acts if a not in SCOPE_ACTIONS]
     if not acts or bad:
+        known = ", ".join(SCOPE_ACTIONS)
         raise InputError(
-            f"{w}actions must be some of {', '.join(SCOPE_ACTIONS)}"
-            + (f", got {', '.join(bad)}" if bad else "")
+            w
+            + (
+                _("actions must be some of {known}, got {bad}").format(
+                    known=known, bad=", ".join(bad)
+                )
+                if bad
+                else _("actions must be some of {known}").format(known=known)
+            )
         )
     if resource not in SCOPE_RESOURCES:
-        raise InputError(f"{w}resource must be registrants or bookings, got {resource!r}")
+        raise InputError(
+            w
+            + _("resource must be registrants or bookings, got {resource!r}").format(
+                resource=resource
+            )
+        )
     if bool(facility) == bool(category):
-        raise InputError(f"{w}give exactly one of facility or category")
+        raise InputError(w + _("give exactly one of facility or category"))
     if facility:
         try:
             facility_by_code(session, facility)
         except NotFound as exc:
             raise InputError(f"{w}{exc}") from None
     if category and session.get(FacilityCategory, category) is None:
-        raise InputError(f"{w}no facility category {category!r}")
+        raise InputError(w + _("no facility category {code!r}").format(code=category))
     flds = _split(fields) or None
     if flds:
         badf = [f for f in flds if f not in FIELD_NAMES]
         if badf:
             raise InputError(
-                f"{w}fields must be some of {', '.join(FIELD_NAMES)}, got {', '.join(badf)}"
+                w
+                + _("fields must be some of {known}, got {bad}").format(
+                    known=", ".join(FIELD_NAMES), bad=", ".join(badf)
+                )
             )
     vf, vu = _validity(valid_from, valid_until, w)
     return RuleSpec(
@@ -325,13 +355,16 @@ def _duplicate_spec(
     """The duplicate-check exception: from one facility, over senior categories, for a purpose."""
     name = check_text(f"{w}name", name or "", max_len=max_len(DuplicateCheckRule.name))
     if not name:
-        raise InputError(f"{w}name must be 1 to {NAME_MAX} characters")
+        raise InputError(w + _("name must be 1 to {n} characters").format(n=NAME_MAX))
     subject = check_text(f"{w}subject", subject or "", max_len=SUBJECT_MAX)
-    stype, _, sref = (p.strip() for p in subject.partition(":"))
+    stype, _colon, sref = (p.strip() for p in subject.partition(":"))
     if stype != "facility" or not sref:
         raise InputError(
-            f"{w}a duplicate-check rule's subject is facility:CODE (whose staff may check), "
-            f"got {subject!r}"
+            w
+            + _(
+                "a duplicate-check rule's subject is facility:CODE (whose staff may check), "
+                "got {subject!r}"
+            ).format(subject=subject)
         )
     try:
         facility_by_code(session, sref)
@@ -339,23 +372,31 @@ def _duplicate_spec(
         raise InputError(f"{w}{exc}") from None
     if facility:
         raise InputError(
-            f"{w}a duplicate-check rule spans categories: give category (or none for every "
-            "senior category), not facility"
+            w
+            + _(
+                "a duplicate-check rule spans categories: give category (or none for every "
+                "senior category), not facility"
+            )
         )
     if category:
         category = check_text(f"{w}category", category, max_len=50)
         cat = session.get(FacilityCategory, category)
         if cat is None:
-            raise InputError(f"{w}no facility category {category!r}")
+            raise InputError(w + _("no facility category {code!r}").format(code=category))
         if not cat.is_senior:
             raise InputError(
-                f"{w}the duplicate check spans senior categories only; {category!r} is not one"
+                w
+                + _("the duplicate check spans senior categories only; {code!r} is not one").format(
+                    code=category
+                )
             )
     purpose = check_text(
         f"{w}purpose", purpose or "", max_len=max_len(DuplicateCheckRule.purpose)
     ).strip()
     if not purpose:
-        raise InputError(f"{w}a duplicate-check rule needs a purpose (e.g. 登録証の重複発行防止)")
+        raise InputError(
+            w + _("a duplicate-check rule needs a purpose (e.g. 登録証の重複発行防止)")
+        )
     vf, vu = _validity(valid_from, valid_until, w)
     return RuleSpec(
         name=name,
@@ -379,7 +420,7 @@ def _validity(
     vf = _date(valid_from, f"{w}valid_from")
     vu = _date(valid_until, f"{w}valid_until")
     if vf and vu and vu < vf:
-        raise InputError(f"{w}valid_until is before valid_from")
+        raise InputError(w + _("valid_until is before valid_from"))
     return vf, vu
 
 
@@ -421,8 +462,8 @@ def insert_rule(session: Session, spec: RuleSpec, source: str) -> None:
 
 def add_rule(session: Session, actor: Actor | None, spec: RuleSpec) -> dict[str, Any]:
     actor = require_role(actor, "admin", action="scope.add")
-    if any(s.name == spec.name for s, _ in stored_rules(session)):
-        raise Conflict(f"a scope rule named {spec.name!r} already exists")
+    if any(s.name == spec.name for s, _row in stored_rules(session)):
+        raise Conflict(_("a scope rule named {name!r} already exists").format(name=spec.name))
     insert_rule(session, spec, "cli")
     session.flush()
     audit.record(
@@ -441,7 +482,7 @@ def remove_rule(session: Session, actor: Actor | None, name: str) -> dict[str, A
     actor = require_role(actor, "admin", action="scope.remove")
     found = [(s, r) for s, r in stored_rules(session) if s.name == name]
     if not found:
-        raise NotFound(f"no scope rule named {name!r}")
+        raise NotFound(_("no scope rule named {name!r}").format(name=name))
     spec, rule = found[0]
     session.delete(rule)
     session.flush()
@@ -458,7 +499,7 @@ def remove_rule(session: Session, actor: Actor | None, name: str) -> dict[str, A
 
 
 def _audit_view(spec: RuleSpec) -> dict[str, Any]:
-    d = spec.display()
+    d = spec.display(for_people=False)
     return {
         k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in d.items() if k != "name"
     }
@@ -482,14 +523,16 @@ def explain(
     on = on or clock.today()
     acc = session.execute(select(Account).where(Account.login_id == login_id)).scalar_one_or_none()
     if acc is None:
-        raise NotFound(f"no account {login_id!r}")
+        raise NotFound(_("no account {login!r}").format(login=login_id))
     fac = facility_by_code(session, facility)
     if action != access.DUPLICATE_CHECK and action not in SCOPE_ACTIONS:
         raise InputError(
-            f"--action must be one of {', '.join((*SCOPE_ACTIONS, access.DUPLICATE_CHECK))}"
+            _("--action must be one of {known}").format(
+                known=", ".join((*SCOPE_ACTIONS, access.DUPLICATE_CHECK))
+            )
         )
     if resource not in SCOPE_RESOURCES:
-        raise InputError("--resource must be registrants or bookings")
+        raise InputError(_("--resource must be registrants or bookings"))
     d = access.decide(session, acc.id, action, resource, fac.id, on)
     return {
         "account": login_id,
@@ -499,9 +542,9 @@ def explain(
         "on": on,
         "decision": "allow" if d.allowed else "deny",
         "decided_by": d.rule
-        and f"rule {d.rule}"
-        or (f"period {d.period_id}" if d.period_id else "default deny"),
-        "fields": ",".join(sorted(d.fields)) if d.fields else "(all)" if d.allowed else "",
+        and _("rule {name}").format(name=d.rule)
+        or (_("period {id}").format(id=d.period_id) if d.period_id else _("default deny")),
+        "fields": ",".join(sorted(d.fields)) if d.fields else _(ALL_FIELDS) if d.allowed else "",
         "reason": d.reason,
     }
 

@@ -21,17 +21,19 @@ from resv_cli.accounts.lifecycle import IssuedCredential
 from resv_cli.core import clock
 from resv_cli.core.errors import InputError
 from resv_cli.core.files import PrivateFile, check_target
+from resv_cli.core.i18n import N_, _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from resv_cli.core.context import Actor
 
+# both languages in English; Japanese alone in Japanese (translated when written)
 HEADER = (
-    "ログインID / login ID",
-    "氏名 / name",
-    "初期パスワード / one-time password",
-    "有効期限 (日本時間) / expires (JST)",
+    N_("ログインID / login ID"),
+    N_("氏名 / name"),
+    N_("初期パスワード / one-time password"),
+    N_("有効期限 (日本時間) / expires (JST)"),
 )
 
 
@@ -41,7 +43,9 @@ def check_credentials_path(path: Path | None) -> None:
         return
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
-        raise InputError(f"{path}: --credentials-out must name a new .xlsx file")
+        raise InputError(
+            _("{path}: --credentials-out must name a new .xlsx file").format(path=path)
+        )
     check_target(path)
 
 
@@ -56,7 +60,7 @@ def _save(out: PrivateFile, credentials: Sequence[IssuedCredential]) -> str:
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("credentials")
-    ws.append(list(HEADER))
+    ws.append([_(h) for h in HEADER])
     for c in credentials:
         if not c.login_id or not c.one_time_password:
             raise ValueError("issued credential without login ID or one-time password")
@@ -66,7 +70,9 @@ def _save(out: PrivateFile, credentials: Sequence[IssuedCredential]) -> str:
         wb.save(out.file)
         return out.finish()
     except OSError as exc:
-        raise InputError(f"cannot write {out.target}: {exc.strerror or exc}") from None
+        raise InputError(
+            _("cannot write {path}: {problem}").format(path=out.target, problem=exc.strerror or exc)
+        ) from None
 
 
 def fill_credentials_file(out: PrivateFile, credentials: Sequence[IssuedCredential]) -> str:

@@ -11,6 +11,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.db import create_schema, is_initialised
 from resv_cli.core.errors import AlreadyInitialised, InputError
+from resv_cli.core.i18n import _
 from resv_cli.core.models import Account, Organization
 from resv_cli.core.normalize import check_text, max_len
 
@@ -29,10 +30,10 @@ def initialise(
 ) -> dict[str, Any]:
     """Create the schema and the first city administrator; refuse a second run."""
     if is_initialised(engine):
-        raise AlreadyInitialised("this database is already initialised; nothing was changed")
+        raise AlreadyInitialised(_("this database is already initialised; nothing was changed"))
     admin_login = admin_login.strip()
     if not admin_login or len(admin_login) > 64 or any(c.isspace() for c in admin_login):
-        raise InputError("--admin must be a login ID of 1-64 characters without spaces")
+        raise InputError(_("--admin must be a login ID of 1-64 characters without spaces"))
     admin_name = check_text("--name", admin_name, max_len=max_len(Account.display_name))
     city_code = check_text("--city-code", city_code, max_len=max_len(Organization.code))
     city_name = check_text("--city-name", city_name, max_len=max_len(Organization.name))

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select
 
 from resv_cli.accounts import passwords
+from resv_cli.accounts.orgs import check_validity
 from resv_cli.accounts.workplaces import set_workplaces
 from resv_cli.audit import chain as audit
 from resv_cli.audit.vocabulary import A
 from resv_cli.core import clock
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import AuthenticationFailed, Conflict, InputError, NotFound
+from resv_cli.core.i18n import N_, _, ngettext
 from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import ROLES, Account, Facility, Organization, RosterEntry
 from resv_cli.core.normalize import check_text, max_len
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 ONE_TIME_PASSWORD_HOURS = 72
 LOGIN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 STATUS_FILTERS = ("active", "disabled", "revoked", "locked", "expired", "one-time")
+OPERATORS_ONLY = N_("--all-managed-facilities is for operators (the manager's staff)")
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def get_account(session: Session, login_id: str, *, for_update: bool = False) ->
         q = q.with_for_update()
     acc = session.execute(q).scalar_one_or_none()
     if acc is None:
-        raise NotFound(f"no account with login ID {login_id.strip()!r}")
+        raise NotFound(_("no account with login ID {login!r}").format(login=login_id.strip()))
     return acc
 
 
@@ -75,44 +78,6 @@ def _issue(account: Account, now: dt.datetime) -> IssuedCredential:
         expires_at=account.temp_password_expires_at,
         display_name=account.display_name,
     )
-
-
-def check_validity(
-    org: Organization, valid_from: dt.date | None, valid_until: dt.date | None
-) -> tuple[dt.date | None, dt.date | None]:
-    """Apply the defaults (the designation term) and refuse dates outside it.
-
-    Refuses an account that the designation term would make born expired (the term
-    ended before today, or before ``valid_from``): the message says to record the
-    renewal first.  An explicit past ``valid_until`` is the caller's choice.
-    """
-    today = clock.today()
-    renew = f"record the renewal with `resv org renew {org.code} --until ...` first"
-    if org.kind == "designated_manager":
-        if valid_until is None:
-            valid_until = org.term_end
-            if org.term_end is not None and org.term_end < max(today, valid_from or today):
-                raise InputError(
-                    f"{org.code}'s designation ended on {org.term_end}: {renew}"
-                    if org.term_end < today
-                    else f"{org.code}'s designation ends on {org.term_end}, before "
-                    f"--valid-from {valid_from}: {renew}"
-                )
-        elif org.term_end is not None and valid_until > org.term_end:
-            raise InputError(
-                f"--valid-until {valid_until} is after the end of {org.code}'s designation "
-                f"term ({org.term_end})"
-            )
-        if valid_from is None and org.term_start is not None and org.term_start > clock.today():
-            valid_from = org.term_start
-        if valid_from is not None and org.term_start is not None and valid_from < org.term_start:
-            raise InputError(
-                f"--valid-from {valid_from} is before the start of {org.code}'s designation "
-                f"term ({org.term_start})"
-            )
-    if valid_from and valid_until and valid_until < valid_from:
-        raise InputError("--valid-until is before --valid-from")
-    return valid_from, valid_until
 
 
 def grant_account(
@@ -143,28 +108,32 @@ def grant_account(
     login_id = login_id.strip()
     if not LOGIN_ID_RE.match(login_id):
         raise InputError(
-            "login ID must be 3-64 characters: lower-case letters, digits, '.', '_' or '-', "
-            f"starting with a letter or digit (got {login_id!r})"
+            _(
+                "login ID must be 3-64 characters: lower-case letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit (got {login!r})"
+            ).format(login=login_id)
         )
     if role not in ROLES:
-        raise InputError(f"--role must be one of {', '.join(ROLES)}")
+        raise InputError(_("--role must be one of {known}").format(known=", ".join(ROLES)))
     name = check_text("--name", name, max_len=max_len(Account.display_name))
     if not name:
-        raise InputError("--name is empty")
+        raise InputError(_("--name is empty"))
     org = organization_by_code(session, org_code)
     if role in ("admin", "monitor") and org.kind != "city":
         raise InputError(
-            f"the {role} role is for the city's own staff; {org.code} is a designated manager"
+            _("the {role} role is for the city's own staff; {code} is a designated manager").format(
+                role=role, code=org.code
+            )
         )
     valid_from, valid_until = check_validity(org, valid_from, valid_until)
     codes = [facility_code] if isinstance(facility_code, str) else list(facility_code or ())
     places = [facility_by_code(session, c) for c in dict.fromkeys(codes)]
     fac = places[0] if places else None
     if all_managed_facilities and role != "operator":
-        raise InputError("--all-managed-facilities is for operators (the manager's staff)")
+        raise InputError(_(OPERATORS_ONLY))
     if session.execute(select(Account.id).where(Account.login_id == login_id)).first():
         raise Conflict(
-            f"login ID {login_id!r} is already taken (IDs are never reused)",
+            _("login ID {login!r} is already taken (IDs are never reused)").format(login=login_id),
             action="account.grant",
             resource_type="account",
             resource_id=login_id,
@@ -240,7 +209,7 @@ def update_account(
             detail["facilities"] = [p.code for p in places]
     if all_managed_facilities is not None and all_managed_facilities != acc.all_managed_facilities:
         if all_managed_facilities and acc.role != "operator":
-            raise InputError("--all-managed-facilities is for operators (the manager's staff)")
+            raise InputError(_(OPERATORS_ONLY))
         acc.all_managed_facilities = all_managed_facilities
         detail["all_managed_facilities"] = all_managed_facilities
     if len(detail) == 1:
@@ -269,7 +238,13 @@ def reset_password(session: Session, actor: Actor | None, login_id: str) -> Issu
     acc = get_account(session, login_id, for_update=True)
     if acc.status != "active":
         raise Conflict(
-            f"account {acc.login_id} is {acc.status}; a password cannot be issued for it"
+            (
+                _("account {login} is revoked; a password cannot be issued for it")
+                if acc.status == "revoked"
+                else _("account {login} is disabled; a password cannot be issued for it")
+                if acc.status == "disabled"
+                else _("account {login} is {status}; a password cannot be issued for it")
+            ).format(login=acc.login_id, status=acc.status)
         )
     now = clock.now()
     cred = _issue(acc, now)
@@ -300,7 +275,7 @@ def revoke_account(
     acc = get_account(session, login_id, for_update=True)
     if acc.id == actor.account_id:
         raise InputError(
-            "you cannot revoke your own account; ask another administrator",
+            _("you cannot revoke your own account; ask another administrator"),
             action="account.revoke",
             resource_type="account",
             resource_id=acc.login_id,
@@ -309,7 +284,7 @@ def revoke_account(
         )
     if acc.status == "revoked":
         raise Conflict(
-            f"account {acc.login_id} is already revoked",
+            _("account {login} is already revoked").format(login=acc.login_id),
             action="account.revoke",
             resource_type="account",
             resource_id=acc.login_id,
@@ -368,7 +343,7 @@ def disable_dormant(
 
     actor = require_role(actor, "admin", action="account.disable_dormant")
     if days < 1:
-        raise InputError("--days must be at least 1")
+        raise InputError(_("--days must be at least 1"))
     now = clock.now()
     accs = (
         session.execute(
@@ -480,12 +455,14 @@ def list_accounts(
     if org_code:
         q = q.where(Account.organization_id == organization_by_code(session, org_code).id)
     if status and status not in STATUS_FILTERS:
-        raise InputError(f"--status must be one of {', '.join(STATUS_FILTERS)}")
+        raise InputError(
+            _("--status must be one of {known}").format(known=", ".join(STATUS_FILTERS))
+        )
     if status in ("active", "disabled", "revoked"):
         q = q.where(Account.status == status)
     if dormant_days is not None:
         if dormant_days < 1:
-            raise InputError("--dormant must be at least 1 day")
+            raise InputError(_("--dormant must be at least 1 day"))
         q = q.where(Account.status == "active", _dormant_clause(dormant_days, now))
     rows = [_row(a, oc, fc, now) for a, oc, fc in session.execute(q).all()]
     if status == "locked":
@@ -617,19 +594,25 @@ def change_own_password(engine: Engine, actor: Actor, current: str, new: str) ->
                 resource_id=acc.id,
             )
             minutes = max(1, -(-int((acc.locked_until - now).total_seconds()) // 60))
-            refusal = (
+            refusal = ngettext(
                 "password not changed: the account is locked after too many wrong passwords; "
-                f"try again in {minutes} minute{'s' if minutes != 1 else ''} or ask city IT"
-            )
+                "try again in {n} minute or ask city IT",
+                "password not changed: the account is locked after too many wrong passwords; "
+                "try again in {n} minutes or ask city IT",
+                minutes,
+            ).format(n=minutes)
         else:
-            ok, _ = passwords.verify(current, acc.password_hash)
+            ok, _rehash = passwords.verify(current, acc.password_hash)
             if not ok:
                 register_failure(
                     s, acc, now, reason="wrong_password", action="account.password_change"
                 )
-                refusal = "password not changed: the current password is wrong"
+                refusal = _("password not changed: the current password is wrong")
                 if acc.locked_until is not None and acc.locked_until > now:
-                    refusal += "; the account is now locked after too many wrong passwords"
+                    refusal = _(
+                        "password not changed: the current password is wrong; "
+                        "the account is now locked after too many wrong passwords"
+                    )
     # the transaction above committed the refusal, its counter and its audit event
     if refusal is not None:
         raise AuthenticationFailed(refusal)
@@ -675,23 +658,24 @@ def password_policy(
     return {
         "min_length": settings.password_min_length(session),
         "max_length": passwords.MAX_LENGTH,
-        "invisible_characters": "refused (control, format, line separators, unassigned)",
-        "min_strength": (
-            f"zxcvbn score {settings.password_min_score(session)} of 4 "
-            "(the login ID, names and organisation count as guessable)"
-        ),
-        "context_words": (
+        "invisible_characters": _("refused (control, format, line separators, unassigned)"),
+        "min_strength": _(
+            "zxcvbn score {n} of 4 (the login ID, names and organisation count as guessable)"
+        ).format(n=settings.password_min_score(session)),
+        "context_words": _(
             "refused: the login ID, the person's name (kanji, kana, romaji), the "
             "organisation's code and name, resv"
         ),
-        "hash": (
-            f"argon2id m={passwords.ARGON2_MEMORY_KIB} KiB t={passwords.ARGON2_TIME_COST} "
-            f"p={passwords.ARGON2_PARALLELISM} (older hashes upgraded at login)"
+        "hash": _("argon2id m={m} KiB t={t} p={p} (older hashes upgraded at login)").format(
+            m=passwords.ARGON2_MEMORY_KIB,
+            t=passwords.ARGON2_TIME_COST,
+            p=passwords.ARGON2_PARALLELISM,
         ),
         "common_passwords_blocked": len(passwords.common_passwords()),
-        "lockout": f"{MAX_FAILURES} failures -> {LOCK_MINUTES} min, doubling per further lock",
-        "one_time_password": (
-            f"{passwords.ONE_TIME_PASSWORD_BITS} bits, {ONE_TIME_PASSWORD_HOURS} hours, "
-            "must be changed at first login"
+        "lockout": _("{n} failures -> {minutes} min, doubling per further lock").format(
+            n=MAX_FAILURES, minutes=LOCK_MINUTES
+        ),
+        "one_time_password": _("{bits} bits, {hours} hours, must be changed at first login").format(
+            bits=passwords.ONE_TIME_PASSWORD_BITS, hours=ONE_TIME_PASSWORD_HOURS
         ),
     }

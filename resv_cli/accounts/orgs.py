@@ -13,6 +13,7 @@ from resv_cli.audit.vocabulary import A
 from resv_cli.core import clock
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import Conflict, InputError
+from resv_cli.core.i18n import _
 from resv_cli.core.lookup import organization_by_code
 from resv_cli.core.models import (
     ORG_KINDS,
@@ -46,23 +47,25 @@ def add_org(
     code = code.strip()
     kind = KIND_ALIASES.get(kind, kind)
     if kind not in ORG_KINDS:
-        raise InputError("--kind must be city or designated-manager")
+        raise InputError(_("--kind must be city or designated-manager"))
     if not CODE_RE.fullmatch(code):
         raise InputError(
-            "organisation code must be 2-32 characters: lower-case letters, digits and '-', "
-            f"starting with a letter or digit (got {code!r})"
+            _(
+                "organisation code must be 2-32 characters: lower-case letters, digits and '-', "
+                "starting with a letter or digit (got {code!r})"
+            ).format(code=code)
         )
-    name = check_text("organisation name", name, max_len=max_len(Organization.name))
+    name = check_text(_("organisation name"), name, max_len=max_len(Organization.name))
     if not name:
-        raise InputError("the organisation's name is empty")
+        raise InputError(_("the organisation's name is empty"))
     if kind == "designated_manager" and (term_start is None or term_end is None):
         raise InputError(
-            "a designated manager needs its designation term: --term-start and --term-end"
+            _("a designated manager needs its designation term: --term-start and --term-end")
         )
     if term_start and term_end and term_end < term_start:
-        raise InputError("--term-end is before --term-start")
+        raise InputError(_("--term-end is before --term-start"))
     if session.execute(select(Organization.id).where(Organization.code == code)).first():
-        raise Conflict(f"an organisation with code {code!r} already exists")
+        raise Conflict(_("an organisation with code {code!r} already exists").format(code=code))
     org = Organization(
         code=code,
         name=name,
@@ -88,6 +91,50 @@ def add_org(
         },
     )
     return org
+
+
+def check_validity(
+    org: Organization, valid_from: dt.date | None, valid_until: dt.date | None
+) -> tuple[dt.date | None, dt.date | None]:
+    """Apply the defaults (the designation term) and refuse dates outside it.
+
+    Refuses an account that the designation term would make born expired (the term
+    ended before today, or before ``valid_from``): the message says to record the
+    renewal first.  An explicit past ``valid_until`` is the caller's choice.
+    """
+    today = clock.today()
+    renew = _("record the renewal with `resv org renew {code} --until ...` first")
+    said = {"code": org.code, "end": org.term_end, "start": org.term_start}
+    if org.kind == "designated_manager":
+        if valid_until is None:
+            valid_until = org.term_end
+            if org.term_end is not None and org.term_end < max(today, valid_from or today):
+                raise InputError(
+                    (
+                        _("{code}'s designation ended on {end}: {renew}")
+                        if org.term_end < today
+                        else _(
+                            "{code}'s designation ends on {end}, before --valid-from {day}: {renew}"
+                        )
+                    ).format(**said, day=valid_from, renew=renew.format(code=org.code))
+                )
+        elif org.term_end is not None and valid_until > org.term_end:
+            raise InputError(
+                _(
+                    "--valid-until {day} is after the end of {code}'s designation term ({end})"
+                ).format(**said, day=valid_until)
+            )
+        if valid_from is None and org.term_start is not None and org.term_start > clock.today():
+            valid_from = org.term_start
+        if valid_from is not None and org.term_start is not None and valid_from < org.term_start:
+            raise InputError(
+                _(
+                    "--valid-from {day} is before the start of {code}'s designation term ({start})"
+                ).format(**said, day=valid_from)
+            )
+    if valid_from and valid_until and valid_until < valid_from:
+        raise InputError(_("--valid-until is before --valid-from"))
+    return valid_from, valid_until
 
 
 def _period(org: Organization, start: dt.date, end: dt.date, source: str) -> OrganizationTerm:
@@ -229,7 +276,7 @@ def _officer(session: Session, org: Organization, who: str) -> tuple[Account | N
     """Resolve ``--security-officer``: an account of ``org`` (login ID or name), else a name."""
     who = check_text("--security-officer", who, max_len=max_len(SecurityOfficer.name)).strip()
     if not who:
-        raise InputError("--security-officer is empty")
+        raise InputError(_("--security-officer is empty"))
     acc = session.execute(select(Account).where(Account.login_id == who)).scalar_one_or_none()
     if acc is None:
         # a name: the one live account of the organisation with that name, if any
@@ -250,12 +297,15 @@ def _officer(session: Session, org: Organization, who: str) -> tuple[Account | N
     if acc.organization_id != org.id:
         other = session.get(Organization, acc.organization_id)
         raise InputError(
-            f"--security-officer: account {acc.login_id} belongs to "
-            f"{other.code if other else '?'}, not {org.code}: the officer is a person of "
-            f"{org.code}"
+            _(
+                "--security-officer: account {login} belongs to {other}, not {code}: "
+                "the officer is a person of {code}"
+            ).format(login=acc.login_id, other=other.code if other else "?", code=org.code)
         )
     if acc.status == "revoked":
-        raise InputError(f"--security-officer: account {acc.login_id} is revoked")
+        raise InputError(
+            _("--security-officer: account {login} is revoked").format(login=acc.login_id)
+        )
     return acc, None
 
 
@@ -282,27 +332,31 @@ def update_org(
     org = organization_by_code(session, code)
     if name is None and term_start is None and term_end is None and security_officer_ is None:
         raise InputError(
-            "nothing to change: give --name, --term-start, --term-end or --security-officer"
+            _("nothing to change: give --name, --term-start, --term-end or --security-officer")
         )
     if officer_from is not None and security_officer_ is None:
-        raise InputError("--officer-from needs --security-officer")
+        raise InputError(_("--officer-from needs --security-officer"))
     changed: list[str] = []
     detail: dict[str, Any] = {}
     if name is not None:
         name = check_text("--name", name, max_len=max_len(Organization.name))
         if not name:
-            raise InputError("--name is empty")
+            raise InputError(_("--name is empty"))
         if name != org.name:
             org.name = name
             changed.append("name")
     if term_start is not None or term_end is not None:
         if org.kind != "designated_manager":
-            raise InputError(f"{org.code} is the city: it has no designation term")
+            raise InputError(
+                _("{code} is the city: it has no designation term").format(code=org.code)
+            )
         periods = _ensure_periods(session, org)
         if not periods:
             if term_start is None or term_end is None:
                 raise InputError(
-                    f"{org.code} has no designation term yet: give --term-start and --term-end"
+                    _(
+                        "{code} has no designation term yet: give --term-start and --term-end"
+                    ).format(code=org.code)
                 )
             periods = [_period(org, term_start, term_end, "add")]
             session.add(periods[0])
@@ -310,11 +364,17 @@ def update_org(
         new_start = term_start or current.term_start
         new_end = term_end or current.term_end
         if new_end < new_start:
-            raise InputError(f"--term-end {new_end} is before --term-start {new_start}")
+            raise InputError(
+                _("--term-end {end} is before --term-start {start}").format(
+                    end=new_end, start=new_start
+                )
+            )
         if len(periods) > 1 and new_start <= periods[-2].term_end:
             raise InputError(
-                f"--term-start {new_start} is within the previous designation period "
-                f"({periods[-2].term_start}..{periods[-2].term_end})"
+                _(
+                    "--term-start {start} is within the previous designation period "
+                    "({first}..{last})"
+                ).format(start=new_start, first=periods[-2].term_start, last=periods[-2].term_end)
             )
         if new_end != org.term_end:
             detail["previous_term_end"] = _iso(org.term_end)
@@ -404,22 +464,32 @@ def renew_org(
     require_role(actor, "admin", action=A.ORG_RENEW)
     org = organization_by_code(session, code)
     if org.kind != "designated_manager":
-        raise InputError(f"{org.code} is the city: it has no designation term to renew")
+        raise InputError(
+            _("{code} is the city: it has no designation term to renew").format(code=org.code)
+        )
     periods = _ensure_periods(session, org)
     previous_end = org.term_end
     if start is None:
         if previous_end is None:
             raise InputError(
-                f"{org.code} has no designation term yet: give --from (the new period's first day)"
+                _(
+                    "{code} has no designation term yet: give --from (the new period's first day)"
+                ).format(code=org.code)
             )
         start = previous_end + dt.timedelta(days=1)
     if previous_end is not None and start <= previous_end:
         raise InputError(
-            f"a renewal starts after the current term ends ({previous_end}); to correct the "
-            f"current term use `resv org update {org.code} --term-end DATE`"
+            _(
+                "a renewal starts after the current term ends ({end}); to correct the "
+                "current term use `resv org update {code} --term-end DATE`"
+            ).format(end=previous_end, code=org.code)
         )
     if until < start:
-        raise InputError(f"--until {until} is before the new period's first day {start}")
+        raise InputError(
+            _("--until {until} is before the new period's first day {start}").format(
+                until=until, start=start
+            )
+        )
     new = _period(org, start, until, "renew")
     session.add(new)
     session.flush()
@@ -455,7 +525,7 @@ def renew_org(
             )
     elif extend_accounts:
         raise InputError(
-            "--extend-accounts needs a renewal that continues the current term without a gap"
+            _("--extend-accounts needs a renewal that continues the current term without a gap")
         )
     audit.record(
         session,

@@ -15,6 +15,7 @@ import secrets
 import unicodedata
 from typing import Any
 
+from resv_cli.core.i18n import N_, _, language
 from resv_cli.core.normalize import VARIANT_KANJI, to_katakana
 
 ARGON2_MEMORY_KIB = 19_456
@@ -72,7 +73,7 @@ def generate_one_time_password() -> str:
     """
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789abcdefghijkmnopqrstuvwxyz"
     # 57 symbols: 28 chars give > 163 bits
-    raw = "".join(secrets.choice(alphabet) for _ in range(28))
+    raw = "".join(secrets.choice(alphabet) for _i in range(28))
     return "-".join(raw[i : i + 4] for i in range(0, 28, 4))
 
 
@@ -172,54 +173,100 @@ def check_policy(
     for ch in pw:
         if unicodedata.category(ch) in INVISIBLE_CATEGORIES:
             raise InputError(
-                "password must not contain invisible or formatting characters "
-                f"(found U+{ord(ch):04X}); type it again without them"
+                _(
+                    "password must not contain invisible or formatting characters "
+                    "(found U+{code:04X}); type it again without them"
+                ).format(code=ord(ch))
             )
     if len(pw) < min_length:
-        raise InputError(f"password too short: at least {min_length} characters are required")
+        raise InputError(
+            _("password too short: at least {n} characters are required").format(n=min_length)
+        )
     if len(pw) > MAX_LENGTH:
-        raise InputError(f"password too long: at most {MAX_LENGTH} characters")
+        raise InputError(_("password too long: at most {n} characters").format(n=MAX_LENGTH))
     low = pw.lower()
     if low in common_passwords() or low.strip() in common_passwords():
-        raise InputError("password is on the list of commonly used passwords")
+        raise InputError(_("password is on the list of commonly used passwords"))
     folded = _fold(pw)
 
     def contains(words: list[str]) -> bool:
         return any(_long_enough(w) and w in folded for w in words)
 
     if login_id and len(login_id.strip()) >= 3 and contains([_fold(login_id)]):
-        raise InputError("password must not contain the login ID")
+        raise InputError(_("password must not contain the login ID"))
     names = _words(name) + _words(kana)
     if contains(names):
-        raise InputError("password must not contain the person's name")
+        raise InputError(_("password must not contain the person's name"))
     readings = [w for w in names if not _IDEOGRAPH.search(w)]
     romaji = name_patterns(readings)
-    if any(p.search(folded) for _, p in romaji):
-        raise InputError("password must not contain the person's name (in romaji)")
+    if any(p.search(folded) for _hepburn, p in romaji):
+        raise InputError(_("password must not contain the person's name (in romaji)"))
     org_words = list(dict.fromkeys(w for o in organization for w in _org_words(o)))
     if contains(org_words):
-        raise InputError("password must not contain the organisation's code or name")
+        raise InputError(_("password must not contain the organisation's code or name"))
     if contains(list(PRODUCT_NAMES)):
-        raise InputError("password must not contain the product's name (resv)")
+        raise InputError(_("password must not contain the product's name (resv)"))
     if len(set(pw)) < 4:
-        raise InputError("password is too repetitive")
+        raise InputError(_("password is too repetitive"))
     inputs = [
-        w for w in (login_id, *names, *(h for h, _ in romaji), *org_words, *PRODUCT_NAMES) if w
+        w
+        for w in (login_id, *names, *(h for h, _pattern in romaji), *org_words, *PRODUCT_NAMES)
+        if w
     ]
     score, advice = strength(pw, inputs)
     if score < min_score:
-        raise InputError(
-            f"password is too easy to guess (strength {score} of 4, at least {min_score} "
-            f"required){': ' + advice if advice else ''}"
+        weak = (
+            _(
+                "password is too easy to guess (strength {score} of 4, at least {min} "
+                "required): {advice}"
+            )
+            if advice
+            else _("password is too easy to guess (strength {score} of 4, at least {min} required)")
         )
+        raise InputError(weak.format(score=score, min=min_score, advice=advice))
 
 
 def strength(password: str, user_inputs: list[str]) -> tuple[int, str]:
     """zxcvbn's score (0-4) and its feedback in one line (never the password)."""
     from zxcvbn import zxcvbn
 
+    language()  # zxcvbn reads its feedback through gettext: the language is decided first
     result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=user_inputs)
     feedback = result.get("feedback") or {}
     parts = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]
     advice = " ".join(" ".join(p.split()) for p in parts if p and p.strip())
     return int(result["score"]), advice
+
+
+# zxcvbn (pinned, constraints.txt) writes its feedback through ``gettext.gettext``,
+# which reads resv's catalogue (``resv_cli.core.i18n.set_language``): its strings,
+# marked here, are translated in services.po.
+ZXCVBN_FEEDBACK = (
+    N_("Use a few words, avoid common phrases."),
+    N_("No need for symbols, digits, or uppercase letters."),
+    N_("Add another word or two. Uncommon words are better."),
+    N_("Straight rows of keys are easy to guess."),
+    N_("Short keyboard patterns are easy to guess."),
+    N_("Use a longer keyboard pattern with more turns."),
+    N_('Repeats like "aaa" are easy to guess.'),
+    N_('Repeats like "abcabcabc" are only slightly harder to guess than "abc".'),
+    N_("Avoid repeated words and characters."),
+    N_('Sequences like "abc" or "6543" are easy to guess.'),
+    N_("Avoid sequences."),
+    N_("Recent years are easy to guess."),
+    N_("Avoid recent years."),
+    N_("Avoid years that are associated with you."),
+    N_("Dates are often easy to guess."),
+    N_("Avoid dates and years that are associated with you."),
+    N_("This is a top-10 common password."),
+    N_("This is a top-100 common password."),
+    N_("This is a very common password."),
+    N_("This is similar to a commonly used password."),
+    N_("A word by itself is easy to guess."),
+    N_("Names and surnames by themselves are easy to guess."),
+    N_("Common names and surnames are easy to guess."),
+    N_("Capitalization doesn't help very much."),
+    N_("All-uppercase is almost as easy to guess as all-lowercase."),
+    N_("Reversed words aren't much harder to guess."),
+    N_("Predictable substitutions like '@' instead of 'a' don't help very much."),
+)

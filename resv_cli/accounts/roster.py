@@ -48,6 +48,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import InputError
+from resv_cli.core.i18n import _
 from resv_cli.core.models import Account, Facility, ImportBatch, Organization, RosterEntry
 from resv_cli.core.normalize import name_key
 
@@ -68,14 +69,23 @@ class PlanItem:
     facility_id: int | None = None
     entry_id: int | None = None
     account_id: int | None = None
-    changes: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # as people read them
+    changed: list[str] = field(default_factory=list)  # what changed (codes: the audit detail)
     # every place of work, the first (facility_id / facility_code) first
     facility_ids: list[int] = field(default_factory=list)
     facility_codes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("facility_id", "entry_id", "account_id", "person_key", "kana", "facility_ids"):
+        for k in (
+            "facility_id",
+            "entry_id",
+            "account_id",
+            "person_key",
+            "kana",
+            "facility_ids",
+            "changed",
+        ):
             d.pop(k)
         d["name"] = d.pop("full_name")
         d["facility"] = d.pop("facility_code")
@@ -133,6 +143,12 @@ class RosterPlan:
         return {k: len(getattr(self, k)) for k in CATEGORIES}
 
 
+def _change(item: PlanItem, code: str, text: str, before: str = "", after: str = "") -> None:
+    """Note one change of a planned account: its code (audited), and as people read it."""
+    item.changed.append(code)
+    item.changes.append(text.format(before=before, after=after))
+
+
 def _facility_lookup(session: Session) -> tuple[dict[str, Facility], dict[str, list[Facility]]]:
     by_code: dict[str, Facility] = {}
     by_name: dict[str, list[Facility]] = {}
@@ -151,13 +167,12 @@ def _name_facility(
         return [fac]
     named = by_name.get(name_key(text), [])
     if len(named) > 1:
-        return (
-            f"{text!r} names {len(named)} facilities; give the code "
-            f"({', '.join(f.code for f in named)})"
+        return _("{text!r} names {n} facilities; give the code ({codes})").format(
+            text=text, n=len(named), codes=", ".join(f.code for f in named)
         )
     if named:
         return named
-    return f"no facility with code or name {text!r}"
+    return _("no facility with code or name {text!r}").format(text=text)
 
 
 def resolve_facilities(
@@ -227,10 +242,20 @@ def unmanaged_places(
                 continue
             other = managing_organization(session, fid, day)
             by = session.get(Organization, other).code if other is not None else None
-            where = f"row {item.row}, column 所属施設" if item.row else f"{item.login_id}"
+            where = (
+                _("row {row}, column 所属施設").format(row=item.row)
+                if item.row
+                else f"{item.login_id}"
+            )
+            problem = (
+                _("{file}: {where}: {code} is not a facility {org} manages on {day} ({by} does)")
+                if by
+                else _(
+                    "{file}: {where}: {code} is not a facility {org} manages on {day} (nobody does)"
+                )
+            )
             problems.append(
-                f"{fname}: {where}: {code} is not a facility {org_code} manages on {day} "
-                + (f"({by} does)" if by else "(nobody does)")
+                problem.format(file=fname, where=where, code=code, org=org_code, day=day, by=by)
             )
     return problems
 
@@ -252,7 +277,7 @@ def plan_roster(
     whose account was revoked is in ``plan.revoked`` unless their login ID is in
     ``re_grant`` (then re-enabled with a new one-time password).
     """
-    from resv_cli.accounts.lifecycle import check_validity
+    from resv_cli.accounts.orgs import check_validity
     from resv_cli.accounts.workplaces import workplace_ids
     from resv_cli.core.lookup import organization_by_code
 
@@ -267,11 +292,17 @@ def plan_roster(
     for r in rows:
         facs = resolve_facilities(r.facility, by_code, by_name)
         if isinstance(facs, str):
-            problems.append(f"{r.file}: row {r.row}, column 所属施設: {facs}")
+            problems.append(
+                _("{file}: row {row}, column 所属施設: {problem}").format(
+                    file=r.file, row=r.row, problem=facs
+                )
+            )
             continue
         if r.role in ("admin", "monitor") and org.kind != "city":
             problems.append(
-                f"{r.file}: row {r.row}, column 役割: {r.role} is for the city's own staff"
+                _("{file}: row {row}, column 役割: {role} is for the city's own staff").format(
+                    file=r.file, row=r.row, role=r.role
+                )
             )
             continue
         resolved.append((r, facs))
@@ -323,29 +354,41 @@ def plan_roster(
         item.entry_id, item.account_id, item.login_id = entry.id, acc.id, acc.login_id
         had = workplace_ids(session, acc.id)
         if had != item.facility_ids:
-            before = ",".join(fac_codes.get(i, "?") for i in had) or "none"
-            item.changes.append(f"facility {before}->{','.join(item.facility_codes)}")
+            before = ",".join(fac_codes.get(i, "?") for i in had) or _("none")
+            after = ",".join(item.facility_codes)
+            _change(item, "facility", _("facility {before}->{after}"), before, after)
         if entry.role != r.role:
-            item.changes.append(f"role {entry.role}->{r.role}")
+            _change(item, "role", _("role {before}->{after}"), entry.role, r.role)
         if entry.employment_type != r.employment_type:
-            item.changes.append(f"employment {entry.employment_type}->{r.employment_type}")
+            was, now_ = entry.employment_type, r.employment_type
+            _change(item, "employment", _("employment {before}->{after}"), was, now_)
         if entry.full_name != r.full_name or (entry.kana or "") != r.kana:
-            item.changes.append("name")
+            _change(item, "name", _("name"))
         if acc.status == "revoked":
             if acc.login_id in wanted_back:
                 wanted_back.discard(acc.login_id)
-                item.changes.append("re-granted (was revoked)")
+                item.changes.append(_("re-granted (was revoked)"))
                 plan.to_enable.append(item)
             else:
                 item.changes.append(
-                    f"account revoked: re-grant with --re-grant {acc.login_id} if intended"
+                    _("account revoked: re-grant with --re-grant {login} if intended").format(
+                        login=acc.login_id
+                    )
                 )
                 plan.revoked.append(item)
         elif entry.status == "left":
             if acc.status == "disabled" and acc.status_reason == "left roster":
                 plan.to_enable.append(item)
             else:
-                item.changes.append(f"account {acc.status}: not re-enabled")
+                item.changes.append(
+                    (
+                        _("account revoked: not re-enabled")
+                        if acc.status == "revoked"
+                        else _("account disabled: not re-enabled")
+                        if acc.status == "disabled"
+                        else _("account {status}: not re-enabled")
+                    ).format(status=acc.status)
+                )
                 plan.unchanged.append(item)
         elif item.changes:
             plan.to_update.append(item)
@@ -353,7 +396,9 @@ def plan_roster(
             plan.unchanged.append(item)
     if wanted_back:
         raise InputError(
-            f"--re-grant {', '.join(sorted(wanted_back))}: not a revoked person on this roster"
+            _("--re-grant {logins}: not a revoked person on this roster").format(
+                logins=", ".join(sorted(wanted_back))
+            )
         )
     for key, entry in sorted(entries.items(), key=lambda kv: kv[1].id):
         if key in seen or entry.status != "active":
@@ -493,7 +538,7 @@ def apply_roster(session: Session, actor: Actor | None, plan: RosterPlan) -> lis
             issued.append(_issue(acc, now))
             action = "account.enable"
         else:
-            detail["changed"] = [c.split(" ")[0] for c in item.changes]
+            detail["changed"] = list(item.changed)
             action = "account.update"
         audit.record(
             session,

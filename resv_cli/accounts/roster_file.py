@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from resv_cli.core.errors import InputError
+from resv_cli.core.i18n import _
 from resv_cli.core.models import Facility, RosterEntry
 from resv_cli.core.normalize import control_problem, kana_key, length_problem, max_len, name_key
 
@@ -87,7 +88,12 @@ class RowProblems(InputError):
     def __init__(self, problems: list[str], what: str = "changed") -> None:
         first = problems[0]
         if len(problems) > 1:
-            first += f" (and {len(problems) - 1} more problems; nothing was {what})"
+            more = (
+                _(" (and {n} more problems; nothing was imported)")
+                if what == "imported"
+                else _(" (and {n} more problems; nothing was changed)")
+            )
+            first += more.format(n=len(problems) - 1)
         super().__init__(first)
         self.problems = problems
 
@@ -139,7 +145,7 @@ def _rows_of(path: Path) -> tuple[str | None, Iterator[tuple[int, list[str]]], A
     from resv_cli.importing import reader
 
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(_("{path}: no such file").format(path=path))
     with path.open("rb") as f:
         magic = f.read(4)
     name = path.name
@@ -147,12 +153,14 @@ def _rows_of(path: Path) -> tuple[str | None, Iterator[tuple[int, list[str]]], A
         import openpyxl
 
         if not openpyxl.DEFUSEDXML:
-            raise InputError(f"{name}: refused: openpyxl is not using defusedxml")
+            raise InputError(
+                _("{file}: refused: openpyxl is not using defusedxml").format(file=name)
+            )
         reader.check_zip(path)
         try:
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # defusedxml raises on entities, DTDs, bombs
-            raise InputError(f"{name}: refused: {reader._root_cause(exc)}") from None
+            raise _refused(name, exc) from None
         ws = wb.worksheets[0]
         ws.reset_dimensions()  # a stale <dimension> would drop rows
 
@@ -172,11 +180,11 @@ def _rows_of(path: Path) -> tuple[str | None, Iterator[tuple[int, list[str]]], A
             except InputError:
                 raise
             except Exception as exc:
-                raise InputError(f"{name}: refused: {reader._root_cause(exc)}") from None
+                raise _refused(name, exc) from None
 
         return None, xlsx_rows(), wb.close
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise InputError(f"{name}: not a valid xlsx (zip) file")
+        raise InputError(_("{file}: not a valid xlsx (zip) file").format(file=name))
     enc = reader.detect_encoding(path)
     raw = path.open("rb")
     # undecodable bytes are marked, never replaced (the reader's error handler)
@@ -192,12 +200,22 @@ def _rows_of(path: Path) -> tuple[str | None, Iterator[tuple[int, list[str]]], A
                 return
             except csv.Error as exc:
                 raise InputError(
-                    f"{name}: row {n + 1}: {exc}; nothing after this point was read"
+                    _("{file}: row {row}: {problem}; nothing after this point was read").format(
+                        file=name, row=n + 1, problem=exc
+                    )
                 ) from None
             n += 1
             yield n, cells
 
     return enc, csv_rows(), raw.close
+
+
+def _refused(name: str, exc: Exception) -> InputError:
+    from resv_cli.importing import reader
+
+    return InputError(
+        _("{file}: refused: {problem}").format(file=name, problem=reader._root_cause(exc))
+    )
 
 
 def _find_header(fname: str, rows: Iterator[tuple[int, list[str]]]) -> tuple[int, dict[str, int]]:
@@ -220,11 +238,21 @@ def _find_header(fname: str, rows: Iterator[tuple[int, list[str]]]) -> tuple[int
         elif best is None and any(folded):
             best = (n, index, cells)
     if best is None:
-        raise InputError(f"{fname}: the roster is empty")
+        raise InputError(_("{file}: the roster is empty").format(file=fname))
     n, index, cells = best
     missing = [COLUMNS[k][0] for k in REQUIRED if k not in index]
     found = ", ".join(c.strip() for c in cells if c.strip())
-    raise InputError(f"{fname}: row {n}: missing column(s) {', '.join(missing)} (found: {found})")
+    raise InputError(
+        _("{file}: row {row}: missing column(s) {missing} (found: {found})").format(
+            file=fname, row=n, missing=", ".join(missing), found=found
+        )
+    )
+
+
+def _cell_problem(fname: str, row: int, column: str, problem: str) -> str:
+    return _("{file}: row {row}, column {column}: {problem}").format(
+        file=fname, row=row, column=column, problem=problem
+    )
 
 
 def read_roster(path: Path) -> list[RosterRow]:
@@ -235,7 +263,7 @@ def read_roster(path: Path) -> list[RosterRow]:
     skipped and a closing 以上 or 合計 row ends the table.  Row numbers are the
     spreadsheet's.
     """
-    from resv_cli.importing.reader import has_undecodable, undecodable_reason
+    from resv_cli.importing.reader import _EXCEL_ERROR, has_undecodable, undecodable_reason
 
     path = Path(path)
     fname = path.name
@@ -260,45 +288,53 @@ def read_roster(path: Path) -> list[RosterRow]:
             if closed_at is not None:
                 if all(cell(k).strip() for k in ("name", "facility", "employment")):
                     problems.append(
-                        f"{fname}: row {n}: a staff row after the closing row {closed_at} "
-                        f"({first[:10]!r}); move it above, or remove the closing row"
+                        _(
+                            "{file}: row {row}: a staff row after the closing row {closing} "
+                            "({text!r}); move it above, or remove the closing row"
+                        ).format(file=fname, row=n, closing=closed_at, text=first[:10])
                     )
                 continue
             bad = [k for k in index if has_undecodable(cell(k))]
             if bad:
-                reason = undecodable_reason(cell(bad[0]), encoding)
-                if not reason.startswith("cell holds"):  # an xlsx error cell, or bytes:
-                    reason = f"bytes that are not valid {encoding}"
-                problems.append(f"{fname}: row {n}, column {COLUMNS[bad[0]][0]}: {reason}")
+                value = cell(bad[0])
+                reason = (  # an xlsx error cell, or bytes
+                    undecodable_reason(value, encoding)
+                    if value.startswith(_EXCEL_ERROR)
+                    else _("bytes that are not valid {encoding}").format(encoding=encoding)
+                )
+                problems.append(_cell_problem(fname, n, COLUMNS[bad[0]][0], reason))
                 continue
             # the input rule: no control character (a wrapped cell's line break is
             # folded by _clean), no cell longer than its column; never the value
             row_problems = []
             for k in index:
                 if (why := control_problem(cell(k), line_breaks=True)) is not None:
-                    row_problems.append(f"{fname}: row {n}, column {COLUMNS[k][0]}: {why}")
+                    row_problems.append(_cell_problem(fname, n, COLUMNS[k][0], why))
             if row_problems:
                 problems.extend(row_problems)
                 continue
             values = {k: _clean(cell(k)) for k in COLUMNS}
             for k in index:
                 if (why := length_problem(values[k], MAX_LEN[k])) is not None:
-                    row_problems.append(f"{fname}: row {n}, column {COLUMNS[k][0]}: {why}")
+                    row_problems.append(_cell_problem(fname, n, COLUMNS[k][0], why))
             for key in REQUIRED:
                 if not values[key]:
-                    row_problems.append(f"{fname}: row {n}, column {COLUMNS[key][0]}: empty")
+                    row_problems.append(_cell_problem(fname, n, COLUMNS[key][0], _("empty")))
             emp = EMPLOYMENT.get(_folded(values["employment"]))
             if values["employment"] and emp is None:
                 row_problems.append(
-                    f"{fname}: row {n}, column 雇用形態: must be 正規 (正社員, 常勤) or "
-                    f"非正規 (契約, パート, アルバイト, 嘱託, 派遣, 臨時, 非常勤) "
-                    f"(got {values['employment']!r})"
+                    _(
+                        "{file}: row {row}, column 雇用形態: must be 正規 (正社員, 常勤) or 非正規 "
+                        "(契約, パート, アルバイト, 嘱託, 派遣, 臨時, 非常勤) (got {value!r})"
+                    ).format(file=fname, row=n, value=values["employment"])
                 )
             role = ROLE_ALIASES.get(_folded(values["role"]))
             if values["role"] and role is None:
                 row_problems.append(
-                    f"{fname}: row {n}, column 役割: must be operator (職員), monitor (閲覧) "
-                    f"or admin (got {values['role']!r})"
+                    _(
+                        "{file}: row {row}, column 役割: must be operator (職員), monitor (閲覧) "
+                        "or admin (got {value!r})"
+                    ).format(file=fname, row=n, value=values["role"])
                 )
             if row_problems:
                 problems.extend(row_problems)
@@ -316,8 +352,10 @@ def read_roster(path: Path) -> list[RosterRow]:
             )
             if len(row.person_key) > PERSON_KEY_MAX:
                 problems.append(
-                    f"{fname}: row {n}, column 氏名+フリガナ: together longer than "
-                    f"{PERSON_KEY_MAX - len('nk:|')} characters; give a 職員番号 instead"
+                    _(
+                        "{file}: row {row}, column 氏名+フリガナ: together longer than "
+                        "{n} characters; give a 職員番号 instead"
+                    ).format(file=fname, row=n, n=PERSON_KEY_MAX - len("nk:|"))
                 )
                 continue
             rows.append(row)
@@ -328,14 +366,23 @@ def read_roster(path: Path) -> list[RosterRow]:
         if r.person_key in seen:
             col = "職員番号" if r.staff_no else "氏名"
             problems.append(
-                f"{fname}: row {r.row}, column {col}: the same person as row {seen[r.person_key]}"
+                _cell_problem(
+                    fname,
+                    r.row,
+                    col,
+                    _("the same person as row {row}").format(row=seen[r.person_key]),
+                )
             )
         else:
             seen[r.person_key] = r.row
     if problems:
         raise RowProblems(problems)
     if not rows:
-        raise InputError(f"{fname}: the roster has no rows below its header (row {header_row})")
+        raise InputError(
+            _("{file}: the roster has no rows below its header (row {row})").format(
+                file=fname, row=header_row
+            )
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     for r in rows:
         r.file_sha256 = digest

@@ -32,6 +32,7 @@ from resv_cli.core.errors import (
     ResvError,
     SessionExpired,
 )
+from resv_cli.core.i18n import N_, _
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -42,10 +43,12 @@ if TYPE_CHECKING:
 SESSION_HOURS = 12
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
-LOGIN_FAILED = (
+LOGIN_FAILED = N_(
     "login failed: wrong login ID or password, or the account is locked, expired or "
     "disabled (ask city IT if this persists)"
 )
+
+SESSION_ENDED = N_("your session has ended: run `resv login` again")
 
 
 class PasswordChangeRequired(ResvError):
@@ -90,26 +93,37 @@ def _read_session_file() -> dict[str, Any]:
     except OSError as exc:
         if path.is_symlink():
             raise ResvError(
-                f"session file {path} is a symbolic link; refusing to use it "
-                "(remove it and run `resv login`)"
+                _(
+                    "session file {path} is a symbolic link; refusing to use it "
+                    "(remove it and run `resv login`)"
+                ).format(path=path)
             ) from None
-        raise ResvError(f"session file {path} is unreadable: {exc.strerror or exc}") from None
+        raise ResvError(
+            _("session file {path} is unreadable: {problem}").format(
+                path=path, problem=exc.strerror or exc
+            )
+        ) from None
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fh.fileno())
         if st.st_mode & 0o077:
             raise ResvError(
-                f"session file {path} is open to other users (mode "
-                f"{stat.S_IMODE(st.st_mode):04o}): run `chmod 600 {path}`, then `resv login` "
-                "again if someone may have copied it"
+                _(
+                    "session file {path} is open to other users (mode {mode:04o}): run "
+                    "`chmod 600 {path}`, then `resv login` again if someone may have copied it"
+                ).format(path=path, mode=stat.S_IMODE(st.st_mode))
             )
         if st.st_uid != os.getuid():
-            raise ResvError(f"session file {path} belongs to another user; refusing to use it")
+            raise ResvError(
+                _("session file {path} belongs to another user; refusing to use it").format(
+                    path=path
+                )
+            )
         raw = fh.read()
     try:
         data = json.loads(raw.decode("utf-8"))
     except ValueError:
         raise ResvError(
-            f"session file {path} is unreadable; remove it and run `resv login`"
+            _("session file {path} is unreadable; remove it and run `resv login`").format(path=path)
         ) from None
     return data if isinstance(data, dict) else {}
 
@@ -206,7 +220,7 @@ def check_session(session: Session | Connection, url: str) -> LoggedIn:
 
     token = stored_token(url)
     if not token:
-        raise NotLoggedIn("not logged in to this database: run `resv login` first")
+        raise NotLoggedIn(_("not logged in to this database: run `resv login` first"))
     ls, acc, org = login_sessions.c, accounts.c, organizations.c
     row = session.execute(
         select(
@@ -236,7 +250,7 @@ def check_session(session: Session | Connection, url: str) -> LoggedIn:
     ).one_or_none()
     now = clock.now()
     if row is None or row.account_id is None:
-        raise SessionExpired("your session has ended: run `resv login` again")
+        raise SessionExpired(_(SESSION_ENDED))
 
     def refused(reason: str) -> dict[str, Any]:
         # a known person trying to act on a session that no longer counts (revoked,
@@ -253,17 +267,17 @@ def check_session(session: Session | Connection, url: str) -> LoggedIn:
 
     if row.ended_at is not None:
         raise SessionExpired(
-            "your session has ended: run `resv login` again",
+            _(SESSION_ENDED),
             **refused(f"session_{row.end_reason or 'ended'}"),
         )
     if row.expires_at <= now:
         raise SessionExpired(
-            "your session has expired: run `resv login` again", **refused("session_expired")
+            _("your session has expired: run `resv login` again"), **refused("session_expired")
         )
     if (why := account_usable(row, now)) is not None:
-        raise SessionExpired("your session has ended: run `resv login` again", **refused(why))
+        raise SessionExpired(_(SESSION_ENDED), **refused(why))
     if row.must_change_password:
-        raise SessionExpired("a new password must be set: run `resv login` again")
+        raise SessionExpired(_("a new password must be set: run `resv login` again"))
     assert row.organization_id is not None
     actor = Actor(
         account_id=row.account_id,
@@ -401,7 +415,7 @@ def login(
                     failure = why
     # the transaction above committed the counters and the audit event
     if failure is not None:
-        raise AuthenticationFailed(LOGIN_FAILED)
+        raise AuthenticationFailed(_(LOGIN_FAILED))
 
     with transaction(engine) as s:
         account = s.execute(
@@ -411,7 +425,7 @@ def login(
         if account.must_change_password:
             if new_password is None:
                 raise PasswordChangeRequired(
-                    "this is a one-time password: a new password must be set at first login"
+                    _("this is a one-time password: a new password must be set at first login")
                 )
             _set_password(s, account, new_password, now)
             changed = True
@@ -451,9 +465,9 @@ def _set_password(s: Session, account: Account, new_password: str, now: dt.datet
     from resv_cli.audit import chain as audit
 
     check_new_password(s, account, new_password)
-    ok, _ = passwords.verify(new_password, account.password_hash)
+    ok, _rehash = passwords.verify(new_password, account.password_hash)
     if ok:
-        raise InputError("the new password must differ from the current one")
+        raise InputError(_("the new password must differ from the current one"))
     account.password_hash = passwords.hash_password(new_password)
     account.password_changed_at = now
     account.must_change_password = False

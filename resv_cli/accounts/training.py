@@ -13,6 +13,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock, jpnorm
 from resv_cli.core.context import Actor, require_role
 from resv_cli.core.errors import Conflict, InputError
+from resv_cli.core.i18n import _
 from resv_cli.core.models import Account, Organization, TrainingRecord
 from resv_cli.core.normalize import check_text, max_len, text_problem
 
@@ -30,7 +31,7 @@ def _check_course(course: str) -> str:
     limit = max_len(TrainingRecord.course)
     course = " ".join(check_text("--course", course, max_len=limit).split())
     if not course:
-        raise InputError("--course is empty")
+        raise InputError(_("--course is empty"))
     return course
 
 
@@ -41,7 +42,7 @@ def record_training(
     require_role(actor, "admin", action="training.record")
     course = _check_course(course)
     if on > clock.today():
-        raise InputError(f"--on {on} is in the future")
+        raise InputError(_("--on {day} is in the future").format(day=on))
     acc = get_account(session, login_id)
     exists = session.execute(
         select(TrainingRecord.id).where(
@@ -51,7 +52,11 @@ def record_training(
         )
     ).first()
     if exists:
-        raise Conflict(f"{acc.login_id} already has {course!r} on {on}")
+        raise Conflict(
+            _("{login} already has {course!r} on {day}").format(
+                login=acc.login_id, course=course, day=on
+            )
+        )
     rec = TrainingRecord(account_id=acc.id, course=course, completed_on=on, created_at=clock.now())
     session.add(rec)
     session.flush()
@@ -119,6 +124,12 @@ def import_training(
     fname = path.name
     problems: list[str] = []
     wanted: list[tuple[int, str, str, dt.date]] = []
+
+    def cell(row: int, column: str, problem: str) -> str:
+        return _("{file}: row {row}, column {column}: {problem}").format(
+            file=fname, row=row, column=column, problem=problem
+        )
+
     try:
         header = [h.strip().lower() for h in src.header]
         index: dict[str, int] = {}
@@ -129,23 +140,29 @@ def import_training(
                     break
         missing = [COLUMNS[k][1] for k in COLUMNS if k not in index]
         if missing:
-            raise InputError(f"{fname}: row 1: missing column(s) {', '.join(missing)}")
+            raise InputError(
+                _("{file}: row 1: missing column(s) {missing}").format(
+                    file=fname, missing=", ".join(missing)
+                )
+            )
         labels = {"login_id": "ログインID", "course": "研修名", "on": "受講日"}
         limits = {"login_id": Account.login_id, "course": TrainingRecord.course}
         for n, raw in enumerate(src, start=2):
             vals = {k: (raw[i].strip() if i < len(raw) else "") for k, i in index.items()}
             bad = [k for k, v in vals.items() if not v or has_undecodable(v)]
             if bad:
-                problems.append(f"{fname}: row {n}, column {labels[bad[0]]}: empty or unreadable")
+                problems.append(cell(n, labels[bad[0]], _("empty or unreadable")))
                 continue
             try:
                 on = jpnorm.parse_date(vals["on"])
             except jpnorm.FieldError as exc:
-                why = jpnorm.date_reason(exc)
-                problems.append(f"{fname}: row {n}, column 受講日: {why} (got {vals['on']!r})")
+                why = _("{reason} (got {value!r})").format(
+                    reason=jpnorm.date_reason(exc), value=vals["on"]
+                )
+                problems.append(cell(n, "受講日", why))
                 continue
             if on > clock.today():
-                problems.append(f"{fname}: row {n}, column 受講日: {on} is in the future")
+                problems.append(cell(n, "受講日", _("{day} is in the future").format(day=on)))
                 continue
             bad_text = [
                 (labels[k], why)
@@ -153,7 +170,7 @@ def import_training(
                 if (why := text_problem(vals[k], max_len(limits[k])))
             ]
             if bad_text:
-                problems.append(f"{fname}: row {n}, column {bad_text[0][0]}: {bad_text[0][1]}")
+                problems.append(cell(n, *bad_text[0]))
                 continue
             wanted.append((n, vals["login_id"], " ".join(vals["course"].split()), on))
     finally:
@@ -166,7 +183,7 @@ def import_training(
     }
     for n, lid, _course, _on in wanted:
         if lid not in ids:
-            problems.append(f"{fname}: row {n}, column ログインID: no account {lid!r}")
+            problems.append(cell(n, "ログインID", _("no account {login!r}").format(login=lid)))
     if problems:
         from resv_cli.accounts.roster_file import RowProblems
 

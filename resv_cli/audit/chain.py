@@ -69,6 +69,7 @@ from sqlalchemy import text
 from resv_cli.audit import keys, vocabulary
 from resv_cli.core import clock
 from resv_cli.core.errors import ResvError
+from resv_cli.core.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -248,16 +249,20 @@ def key_for_event(ring: keys.KeyRing, seq: int, head_key_id: str | None) -> keys
     """
     if head_key_id is not None and ring.by_id(head_key_id) is None:
         raise ResvError(
-            f"the audit history is chained under key {head_key_id}, which the key file "
-            f"{ring.path} does not hold: copy the current key file from city IT "
-            "(`resv audit key status` shows it)"
+            _(
+                "the audit history is chained under key {key}, which the key file "
+                "{path} does not hold: copy the current key file from city IT "
+                "(`resv audit key status` shows it)"
+            ).format(key=head_key_id, path=ring.path)
         )
     key = ring.in_force(seq)
     if key is None and head_key_id is not None:
         key = ring.by_id(head_key_id)  # a 0.1 file on a machine not yet given the new one
     if key is not None and key.secret is None:
         raise ResvError(
-            f"audit key {key.id} is lost; run `resv audit key rotate --lost` (city IT guide)"
+            _("audit key {key} is lost; run `resv audit key rotate --lost` (city IT guide)").format(
+                key=key.id
+            )
         )
     return key
 

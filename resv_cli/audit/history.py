@@ -38,6 +38,7 @@ from resv_cli.core import clock
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import Conflict, InputError, IntegrityCheckFailed, NotFound
 from resv_cli.core.files import PrivateFile
+from resv_cli.core.i18n import _
 from resv_cli.core.models import OUTCOMES, AuditArchive, AuditEvent
 
 if TYPE_CHECKING:
@@ -86,15 +87,17 @@ def list_events(
     """
     actor = require_role(actor, *READERS, action="audit.list")
     if date_from and date_to and date_to < date_from:
-        raise InputError("--to is before --from")
+        raise InputError(_("--to is before --from"))
     if outcome is not None and outcome not in OUTCOMES:
-        raise InputError(f"--outcome must be one of {', '.join(OUTCOMES)}")
+        raise InputError(_("--outcome must be one of {known}").format(known=", ".join(OUTCOMES)))
     if limit is not None and limit < 1:
-        raise InputError("--limit must be at least 1")
+        raise InputError(_("--limit must be at least 1"))
     if action and not vocabulary.matching(action):
         raise InputError(
-            f"--action {action!r} names no action: give one of `resv audit actions`, "
-            "or a prefix ending in * (auth.*)"
+            _(
+                "--action {action!r} names no action: give one of `resv audit actions`, "
+                "or a prefix ending in * (auth.*)"
+            ).format(action=action)
         )
     t = AuditEvent.__table__
     q = select(*(t.c[c] for c in LIST_COLUMNS)).order_by(t.c.seq)
@@ -146,8 +149,11 @@ def show_event(session: Session, actor: Actor | None, seq: int) -> dict[str, Any
                 AuditArchive.first_seq <= seq, AuditArchive.last_seq >= seq
             )
         ).scalar()
-        where = f"; it was archived to {arch}" if arch else ""
-        raise NotFound(f"no audit event {seq}{where}")
+        raise NotFound(
+            _("no audit event {seq}; it was archived to {file}").format(seq=seq, file=arch)
+            if arch
+            else _("no audit event {seq}").format(seq=seq)
+        )
     audit.record(session, actor, "audit.show", resource_type="audit_event", resource_id=seq)
     out = {c.name: getattr(row, c.name) for c in t.columns}
     try:
@@ -179,7 +185,7 @@ def take_anchor(
         from resv_cli.audit.signed_anchor import load_signing_key
 
         if signing_key is None:
-            raise InputError("a signed anchor file needs the monitor's signing key")
+            raise InputError(_("a signed anchor file needs the monitor's signing key"))
         load_signing_key(signing_key)  # a bad key file is refused before anything is recorded
         detail["file"] = signed_to.target.name
     seq = audit.record(session, actor, "audit.anchor", resource_type="audit_event", detail=detail)
@@ -229,11 +235,11 @@ def verify_history(
         detail["anchors"] = len(parsed)
         detail["anchor_sources"] = sorted({Path(a.source).name for a in parsed})
     if result.incomplete:
-        raise InputError(f"cannot verify: {result.message}")
+        raise InputError(_("cannot verify: {problem}").format(problem=result.message))
     if not result.ok:
         detail["first_bad_seq"] = result.first_bad_seq
         broken = IntegrityCheckFailed(
-            f"audit history broken: {result.message}",
+            _("audit history broken: {problem}").format(problem=result.message),
             action="audit.verify",
             resource_type="audit_event",
             resource_id=result.first_bad_seq,
@@ -278,9 +284,9 @@ def archive_events(
     """
     actor = require_role(actor, "admin", action="audit.archive")
     if not output.parent.is_dir():
-        raise InputError(f"{output.parent} is not a directory")
+        raise InputError(_("{path} is not a directory").format(path=output.parent))
     if output.exists() and not output.is_symlink():
-        raise Conflict(f"{output} already exists; choose a new file name")
+        raise Conflict(_("{path} already exists; choose a new file name").format(path=output))
     # created now (0600, locked), so an unwritable directory fails before any work
     out = PrivateFile(output, label="archive")
     try:
@@ -297,7 +303,7 @@ def _archive(
     cutoff = clock.day_start(before)
     first_live = session.execute(select(func.min(t.c.seq))).scalar()
     if first_live is None:
-        raise InputError("the audit history has no live events to archive")
+        raise InputError(_("the audit history has no live events to archive"))
     first_kept = session.execute(
         select(func.min(t.c.seq)).where(t.c.occurred_at >= cutoff)
     ).scalar()
@@ -307,11 +313,13 @@ def _archive(
         else int(first_kept) - 1
     )
     if last_seq is None or last_seq < first_live:
-        raise InputError(f"no audit events before {before.isoformat()} to archive")
+        raise InputError(
+            _("no audit events before {day} to archive").format(day=before.isoformat())
+        )
     check = verify_chain(session)
     if not check.ok:
         raise IntegrityCheckFailed(
-            f"audit history broken, nothing archived: {check.message}",
+            _("audit history broken, nothing archived: {problem}").format(problem=check.message),
             action="audit.archive",
             outcome="failed",
             detail={"first_bad_seq": check.first_bad_seq},
@@ -349,7 +357,9 @@ def _archive(
                 count += 1
         digest = out.finish()
     except OSError as exc:
-        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise InputError(
+            _("cannot write {path}: {problem}").format(path=output, problem=exc.strerror or exc)
+        ) from None
     session.add(
         AuditArchive(
             first_seq=int(first_live),
@@ -371,7 +381,9 @@ def _archive(
         conn.execute(text("SET LOCAL resv.audit_archive = 'off'"))
     if deleted != count:
         raise IntegrityCheckFailed(
-            f"archived {count} events but {deleted} were deleted; nothing was changed"
+            _("archived {n} events but {deleted} were deleted; nothing was changed").format(
+                n=count, deleted=deleted
+            )
         )
     info = {
         "first_seq": int(first_live),

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from resv_cli.core.errors import InputError, ResvError
+from resv_cli.core.i18n import _
 
 FORMAT = "resv-audit-keys"
 VERSION = 2
@@ -66,7 +67,9 @@ class AuditKey:
     @property
     def mac_key(self) -> bytes:
         if self.secret is None:
-            raise ResvError(f"audit key {self.id} is lost; it cannot write or check events")
+            raise ResvError(
+                _("audit key {key} is lost; it cannot write or check events").format(key=self.id)
+            )
         return self.secret.encode("ascii")
 
     def public(self) -> dict[str, Any]:
@@ -111,8 +114,10 @@ class KeyRing:
         usable = [k for k in self.keys if k.secret is not None]
         if not usable:
             raise ResvError(
-                f"audit key file {self.path} holds no usable key; "
-                "see `resv audit key rotate --lost` in the city IT guide"
+                _(
+                    "audit key file {path} holds no usable key; "
+                    "see `resv audit key rotate --lost` in the city IT guide"
+                ).format(path=self.path)
             )
         return max(usable, key=lambda k: k.chain_from or 0)
 
@@ -158,40 +163,52 @@ def parse(path: Path, raw: bytes) -> KeyRing:
     text_value = raw.decode("utf-8", errors="replace").strip()
     if not text_value.startswith("{"):
         if len(text_value) < 32 or not _is_hex(text_value.lower()):
-            raise ResvError(f"audit key file {path} is not a resv audit key (too short or not hex)")
+            raise ResvError(
+                _("audit key file {path} is not a resv audit key (too short or not hex)").format(
+                    path=path
+                )
+            )
         return KeyRing(path, (AuditKey(key_id_of(text_value), text_value, None),), legacy=True)
     try:
         doc = json.loads(text_value)
     except ValueError:
-        raise ResvError(f"audit key file {path} is not valid JSON") from None
+        raise ResvError(_("audit key file {path} is not valid JSON").format(path=path)) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ResvError(f"audit key file {path} is not a resv audit key file")
+        raise ResvError(_("audit key file {path} is not a resv audit key file").format(path=path))
     if doc.get("version") != VERSION:
-        raise ResvError(f"audit key file {path}: version {doc.get('version')!r} is not supported")
+        raise ResvError(
+            _("audit key file {path}: version {version!r} is not supported").format(
+                path=path, version=doc.get("version")
+            )
+        )
     keys: list[AuditKey] = []
     entries = doc.get("keys")
     if not isinstance(entries, list) or not entries:
-        raise ResvError(f"audit key file {path} lists no keys")
+        raise ResvError(_("audit key file {path} lists no keys").format(path=path))
     for n, e in enumerate(entries, start=1):
-        where = f"audit key file {path}, key {n}"
+        where = _("audit key file {path}, key {n}").format(path=path, n=n)
         if not isinstance(e, dict):
-            raise ResvError(f"{where}: not an object")
+            raise ResvError(_("{where}: not an object").format(where=where))
         secret, kid, start = e.get("secret"), e.get("id"), e.get("chain_from")
         lost = bool(e.get("lost", False))
         if not isinstance(kid, str) or not kid:
-            raise ResvError(f"{where}: id missing")
+            raise ResvError(_("{where}: id missing").format(where=where))
         if lost:
             secret = None
         elif not _is_hex(secret) or len(secret) < 32:
-            raise ResvError(f"{where}: secret missing or not hex")
+            raise ResvError(_("{where}: secret missing or not hex").format(where=where))
         elif key_id_of(secret) != kid:
-            raise ResvError(f"{where}: id does not match its secret")
+            raise ResvError(_("{where}: id does not match its secret").format(where=where))
         if start is not None and (type(start) is not int or start < 1):
-            raise ResvError(f"{where}: chain_from must be a positive whole number")
+            raise ResvError(
+                _("{where}: chain_from must be a positive whole number").format(where=where)
+            )
         keys.append(AuditKey(kid, secret, start, e.get("created_at"), lost))
     starts = [k.chain_from for k in keys if k.chain_from is not None]
     if len(starts) != len(set(starts)):
-        raise ResvError(f"audit key file {path}: two keys start at the same event")
+        raise ResvError(
+            _("audit key file {path}: two keys start at the same event").format(path=path)
+        )
     return KeyRing(path, tuple(keys))
 
 
@@ -200,12 +217,18 @@ def load(path: Path | None = None) -> KeyRing:
     path = path or key_file()
     try:
         if os.name == "posix" and path.stat().st_mode & 0o077:
-            raise ResvError(f"audit key file {path} must be readable by its owner only (chmod 600)")
+            raise ResvError(
+                _("audit key file {path} must be readable by its owner only (chmod 600)").format(
+                    path=path
+                )
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ResvError(
-            f"audit key file {path} is missing; copy the installation's key file there "
-            "or set RESV_AUDIT_KEY_FILE"
+            _(
+                "audit key file {path} is missing; copy the installation's key file there "
+                "or set RESV_AUDIT_KEY_FILE"
+            ).format(path=path)
         ) from None
     return parse(path, raw)
 
@@ -244,8 +267,10 @@ def create_for_new_history() -> tuple[KeyRing, bool]:
     if len(ring.keys) == 1 and ring.keys[0].chain_from == 1:
         return ring, False
     raise InputError(
-        f"audit key file {path} belongs to another history (it has rotated keys); "
-        "set RESV_AUDIT_KEY_FILE to a new file for this database"
+        _(
+            "audit key file {path} belongs to another history (it has rotated keys); "
+            "set RESV_AUDIT_KEY_FILE to a new file for this database"
+        ).format(path=path)
     )
 
 

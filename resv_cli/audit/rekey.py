@@ -27,6 +27,7 @@ from resv_cli.audit import chain, keys
 from resv_cli.audit.vocabulary import A
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import Conflict, IntegrityCheckFailed, ResvError
+from resv_cli.core.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -57,28 +58,36 @@ def status(session: Session, actor: Actor | None) -> dict[str, Any]:
     used = _history_keys(session)
     ring = keys.load_optional(path)
     if ring is None:
-        named = ", ".join(k for k, _ in used) or "none"
+        named = ", ".join(k for k, _first in used) or _("none")
         raise ResvError(
-            f"audit key file {path} is missing (the history names keys: {named}); copy the "
-            "installation's key file there, or, if every copy is lost, run "
-            "`resv audit key rotate --lost`"
+            _(
+                "audit key file {path} is missing (the history names keys: {keys}); copy the "
+                "installation's key file there, or, if every copy is lost, run "
+                "`resv audit key rotate --lost`"
+            ).format(path=path, keys=named)
         )
-    missing = [k for k, _ in used if ring.by_id(k) is None]
+    missing = [k for k, _first in used if ring.by_id(k) is None]
     notes: list[str] = []
     if ring.keyed_from is None:
-        notes.append("the history is not keyed yet: run `resv audit key upgrade`")
+        notes.append(_("the history is not keyed yet: run `resv audit key upgrade`"))
     if missing:
         notes.append(
-            f"the history names keys this file does not hold ({', '.join(missing)}): "
-            "this file is out of date; copy the current one from city IT"
+            _(
+                "the history names keys this file does not hold ({keys}): "
+                "this file is out of date; copy the current one from city IT"
+            ).format(keys=", ".join(missing))
         )
     for k in ring.keys:
         if k.lost:
-            notes.append(f"key {k.id} is lost: events from {k.chain_from} it chained are "
-                         "checked for order and links only")  # fmt: skip
+            notes.append(
+                _(
+                    "key {key} is lost: events from {first} it chained are "
+                    "checked for order and links only"
+                ).format(key=k.id, first=k.chain_from)
+            )
     out = {
         "file": str(path),
-        "format": "0.1 (one key, not pinned)" if ring.legacy else f"v{keys.VERSION}",
+        "format": _("0.1 (one key, not pinned)") if ring.legacy else f"v{keys.VERSION}",
         "keyed_from": ring.keyed_from,
         "current_key": ring.current().id,
         "keys": [k.public() for k in ring.keys],
@@ -112,7 +121,7 @@ def upgrade(session: Session, actor: Actor | None) -> dict[str, Any]:
     ring = keys.load()
     if ring.keyed_from is not None:
         raise Conflict(
-            f"the history is already keyed from event {ring.keyed_from}",
+            _("the history is already keyed from event {seq}").format(seq=ring.keyed_from),
             action=A.AUDIT_KEY_UPGRADE,
             outcome="failed",
             resource_type="audit_key",
@@ -120,8 +129,10 @@ def upgrade(session: Session, actor: Actor | None) -> dict[str, Any]:
     last_seq, _prev, head_key = chain.lock_and_head(session)
     if head_key is not None:
         raise Conflict(
-            f"the history is already keyed (event {last_seq} is under key {head_key}) but this "
-            "key file does not say from where: copy the current key file from city IT",
+            _(
+                "the history is already keyed (event {seq} is under key {key}) but this "
+                "key file does not say from where: copy the current key file from city IT"
+            ).format(seq=last_seq, key=head_key),
             action=A.AUDIT_KEY_UPGRADE,
             outcome="failed",
             resource_type="audit_key",
@@ -131,7 +142,7 @@ def upgrade(session: Session, actor: Actor | None) -> dict[str, Any]:
     check = verify_chain(session, ring=ring)
     if not check.ok:
         raise IntegrityCheckFailed(
-            f"audit history broken, not upgraded: {check.message}",
+            _("audit history broken, not upgraded: {problem}").format(problem=check.message),
             action=A.AUDIT_KEY_UPGRADE,
             outcome="failed",
             detail={"first_bad_seq": check.first_bad_seq},
@@ -157,7 +168,11 @@ def upgrade(session: Session, actor: Actor | None) -> dict[str, Any]:
             detail={"key_id": key.id, "chain_from": start, "events_checked": check.events_checked},
         )
         if seq != start:  # the lock is held: nothing else can have been appended
-            raise IntegrityCheckFailed(f"the switch-over became event {seq}, expected {start}")
+            raise IntegrityCheckFailed(
+                _("the switch-over became event {seq}, expected {expected}").format(
+                    seq=seq, expected=start
+                )
+            )
     except BaseException:
         _restore(ring.path, previous)
         raise
@@ -174,8 +189,10 @@ def rotate(session: Session, actor: Actor | None, *, lost: bool = False) -> dict
     if lost:
         if ring is not None and any(k.secret for k in ring.keys):
             raise Conflict(
-                f"audit key file {path} still holds a usable key: rotate without --lost "
-                "(and destroy the old copies)",
+                _(
+                    "audit key file {path} still holds a usable key: rotate without --lost "
+                    "(and destroy the old copies)"
+                ).format(path=path),
                 action=A.AUDIT_KEY_ROTATE,
                 outcome="failed",
                 resource_type="audit_key",
@@ -190,7 +207,7 @@ def rotate(session: Session, actor: Actor | None, *, lost: bool = False) -> dict
             raise AssertionError("unreachable")
         if ring.keyed_from is None:
             raise Conflict(
-                "the history is not keyed yet: run `resv audit key upgrade` first",
+                _("the history is not keyed yet: run `resv audit key upgrade` first"),
                 action=A.AUDIT_KEY_ROTATE,
                 outcome="failed",
                 resource_type="audit_key",
@@ -198,8 +215,10 @@ def rotate(session: Session, actor: Actor | None, *, lost: bool = False) -> dict
         old = ring.current()
         if head_key is not None and ring.by_id(head_key) is None:
             raise Conflict(
-                f"the history is chained under key {head_key}, which this key file does not "
-                "hold: copy the current key file from city IT first"
+                _(
+                    "the history is chained under key {key}, which this key file does not "
+                    "hold: copy the current key file from city IT first"
+                ).format(key=head_key)
             )
         new_ring, key = keys.with_new_key(ring, start)
         previous_id = old.id
@@ -220,7 +239,11 @@ def rotate(session: Session, actor: Actor | None, *, lost: bool = False) -> dict
             },
         )
         if seq != start:
-            raise IntegrityCheckFailed(f"the rotation became event {seq}, expected {start}")
+            raise IntegrityCheckFailed(
+                _("the rotation became event {seq}, expected {expected}").format(
+                    seq=seq, expected=start
+                )
+            )
     except BaseException:
         _restore(path, previous)
         raise

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from resv_cli.audit import chain as audit
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import Conflict, InputError
+from resv_cli.core.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -78,21 +79,32 @@ def role_dangers(session: Session, role: str, owner: str) -> list[str]:
     ).all()
     out: list[str] = []
     for name, via, superuser, bypass, createrole, createdb, owned in rows:
-        who = "it" if via is None else f"through membership of {via}, {name}"
+        who = (
+            _("it")
+            if via is None
+            else _("through membership of {via}, {name}").format(via=via, name=name)
+        )
         if name == owner:
-            out.append(f"it is a member of the owner role {owner}" + ("" if via in (None, owner)
-                       else f" (through {via})"))  # fmt: skip
+            out.append(
+                _("it is a member of the owner role {owner}").format(owner=owner)
+                if via in (None, owner)
+                else _("it is a member of the owner role {owner} (through {via})").format(
+                    owner=owner, via=via
+                )
+            )
             continue
         if superuser:
-            out.append(f"{who} is a superuser")
+            out.append(_("{who} is a superuser").format(who=who))
         if bypass:
-            out.append(f"{who} has BYPASSRLS")
+            out.append(_("{who} has BYPASSRLS").format(who=who))
         if createrole:
-            out.append(f"{who} has CREATEROLE (it could grant itself the owner's role)")
+            out.append(
+                _("{who} has CREATEROLE (it could grant itself the owner's role)").format(who=who)
+            )
         if createdb:
-            out.append(f"{who} has CREATEDB")
+            out.append(_("{who} has CREATEDB").format(who=who))
         if owned:
-            out.append(f"{who} owns {owned} database object(s)")
+            out.append(_("{who} owns {n} database object(s)").format(who=who, n=owned))
     return out
 
 
@@ -104,11 +116,17 @@ def grant_runtime_role(
     conn = session.connection()
     if conn.dialect.name != "postgresql":
         raise InputError(
-            "runtime roles exist only on PostgreSQL; on SQLite protect the database file "
-            "with file permissions (see docs/physical-controls.md)"
+            _(
+                "runtime roles exist only on PostgreSQL; on SQLite protect the database file "
+                "with file permissions (see docs/physical-controls.md)"
+            )
         )
     if not ROLE_NAME.match(role):
-        raise InputError(f"role name {role!r} must be lowercase letters, digits and _ (at most 63)")
+        raise InputError(
+            _("role name {role!r} must be lowercase letters, digits and _ (at most 63)").format(
+                role=role
+            )
+        )
     from psycopg import sql
 
     owner = conn.execute(
@@ -118,15 +136,19 @@ def grant_runtime_role(
         )
     ).scalar()
     if role == owner:
-        raise Conflict(f"{role} owns the tables; the runtime role must be a different role")
+        raise Conflict(
+            _("{role} owns the tables; the runtime role must be a different role").format(role=role)
+        )
     existing = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
     if existing is not None:
         dangers = role_dangers(session, role, str(owner))
         if dangers:
             raise Conflict(
-                f"role {role} cannot be the runtime role: {'; '.join(dangers)}. Choose a new "
-                "role name (this command creates it with none of these), or remove them "
-                "(see 'The runtime role' in docs/guide-city-it.md)"
+                _(
+                    "role {role} cannot be the runtime role: {dangers}. Choose a new "
+                    "role name (this command creates it with none of these), or remove them "
+                    "(see 'The runtime role' in docs/guide-city-it.md)"
+                ).format(role=role, dangers="; ".join(dangers))
             )
     me = conn.execute(
         text(
@@ -135,16 +157,22 @@ def grant_runtime_role(
         )
     ).one()
     if (existing is None or password) and not me[1] and me[0] != role:
-        what = f"create role {role}" if existing is None else f"set the password of {role}"
+        what = (
+            _("create role {role}") if existing is None else _("set the password of {role}")
+        ).format(role=role)
         raise InputError(
-            f"cannot {what}: the connecting role {me[0]} lacks CREATEROLE. Ask the DBA to run "
-            f"`CREATE ROLE {role} LOGIN` (or to set its password), then run this command again "
-            "without --password-stdin; it only grants"
+            _(
+                "cannot {what}: the connecting role {me} lacks CREATEROLE. Ask the DBA to run "
+                "`CREATE ROLE {role} LOGIN` (or to set its password), then run this command "
+                "again without --password-stdin; it only grants"
+            ).format(what=what, me=me[0], role=role)
         )
     if me[0] != owner and not me[1]:
         raise InputError(
-            f"cannot grant on the tables: the connecting role {me[0]} is not their owner "
-            f"({owner}); connect as {owner}"
+            _(
+                "cannot grant on the tables: the connecting role {me} is not their owner "
+                "({owner}); connect as {owner}"
+            ).format(me=me[0], owner=owner)
         )
     schema = conn.execute(text("SELECT current_schema()")).scalar_one()
     database = conn.execute(text("SELECT current_database()")).scalar_one()
@@ -189,9 +217,10 @@ def grant_runtime_role(
                 cur.execute(stmt)
             except errors.InsufficientPrivilege as exc:
                 raise InputError(
-                    f"cannot set up runtime role {role}: the connecting role {me[0]} may not "
-                    f"({exc.diag.message_primary}); connect as the tables' owner {owner}, "
-                    "with CREATEROLE"
+                    _(
+                        "cannot set up runtime role {role}: the connecting role {me} may not "
+                        "({problem}); connect as the tables' owner {owner}, with CREATEROLE"
+                    ).format(role=role, me=me[0], problem=exc.diag.message_primary, owner=owner)
                 ) from None
     grants = [
         {"table": t, "privileges": p}

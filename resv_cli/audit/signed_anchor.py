@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from resv_cli.core.errors import InputError, IntegrityCheckFailed
+from resv_cli.core.i18n import _
 
 FORMAT = "resv-audit-anchor"
 VERSION = 1
@@ -58,7 +59,7 @@ def create_signing_key(private_out: Path, public_out: Path) -> str:
 
     for p in (private_out, public_out):
         if p.exists() or p.is_symlink():
-            raise InputError(f"{p} already exists; choose a new file")
+            raise InputError(_("{path} already exists; choose a new file").format(path=p))
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -82,11 +83,17 @@ def load_signing_key(path: Path) -> Any:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
-        raise InputError(f"{path}: no such signing key file") from None
+        raise InputError(_("{path}: no such signing key file").format(path=path)) from None
     except (ValueError, TypeError):
-        raise InputError(f"{path}: not an unencrypted PEM private key") from None
+        raise InputError(
+            _("{path}: not an unencrypted PEM private key").format(path=path)
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise InputError(f"{path}: not an Ed25519 key (make one with `resv audit signing-key`)")
+        raise InputError(
+            _("{path}: not an Ed25519 key (make one with `resv audit signing-key`)").format(
+                path=path
+            )
+        )
     return key
 
 
@@ -97,9 +104,9 @@ def load_public(path: Path) -> tuple[Any, str]:
     try:
         parts = path.read_text(encoding="ascii").split()
     except FileNotFoundError:
-        raise InputError(f"{path}: no such public key file") from None
+        raise InputError(_("{path}: no such public key file").format(path=path)) from None
     except (UnicodeDecodeError, OSError):
-        raise InputError(f"{path}: not a resv anchor public key") from None
+        raise InputError(_("{path}: not a resv anchor public key").format(path=path)) from None
     try:
         if len(parts) < 2 or parts[0] != PUBLIC_PREFIX:
             raise ValueError
@@ -107,7 +114,9 @@ def load_public(path: Path) -> tuple[Any, str]:
         key = Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
         raise InputError(
-            f"{path}: not a resv anchor public key (line 1 must start {PUBLIC_PREFIX})"
+            _("{path}: not a resv anchor public key (line 1 must start {prefix})").format(
+                path=path, prefix=PUBLIC_PREFIX
+            )
         ) from None
     return key, fingerprint(raw)
 
@@ -147,25 +156,33 @@ def read_signed_anchor(path: Path, public_key: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{path}: no such anchor file") from None
+        raise InputError(_("{path}: no such anchor file").format(path=path)) from None
     except (ValueError, UnicodeDecodeError):
-        raise InputError(f"{path}: not a resv anchor file (not JSON)") from None
+        raise InputError(_("{path}: not a resv anchor file (not JSON)").format(path=path)) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(f"{path}: not a resv anchor file")
+        raise InputError(_("{path}: not a resv anchor file").format(path=path))
     if doc.get("version") != VERSION:
-        raise InputError(f"{path}: anchor file version {doc.get('version')!r} is not supported")
+        raise InputError(
+            _("{path}: anchor file version {version!r} is not supported").format(
+                path=path, version=doc.get("version")
+            )
+        )
     missing = [k for k in (*SIGNED_FIELDS, "signature") if k not in doc]
     if missing:
-        raise InputError(f"{path}: anchor file lacks {', '.join(missing)}")
+        raise InputError(
+            _("{path}: anchor file lacks {keys}").format(path=path, keys=", ".join(missing))
+        )
     seq, digest = doc["seq"], doc["hash"]
     if type(seq) is not int or seq < 0 or not isinstance(digest, str) or len(digest) != 64:
-        raise InputError(f"{path}: anchor file has a malformed seq or hash")
+        raise InputError(_("{path}: anchor file has a malformed seq or hash").format(path=path))
     try:
         signature = base64.b64decode(str(doc["signature"]), validate=True)
         pub.verify(signature, _canonical(doc))
     except (InvalidSignature, ValueError):
         raise IntegrityCheckFailed(
-            f"{path}: the signature does not verify with {public_key} ({fp}); "
-            "the anchor was altered or signed with another key"
+            _(
+                "{path}: the signature does not verify with {public_key} ({fingerprint}); "
+                "the anchor was altered or signed with another key"
+            ).format(path=path, public_key=public_key, fingerprint=fp)
         ) from None
     return {k: doc[k] for k in SIGNED_FIELDS}

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from resv_cli.audit import keys
 from resv_cli.audit.chain import FIELDS, GENESIS, NULL_TEXT, SEP, verify_select_sql
 from resv_cli.core.files import file_sha256
+from resv_cli.core.i18n import N_, _
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -85,15 +86,21 @@ class _Broken(Exception):
         ("archive", "archive"),
     )
 
-    def __init__(self, seq: int | None, message: str, *, incomplete: bool = False) -> None:
+    def __init__(
+        self, bad_seq: int | None, template: str, /, *, incomplete: bool = False, **values: Any
+    ) -> None:
+        """``template``: the English message marked ``N_``, formatted with ``values``; the
+        code is read from the English words, the message is in the reader's language."""
+        message = _(template).format(**values)
         super().__init__(message)
-        self.seq = seq
+        self.seq = bad_seq
         self.message = message
         self.incomplete = incomplete
+        english = template.format(**values)
         self.reason = (
             "incomplete"
             if incomplete
-            else next((code for words, code in self.REASONS if words in message), "broken")
+            else next((code for words, code in self.REASONS if words in english), "broken")
         )
 
 
@@ -110,7 +117,9 @@ def parse_anchor(text_value: str) -> tuple[int, str]:
         or any(c not in "0123456789abcdef" for c in digest)
     ):
         raise InputError(
-            f"--anchor must be SEQ:HASH as printed by `resv audit anchor`, got {text_value!r}"
+            _("--anchor must be SEQ:HASH as printed by `resv audit anchor`, got {text!r}").format(
+                text=text_value
+            )
         )
     return int(seq_text), digest
 
@@ -170,11 +179,21 @@ def read_archive_header(path: Path) -> ArchiveFile:
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             header = json.loads(fh.readline())
     except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a resv audit archive ({type(exc).__name__})") from None
+        raise InputError(
+            _("{path}: not a resv audit archive ({problem})").format(
+                path=path, problem=type(exc).__name__
+            )
+        ) from None
     if not isinstance(header, dict) or header.get("format") != ARCHIVE_FORMAT:
-        raise InputError(f"{path}: not a resv audit archive (line 1 is no archive header)")
+        raise InputError(
+            _("{path}: not a resv audit archive (line 1 is no archive header)").format(path=path)
+        )
     if header.get("version") not in ARCHIVE_VERSIONS_READ:
-        raise InputError(f"{path}: archive version {header.get('version')} is not supported")
+        raise InputError(
+            _("{path}: archive version {version} is not supported").format(
+                path=path, version=header.get("version")
+            )
+        )
     return ArchiveFile(
         path=path,
         first_seq=int(header["first_seq"]),
@@ -196,13 +215,23 @@ def _archive_rows(path: Path) -> Iterator[tuple[Any, ...]]:
                     event = json.loads(line)
                     row = (*(event[name] for name in FIELDS), event.get("key_id"), event["hash"])
                 except (KeyError, TypeError, ValueError):
-                    raise _Broken(None, f"{path}: line {lineno} is not an audit event") from None
+                    raise _Broken(
+                        None,
+                        N_("{path}: line {line} is not an audit event"),
+                        path=path,
+                        line=lineno,
+                    ) from None
                 yield row
     except (OSError, EOFError, UnicodeDecodeError):
-        raise _Broken(None, f"{path}: the file is damaged after line {lineno}") from None
+        raise _Broken(
+            None, N_("{path}: the file is damaged after line {line}"), path=path, line=lineno
+        ) from None
 
 
 # --- the check -------------------------------------------------------------------------
+
+
+ALTERED = N_("event {seq} was altered (hash mismatch){where}")
 
 
 class _Walker:
@@ -226,32 +255,52 @@ class _Walker:
         if ring is None:
             raise _Broken(
                 None,
-                f"event {seq} is keyed and the audit key file {keys.key_file()} is missing: "
-                "verify where the key file is (city IT or the monitor's copy)",
+                N_(
+                    "event {seq} is keyed and the audit key file {path} is missing: "
+                    "verify where the key file is (city IT or the monitor's copy)"
+                ),
                 incomplete=True,
+                seq=seq,
+                path=keys.key_file(),
             )
         expected = ring.in_force(seq)
         if expected is not None:
             if expected.id != kid:
                 raise _Broken(
                     seq,
-                    f"event {seq} was altered (chained under key {kid}, the key file says "
-                    f"{expected.id}){where}",
+                    N_(
+                        "event {seq} was altered (chained under key {key}, the key file says "
+                        "{expected}){where}"
+                    ),
+                    seq=seq,
+                    key=kid,
+                    expected=expected.id,
+                    where=where,
                 )
             return expected
         if ring.keyed_from is not None:
             raise _Broken(
                 seq,
-                f"event {seq} was altered (keyed before the keyed chain starts at event "
-                f"{ring.keyed_from}){where}",
+                N_(
+                    "event {seq} was altered (keyed before the keyed chain starts at event "
+                    "{first}){where}"
+                ),
+                seq=seq,
+                first=ring.keyed_from,
+                where=where,
             )
         key = ring.by_id(kid)
         if key is None:
             raise _Broken(
                 None,
-                f"event {seq} is chained under key {kid}, which the key file {ring.path} does "
-                "not hold: use the installation's current key file",
+                N_(
+                    "event {seq} is chained under key {key}, which the key file {path} does "
+                    "not hold: use the installation's current key file"
+                ),
                 incomplete=True,
+                seq=seq,
+                key=kid,
+                path=ring.path,
             )
         return key
 
@@ -275,25 +324,37 @@ class _Walker:
                 self.seq, self.hash, self.count = expect_seq - 1, last, self.count + count
                 if isinstance(seq, int) and seq > expect_seq:
                     raise _Broken(
-                        expect_seq, f"event {expect_seq} is missing{where} (next is {seq})"
+                        expect_seq,
+                        N_("event {seq} is missing{where} (next is {next})"),
+                        seq=expect_seq,
+                        where=where,
+                        next=seq,
                     )
-                raise _Broken(seq, f"event {seq} is out of order{where}")
+                raise _Broken(seq, N_("event {seq} is out of order{where}"), seq=seq, where=where)
             if row[11] != last:
-                raise _Broken(seq, f"event {seq} does not link to event {seq - 1}{where}")
+                raise _Broken(
+                    seq,
+                    N_("event {seq} does not link to event {previous}{where}"),
+                    seq=seq,
+                    previous=seq - 1,
+                    where=where,
+                )
             fields = row[:12]
             canon = join(map(str, fields))
             # well_formed() inlined: this loop runs a million times
             if canon.count(SEP) != 11 or NULL_TEXT in fields:
-                raise _Broken(seq, f"event {seq} was altered (hash mismatch){where}")
+                raise _Broken(seq, ALTERED, seq=seq, where=where)
             kid = row[12]
             if kid is None:
                 if keyed_seen or (keyed_from is not None and seq >= keyed_from):
                     raise _Broken(
                         seq,
-                        f"event {seq} was altered (not keyed, inside the keyed chain){where}",
+                        N_("event {seq} was altered (not keyed, inside the keyed chain){where}"),
+                        seq=seq,
+                        where=where,
                     )
                 if sha(canon.encode("utf-8")).hexdigest() != row[13]:
-                    raise _Broken(seq, f"event {seq} was altered (hash mismatch){where}")
+                    raise _Broken(seq, ALTERED, seq=seq, where=where)
             else:
                 keyed_seen = True
                 if kid != cur_id or not cur_from <= seq < cur_until:
@@ -304,7 +365,7 @@ class _Walker:
                     span = self.lost.setdefault(kid, [seq, seq])
                     span[1] = seq  # a lost key: continuity only
                 elif mac(cur_key, (canon + SEP + kid).encode("utf-8"), "sha256").hex() != row[13]:
-                    raise _Broken(seq, f"event {seq} was altered (hash mismatch){where}")
+                    raise _Broken(seq, ALTERED, seq=seq, where=where)
             last = row[13]
             expect_seq += 1
             count += 1
@@ -403,7 +464,12 @@ def verify_chain(
             expect = 1
             for first, last, _h, _s in records:
                 if first != expect or last < first:
-                    raise _Broken(first, f"archive record {first}..{last} is not contiguous")
+                    raise _Broken(
+                        first,
+                        N_("archive record {first}..{last} is not contiguous"),
+                        first=first,
+                        last=last,
+                    )
                 expect = last + 1
             # 2. archive files given: check them in order, against their records
             by_first = {r[0]: r for r in records}
@@ -417,22 +483,30 @@ def verify_chain(
                 if af.first_seq != walker.seq + 1:
                     raise _Broken(
                         walker.seq + 1,
-                        f"archive {af.path.name} starts at event {af.first_seq}, "
-                        f"expected {walker.seq + 1}",
+                        N_("archive {name} starts at event {first}, expected {expected}"),
+                        name=af.path.name,
+                        first=af.first_seq,
+                        expected=walker.seq + 1,
                     )
                 rec = by_first.get(af.first_seq)
                 if rec is not None and (rec[1] != af.last_seq or rec[3] != af.sha256):
                     raise _Broken(
                         af.first_seq,
-                        f"archive {af.path.name} differs from the archive recorded in the "
-                        "database (file SHA-256 or range)",
+                        N_(
+                            "archive {name} differs from the archive recorded in the "
+                            "database (file SHA-256 or range)"
+                        ),
+                        name=af.path.name,
                     )
-                walker.walk(_archive_rows(af.path), f" in archive {af.path.name}")
+                where = _(" in archive {name}").format(name=af.path.name)
+                walker.walk(_archive_rows(af.path), where)
                 if walker.seq != af.last_seq or walker.hash != af.last_hash:
                     raise _Broken(
                         walker.seq + 1,
-                        f"archive {af.path.name} ends at event {walker.seq}, "
-                        f"its header says {af.last_seq}",
+                        N_("archive {name} ends at event {last}, its header says {expected}"),
+                        name=af.path.name,
+                        last=walker.seq,
+                        expected=af.last_seq,
                     )
                 inside = [a.seq for a in wanted if af.first_seq <= a.seq <= af.last_seq]
                 if inside:
@@ -442,7 +516,9 @@ def verify_chain(
                 if walker.seq != 0:
                     raise _Broken(
                         walker.seq + 1,
-                        f"archives of events {walker.seq + 1}..{records[-1][1]} are missing",
+                        N_("archives of events {first}..{last} are missing"),
+                        first=walker.seq + 1,
+                        last=records[-1][1],
                     )
                 result.archived_unchecked = (1, records[-1][1])
                 walker = walker.restart(records[-1][1], records[-1][2])
@@ -466,24 +542,32 @@ def verify_chain(
         result.head_hash = walker.hash
         result.events_checked = walker.count
         if result.ok:
-            result.message = f"ok: {walker.count} events checked, head {walker.seq}:{walker.hash}"
+            result.message = _("ok: {n} events checked, head {seq}:{hash}").format(
+                n=walker.count, seq=walker.seq, hash=walker.hash
+            )
             if wanted:
-                result.message += f", {len(wanted)} anchor(s) matched"
+                result.message += _(", {n} anchor(s) matched").format(n=len(wanted))
             if result.archived_unchecked:
                 a, b = result.archived_unchecked
                 result.notes.append(
-                    f"events {a}..{b} are archived and were not re-checked "
-                    "(give the archive files with --archive)"
+                    _(
+                        "events {first}..{last} are archived and were not re-checked "
+                        "(give the archive files with --archive)"
+                    ).format(first=a, last=b)
                 )
             for kid, (first, last) in walker.lost.items():
                 result.notes.append(
-                    f"events {first}..{last} are chained under the lost key {kid}: "
-                    "their order and links were checked, their content could not be"
+                    _(
+                        "events {first}..{last} are chained under the lost key {key}: "
+                        "their order and links were checked, their content could not be"
+                    ).format(first=first, last=last, key=kid)
                 )
             if not walker.keyed_seen and walker.count:
                 result.notes.append(
-                    "the history is not keyed yet: run `resv audit key upgrade` "
-                    "(city IT guide, 'The audit key')"
+                    _(
+                        "the history is not keyed yet: run `resv audit key upgrade` "
+                        "(city IT guide, 'The audit key')"
+                    )
                 )
         return result
     finally:
@@ -496,12 +580,17 @@ def _check_anchor(
 ) -> None:
     from sqlalchemy import text
 
-    origin = "" if a.source == "--anchor" else f" (anchor from {a.source})"
+    origin = "" if a.source == "--anchor" else _(" (anchor from {source})").format(source=a.source)
     if a.seq > head:
         raise _Broken(
             head + 1,
-            f"the history ends at event {head} but anchor {a.seq} was taken later: "
-            f"events were cut off the tail{origin}",
+            N_(
+                "the history ends at event {head} but anchor {seq} was taken later: "
+                "events were cut off the tail{origin}"
+            ),
+            head=head,
+            seq=a.seq,
+            origin=origin,
         )
     if a.seq < 1:
         return
@@ -514,11 +603,15 @@ def _check_anchor(
     else:
         raise _Broken(
             None,
-            f"anchor event {a.seq} ({a.source}) is archived: give its archive file with --archive",
+            N_("anchor event {seq} ({source}) is archived: give its archive file with --archive"),
             incomplete=True,
+            seq=a.seq,
+            source=a.source,
         )
     if found != a.hash:
-        raise _Broken(a.seq, f"event {a.seq} differs from the anchor{origin}")
+        raise _Broken(
+            a.seq, N_("event {seq} differs from the anchor{origin}"), seq=a.seq, origin=origin
+        )
 
 
 def _check_newest_archive_event(conn: Connection, record: tuple[int, int, str, str]) -> None:
@@ -542,7 +635,9 @@ def _check_newest_archive_event(conn: Connection, record: tuple[int, int, str, s
             return
     raise _Broken(
         first,
-        f"archive record of events {first}..{last} has no matching audit.archive event",
+        N_("archive record of events {first}..{last} has no matching audit.archive event"),
+        first=first,
+        last=last,
     )
 
 

@@ -39,12 +39,19 @@ def parse_date(text: str, *, what: str = "date") -> dt.date:
     from insurance cards (平成29年4月1日, H29.4.1, 昭和8年12月24日, S8.12.24).
     """
     from resv_cli.core.errors import InputError
+    from resv_cli.core.i18n import _
     from resv_cli.core.jpnorm import DATE_FORMS, NOT_A_DATE, FieldError
     from resv_cli.core.jpnorm import parse_date as parse_any
 
     try:
         return parse_any(text)
     except FieldError as exc:
-        if str(exc) == NOT_A_DATE:
-            raise InputError(f"{what} must be a date like {DATE_FORMS}, got {text!r}") from None
-        raise InputError(f"{what}: {exc}, got {text!r}") from None
+        if exc.reason == NOT_A_DATE:
+            raise InputError(
+                _("{what} must be a date like {forms}, got {text!r}").format(
+                    what=what, forms=DATE_FORMS, text=text
+                )
+            ) from None
+        raise InputError(
+            _("{what}: {reason}, got {text!r}").format(what=what, reason=exc, text=text)
+        ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resv_cli.core.errors import PermissionDenied
+from resv_cli.core.i18n import _
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,13 @@ def require_role(actor: Actor | None, *roles: str, action: str) -> Actor:
     if actor is None:
         from resv_cli.core.errors import NotLoggedIn
 
-        raise NotLoggedIn("not logged in: run `resv login` first")
+        raise NotLoggedIn(_("not logged in: run `resv login` first"))
     if actor.role not in roles:
-        wanted = " or ".join(roles)
+        wanted = _(" or ").join(roles)
         raise PermissionDenied(
-            f"permission denied: {action} needs the {wanted} role (you are {actor.role})",
+            _("permission denied: {action} needs the {wanted} role (you are {role})").format(
+                action=action, wanted=wanted, role=actor.role
+            ),
             action=action,
             outcome="denied",
             detail={"reason": "role", "role": actor.role},

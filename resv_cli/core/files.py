@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from resv_cli.core.errors import InputError
+from resv_cli.core.i18n import _
 
 TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.resv-(?P<token>[0-9a-f]{16})(?P<replace>-r)?\.tmp$")
 CRASH_ENV = "RESV_TEST_CRASH_AT"
@@ -76,12 +77,14 @@ def crash_point(name: str) -> None:
 
 def _exists_message(path: Path, force_option: str | None) -> str:
     if force_option:
-        return f"{path} already exists; use {force_option} to replace it"
-    return f"{path} already exists; choose a new file name"
+        return _("{path} already exists; use {option} to replace it").format(
+            path=path, option=force_option
+        )
+    return _("{path} already exists; choose a new file name").format(path=path)
 
 
 def _symlink_message(path: Path) -> str:
-    return f"{path} is a symbolic link; refusing to write through it"
+    return _("{path} is a symbolic link; refusing to write through it").format(path=path)
 
 
 def check_target(path: Path, *, overwrite: bool = False, force_option: str | None = None) -> None:
@@ -91,7 +94,7 @@ def check_target(path: Path, *, overwrite: bool = False, force_option: str | Non
     if path.is_symlink():
         raise InputError(_symlink_message(path))
     if path.is_dir():
-        raise InputError(f"{path} is a directory")
+        raise InputError(_("{path} is a directory").format(path=path))
     if path.exists() and not overwrite:
         raise InputError(_exists_message(path, force_option))
 
@@ -112,7 +115,9 @@ def _fsync_dir(directory: Path) -> None:
 def _cannot(path: Path, exc: OSError) -> InputError:
     if exc.errno == errno.ELOOP:
         return InputError(_symlink_message(path))
-    return InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}")
+    return InputError(
+        _("cannot write {path!r}: {problem}").format(path=str(path), problem=exc.strerror or exc)
+    )
 
 
 class PrivateFile:
@@ -154,7 +159,7 @@ class PrivateFile:
             fcntl.flock(fd, fcntl.LOCK_EX)
             # a recovery may have taken the fresh file for a dead one before our lock
             if os.stat(self.temp, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
-                raise FileNotFoundError(errno.ENOENT, "its temporary file was removed")
+                raise FileNotFoundError(errno.ENOENT, _("its temporary file was removed"))
         except OSError as exc:
             os.close(fd)
             raise _cannot(self.target, exc) from None
@@ -198,8 +203,12 @@ class PrivateFile:
                 self.discard()
                 raise
             self._close()
-            why = "is a symbolic link" if self.target.is_symlink() else "already exists"
-            raise InputError(f"{self.target} {why}; the new file is kept as {self.temp}") from None
+            why = (
+                _("{path} is a symbolic link; the new file is kept as {temp}")
+                if self.target.is_symlink()
+                else _("{path} already exists; the new file is kept as {temp}")
+            )
+            raise InputError(why.format(path=self.target, temp=self.temp)) from None
         except OSError as exc:
             if not keep_on_failure:
                 self.discard()
@@ -358,20 +367,28 @@ def _settle(left: Leftover, inode: int, recorded: bool) -> Settled:
     if not recorded:
         os.unlink(temp)
         _fsync_dir(temp.parent)
-        note = f"removed {temp}, left by an interrupted run that recorded nothing"
+        note = _("removed {temp}, left by an interrupted run that recorded nothing").format(
+            temp=temp
+        )
         return Settled(temp, target, "removed", note)
     try:
         if os.stat(target, follow_symlinks=False).st_ino == inode:
             os.unlink(temp)  # linked into place already; only the unlink was missed
             _fsync_dir(temp.parent)
-            note = f"finished {target}, which an interrupted run had written"
+            note = _("finished {target}, which an interrupted run had written").format(
+                target=target
+            )
             return Settled(temp, target, "finished", note)
     except FileNotFoundError:
         pass
     try:
         _move_into_place(temp, target, overwrite=left.replace)
     except (InputError, OSError) as exc:
-        note = f"kept {temp}, which the database recorded: {exc}; move it into place by hand"
+        note = _(
+            "kept {temp}, which the database recorded: {problem}; move it into place by hand"
+        ).format(temp=temp, problem=exc)
         return Settled(temp, target, "kept", note)
-    note = f"recovered {target} from an interrupted run (recorded in the database)"
+    note = _("recovered {target} from an interrupted run (recorded in the database)").format(
+        target=target
+    )
     return Settled(temp, target, "recovered", note)

@@ -30,11 +30,25 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from resv_cli.core.i18n import N_, _
 from resv_cli.core.normalize import _HIRA_TO_KATA, SPACE_CHARS
 
 
 class FieldError(ValueError):
-    """A field value that cannot be imported; the message is the reason."""
+    """A field value that cannot be imported; the message is the reason (as people read it).
+
+    ``reason``: the English reason it was made from, for code that tells reasons
+    apart (``exc.reason == NOT_A_DATE``): the message is in the reader's language.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+
+
+def refuse(reason: str) -> FieldError:
+    """The ``FieldError`` of a reason marked ``N_`` (translated only when a value is refused)."""
+    return FieldError(_(reason), reason)
 
 
 # --- character tables ------------------------------------------------------------------
@@ -67,7 +81,7 @@ _READING = str.maketrans({**_HIRA_TO_KATA, **dict.fromkeys(SPACE_CHARS, 0x3000)}
 _SPACE_RUN = re.compile("\u3000{2,}")
 _READING_CACHE: dict[str, tuple[str, str] | str] = {}
 _CACHE_MAX = 1 << 14
-NOT_KANA = "reading must be written in kana"
+NOT_KANA = N_("reading must be written in kana")
 
 
 def reading(text: str) -> tuple[str, str]:
@@ -81,7 +95,7 @@ def reading(text: str) -> tuple[str, str]:
         if len(_READING_CACHE) < _CACHE_MAX:
             _READING_CACHE[text] = got
     if isinstance(got, str):
-        raise FieldError(got)
+        raise refuse(got)
     return got
 
 
@@ -161,18 +175,20 @@ def _make(year: int, month: int, day: int) -> dt.date:
     try:
         return dt.date(year, month, day)
     except ValueError:
-        raise FieldError("impossible date (no such month or day)") from None
+        raise refuse(N_("impossible date (no such month or day)")) from None
 
 
 # What every date option and file column accepts, for people (messages, help, docs).
 DATE_FORMS = "2017-04-01, 2017/4/1, 20170401, 2017年4月1日, 平成29年4月1日, H29.4.1"
-NOT_A_DATE = "not a date in a recognised form"
-NOT_A_BIRTH_DATE = "date of birth is not in a recognised form"
+NOT_A_DATE = N_("not a date in a recognised form")
+NOT_A_BIRTH_DATE = N_("date of birth is not in a recognised form")
 
 
 def date_reason(exc: FieldError) -> str:
     """The reason a date was refused, for people: the accepted forms, or why it cannot be."""
-    return f"not a date like {DATE_FORMS}" if str(exc) == NOT_A_DATE else str(exc)
+    if exc.reason == NOT_A_DATE:
+        return _("not a date like {forms}").format(forms=DATE_FORMS)
+    return str(exc)
 
 
 @lru_cache(maxsize=1 << 12)  # the importer memoises per raw text itself
@@ -192,7 +208,7 @@ def parse_date(text: str) -> dt.date:
         s = s.replace(" ", "")
     m = _ANY_DATE.fullmatch(s)
     if m is None:
-        raise FieldError(NOT_A_DATE)
+        raise refuse(NOT_A_DATE)
     y, m1, d1, m2, d2, m3, d3, era, ey, em1, ed1, em2, ed2 = m.groups()
     if y is not None:
         if m1 is not None:
@@ -211,26 +227,30 @@ def era_date(era_text: str, year_text: str, month_text: str, day_text: str) -> d
     """Build a date from era, year of the era (元 = 1), month and day; check the era."""
     era = ERA_ALIASES.get(era_text.strip().translate(_ERA_TABLE).upper())
     if era is None:
-        raise FieldError("unknown era")
+        raise refuse(N_("unknown era"))
     try:
         year_text = year_text.strip().translate(_FW_DIGITS_TABLE)
         year = 1 if year_text in ("元", "1") else int(year_text)
         month = int(month_text.strip().translate(_FW_DIGITS_TABLE))
         day = int(day_text.strip().translate(_FW_DIGITS_TABLE))
     except ValueError:
-        raise FieldError(NOT_A_BIRTH_DATE) from None
+        raise refuse(NOT_A_BIRTH_DATE) from None
     return _in_era(era, year, month, day)
 
 
 def _in_era(era: str, year: int, month: int, day: int) -> dt.date:
     first, last = ERAS[era]
     if year < 1:
-        raise FieldError(f"date outside its era ({era} has no year {year})")
+        reason = N_("date outside its era ({era} has no year {year})")
+        raise FieldError(_(reason).format(era=era, year=year), reason)
     value = _make(first.year + year - 1, month, day)
     if value < first or (last is not None and value > last):
+        reason = N_("date outside its era ({era} runs from {first} to {last})")
         raise FieldError(
-            f"date outside its era ({era} runs from {first.isoformat()} to "
-            f"{last.isoformat() if last else 'today'})"
+            _(reason).format(
+                era=era, first=first.isoformat(), last=last.isoformat() if last else _("today")
+            ),
+            reason,
         )
     return value
 
@@ -246,13 +266,13 @@ def date_of_birth(raw: str | tuple[str, str, str, str] | dt.date, today: dt.date
         else:
             value = era_date(*raw) if isinstance(raw, tuple) else parse_date(raw)
     except FieldError as exc:
-        if str(exc) == NOT_A_DATE:
-            raise FieldError(NOT_A_BIRTH_DATE) from None
+        if exc.reason == NOT_A_DATE:
+            raise refuse(NOT_A_BIRTH_DATE) from None
         raise
     if value > today:
-        raise FieldError("date of birth is in the future")
+        raise refuse(N_("date of birth is in the future"))
     if value.year < 1868:
-        raise FieldError("date of birth is before 1868")
+        raise refuse(N_("date of birth is before 1868"))
     return value
 
 
@@ -272,7 +292,7 @@ def postal_code(text: str) -> str:
         return s
     m = _POSTAL.fullmatch(s if s.isascii() else s.translate(_DIGITS_AND_DASHES))
     if not m:
-        raise FieldError("postal code must have 7 digits")
+        raise refuse(N_("postal code must have 7 digits"))
     return f"{m.group(1)}-{m.group(2)}"
 
 
@@ -282,6 +302,8 @@ _PHONE_CHARS = re.compile(r"[\d\-() ]+", re.ASCII)
 _PHONE_SEPS = re.compile(r"[-() ]+")
 _NON_DIGITS = re.compile(r"\D+", re.ASCII)
 _PHONE_SIMPLE = re.compile(r"0\d{0,4}-\d{1,4}-\d{3,4}", re.ASCII)
+PHONE_CHARACTERS = N_("phone number has characters other than digits and dashes")
+PHONE_DIGITS = N_("phone number must have 10 or 11 digits starting with 0")
 _PHONE_TABLE = str.maketrans({**_FW_DIGITS, **{ord(c): "-" for c in DASHES}, ord("（"): "(",
                               ord("）"): ")", 0x3000: " "})  # fmt: skip
 
@@ -307,11 +329,11 @@ def phone(text: str) -> tuple[str, str, str | None]:
             ext = m.group(1)
             s = s[: m.start()].rstrip(" ,(")
         if not _PHONE_CHARS.fullmatch(s):
-            raise FieldError("phone number has characters other than digits and dashes")
+            raise refuse(PHONE_CHARACTERS)
         digits = _NON_DIGITS.sub("", s)
         stored = "-".join(p for p in _PHONE_SEPS.split(s) if p)
     if not (len(digits) in (10, 11) and digits[0] == "0"):
-        raise FieldError("phone number must have 10 or 11 digits starting with 0")
+        raise refuse(PHONE_DIGITS)
     return stored, digits, ext
 
 
@@ -343,6 +365,7 @@ def address(text: str) -> str:
 
 # --- kinds -----------------------------------------------------------------------------
 
+KIND_REASON = N_("区分 must be 個人 or 団体")
 KIND_VALUES = {
     "個人": "individual", "個": "individual", "individual": "individual", "1": "individual",
     "団体": "group", "団": "group", "group": "group", "2": "group",
@@ -352,5 +375,5 @@ KIND_VALUES = {
 def kind(text: str) -> str:
     value = KIND_VALUES.get(text.strip().lower())
     if value is None:
-        raise FieldError("区分 must be 個人 or 団体")
+        raise refuse(KIND_REASON)
     return value

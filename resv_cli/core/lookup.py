@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, text
 
 from resv_cli.core.errors import NotFound
+from resv_cli.core.i18n import _
 from resv_cli.core.models import Facility, Organization
 
 if TYPE_CHECKING:
@@ -20,12 +21,14 @@ if TYPE_CHECKING:
 
 def facility_not_found(code: str) -> NotFound:
     """The one answer for a facility code that names no facility."""
-    return NotFound(f"no facility with code {code!r} (see `resv facility list`)")
+    return NotFound(
+        _("no facility with code {code!r} (see `resv facility list`)").format(code=code)
+    )
 
 
 def organization_not_found(code: str) -> NotFound:
     """The one answer for an organisation code that names no organisation."""
-    return NotFound(f"no organisation with code {code!r} (see `resv org list`)")
+    return NotFound(_("no organisation with code {code!r} (see `resv org list`)").format(code=code))
 
 
 def facility_by_code(session: Session, code: str) -> Facility:

@@ -14,6 +14,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from resv_cli.core.i18n import _
+
 # 異体字: variant -> common form.  Only pairs that registry clerks treat as the
 # same person's name when checking duplicates.
 VARIANT_KANJI = {
@@ -167,13 +169,15 @@ def control_problem(value: str, *, line_breaks: bool = False) -> str | None:
     m = (CONTROL_EXCEPT_LINE_BREAKS if line_breaks else CONTROL).search(value)
     if m is None:
         return None
-    return f"control character U+{ord(m.group()):04X} at position {m.start() + 1}"
+    return _("control character U+{code:04X} at position {position}").format(
+        code=ord(m.group()), position=m.start() + 1
+    )
 
 
 def length_problem(stored: str, max_len: int) -> str | None:
     """Why the value as stored is too long, or None."""
     if len(stored) > max_len:
-        return f"longer than {max_len} characters (got {len(stored)})"
+        return _("longer than {max} characters (got {n})").format(max=max_len, n=len(stored))
     return None
 
 

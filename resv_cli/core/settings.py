@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from resv_cli.core import clock
 from resv_cli.core.errors import InputError
+from resv_cli.core.i18n import _
 from resv_cli.core.models import Setting
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ KNOWN: dict[str, tuple[int, int, int, str]] = {
 
 
 def get_int(s: Session, key: str) -> int:
-    default, lo, hi, _ = KNOWN[key]
+    default, lo, hi, _what = KNOWN[key]
     raw = s.execute(select(Setting.value).where(Setting.key == key)).scalar_one_or_none()
     if raw is None:
         return default
@@ -47,10 +48,14 @@ def get_int(s: Session, key: str) -> int:
 
 def set_int(s: Session, key: str, value: int) -> None:
     if key not in KNOWN:
-        raise InputError(f"unknown setting {key!r}; known: {', '.join(sorted(KNOWN))}")
-    _, lo, hi, _ = KNOWN[key]
+        raise InputError(
+            _("unknown setting {key!r}; known: {known}").format(
+                key=key, known=", ".join(sorted(KNOWN))
+            )
+        )
+    _default, lo, hi, _what = KNOWN[key]
     if not lo <= value <= hi:
-        raise InputError(f"{key} must be between {lo} and {hi}")
+        raise InputError(_("{key} must be between {lo} and {hi}").format(key=key, lo=lo, hi=hi))
     row = s.get(Setting, key)
     if row is None:
         s.add(Setting(key=key, value=str(value), updated_at=clock.now()))

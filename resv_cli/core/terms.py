@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from resv_cli.core.i18n import _
+
 TERM_WARNING_DAYS = 90
 
 
@@ -25,7 +27,11 @@ def term_warning(code: str, kind: str, term_end: dt.date | None, today: dt.date)
     days = days_left(kind, term_end, today)
     if days is None:
         return None
-    todo = f"record the renewal with `resv org renew {code} --until ...`"
+    todo = _("record the renewal with `resv org renew {code} --until ...`").format(code=code)
     if days < 0:
-        return f"{code}'s designation ended on {term_end}: {todo}"
-    return f"{code}'s designation ends on {term_end} (in {days} days): {todo}"
+        return _("{code}'s designation ended on {end}: {todo}").format(
+            code=code, end=term_end, todo=todo
+        )
+    return _("{code}'s designation ends on {end} (in {days} days): {todo}").format(
+        code=code, end=term_end, days=days, todo=todo
+    )

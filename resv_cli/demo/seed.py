@@ -19,6 +19,7 @@ from sqlalchemy import exists, select
 
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
+from resv_cli.core.i18n import N_, _
 from resv_cli.core.models import DuplicateCheckRule, Facility, ManagementPeriod, Organization
 from resv_cli.facilities.catalogue import insert_period
 
@@ -109,7 +110,8 @@ FACILITIES: tuple[tuple[str, str, str | None, str, str | None, tuple[str, str] |
 
 
 DUPLICATE_RULE = "chuo-rojin-duplicate-check"
-DUPLICATE_PURPOSE = "登録証の重複発行防止 (avoid issuing a second registration certificate)"
+# written in the language of the administrator who seeds the demo city, as a person would
+DUPLICATE_PURPOSE = N_("登録証の重複発行防止 (avoid issuing a second registration certificate)")
 
 
 def seed_demo(
@@ -176,9 +178,12 @@ def seed_demo(
     # the opinion's one exception: 中央老人福祉センター's staff may search the other
     # senior centres, only to avoid issuing a second registration certificate
     rules_added = 0
-    if session.execute(
-        select(DuplicateCheckRule.id).where(DuplicateCheckRule.name == DUPLICATE_RULE)
-    ).first() is None:
+    if (
+        session.execute(
+            select(DuplicateCheckRule.id).where(DuplicateCheckRule.name == DUPLICATE_RULE)
+        ).first()
+        is None
+    ):
         from resv_cli.access.rules import add_rule, make_spec
 
         add_rule(
@@ -191,7 +196,7 @@ def seed_demo(
                 subject="facility:chuo-rojin",
                 actions="",
                 resource="registrants",
-                purpose=DUPLICATE_PURPOSE,
+                purpose=_(DUPLICATE_PURPOSE),
             ),
         )
         rules_added = 1
@@ -220,5 +225,5 @@ def seed_demo(
         done = apply_handover(
             session, actor, MANAGER, list(HANDOVER_FACILITIES), HANDOVER_DAY, None
         )
-        result["handover"] = "applied" if done.applied else "already applied"
+        result["handover"] = _("applied") if done.applied else _("already applied")
     return result

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock, management
 from resv_cli.core.errors import Conflict, InputError
+from resv_cli.core.i18n import N_, _
 from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import (
     Facility,
@@ -92,8 +93,10 @@ def _check_depth(session: Session, code: str, parent: Facility, *, levels_below:
     """Refuse a tree deeper than complex > facility > room (management's rule needs it)."""
     if management.depth_above(session, parent.id) + levels_below > management.MAX_DEPTH:
         raise InputError(
-            f"{code!r} cannot go under {parent.code!r}: the facility tree has at most "
-            f"{management.MAX_DEPTH} levels (complex > facility > room)"
+            _(
+                "{code!r} cannot go under {parent!r}: the facility tree has at most "
+                "{n} levels (complex > facility > room)"
+            ).format(code=code, parent=parent.code, n=management.MAX_DEPTH)
         )
 
 
@@ -137,9 +140,11 @@ def parse_hours(text: str | None) -> tuple[str, str] | None:
     start = _hhmm(g[0], g[1], g[2] or g[3] or "0")
     end = _hhmm(g[4], g[5], g[6] or g[7] or "0")
     if start is None or end is None:
-        raise InputError(f"opening hours {text.strip()!r}: not a time of day")
+        raise InputError(_("opening hours {text!r}: not a time of day").format(text=text.strip()))
     if end <= start:
-        raise InputError(f"opening hours {text.strip()!r}: closing time is not after opening")
+        raise InputError(
+            _("opening hours {text!r}: closing time is not after opening").format(text=text.strip())
+        )
     return start, end
 
 
@@ -159,7 +164,7 @@ def parse_hours_option(text: str) -> tuple[str, str]:
     folded = _fold(text).strip()
     m = _RANGE_RE.fullmatch(folded)
     if not m:
-        raise InputError(f"--hours must look like 09:00-21:00, got {text!r}")
+        raise InputError(_("--hours must look like 09:00-21:00, got {text!r}").format(text=text))
     result = parse_hours(folded)
     assert result is not None
     return result
@@ -168,9 +173,10 @@ def parse_hours_option(text: str) -> tuple[str, str]:
 # --- facilities --------------------------------------------------------------------
 
 
+NAME_EMPTY = N_("facility name must not be empty")
 # the free-text fields a person types, with the option that gives each (the input rule)
 TEXT_FIELDS = {
-    "name": "facility name",
+    "name": N_("facility name"),
     "kana": "--kana",
     "address": "--address",
     "phone": "--phone",
@@ -179,12 +185,16 @@ TEXT_FIELDS = {
 
 def _text(field: str, value: str) -> str:
     """A facility's text field as stored, or InputError naming the option (never the value)."""
-    return check_text(TEXT_FIELDS[field], value, max_len=max_len(getattr(Facility, field)))
+    return check_text(_(TEXT_FIELDS[field]), value, max_len=max_len(getattr(Facility, field)))
 
 
 def _check_code(code: str) -> str:
     if not CODE_RE.fullmatch(code):
-        raise InputError(f"facility code {code!r}: use 1-40 lower-case letters, digits, '-' or '_'")
+        raise InputError(
+            _("facility code {code!r}: use 1-40 lower-case letters, digits, '-' or '_'").format(
+                code=code
+            )
+        )
     return code
 
 
@@ -193,7 +203,9 @@ def _check_category(session: Session, category: str) -> str:
         known = ", ".join(
             c for (c,) in session.execute(select(FacilityCategory.code).order_by("code"))
         )
-        raise InputError(f"unknown category {category!r}; known: {known}")
+        raise InputError(
+            _("unknown category {code!r}; known: {known}").format(code=category, known=known)
+        )
     return category
 
 
@@ -235,14 +247,16 @@ def add_facility(
     _check_code(code)
     name = _text("name", name)
     if not name:
-        raise InputError("facility name must not be empty")
+        raise InputError(_(NAME_EMPTY))
     kana, address, phone = (
         _text(f, v) or None if v is not None else None
         for f, v in (("kana", kana), ("address", address), ("phone", phone))
     )
     _check_category(session, category)
     if session.execute(select(Facility.id).where(Facility.code == code)).first():
-        raise Conflict(f"facility {code!r} already exists (use `resv facility update`)")
+        raise Conflict(
+            _("facility {code!r} already exists (use `resv facility update`)").format(code=code)
+        )
     parent_fac = facility_by_code(session, parent) if parent else None
     if parent_fac is not None:
         _check_depth(session, code, parent_fac, levels_below=1)
@@ -302,12 +316,12 @@ def update_facility(
         if value is None:
             continue
         if key not in UPDATABLE:
-            raise InputError(f"cannot update {key!r}")
+            raise InputError(_("cannot update {field!r}").format(field=key))
         if key in TEXT_FIELDS:
             value = _text(key, value)
         if key == "name":
             if not value:
-                raise InputError("facility name must not be empty")
+                raise InputError(_(NAME_EMPTY))
             _set("name", value)
         elif key == "category":
             _set("category", _check_category(session, value))
@@ -317,7 +331,11 @@ def update_facility(
             else:
                 parent_fac = facility_by_code(session, value)
                 if _would_cycle(session, fac.id, parent_fac.id):
-                    raise InputError(f"{value!r} cannot be the parent of {code!r}: a cycle")
+                    raise InputError(
+                        _("{parent!r} cannot be the parent of {code!r}: a cycle").format(
+                            parent=value, code=code
+                        )
+                    )
                 _check_depth(
                     session, code, parent_fac, levels_below=management.depth_below(session, fac.id)
                 )
@@ -355,7 +373,7 @@ def retire_facility(
 
     require_role(actor, "admin", action="facility.retire")
     fac = facility_by_code(session, code)
-    parents, _ = _tree(session, on)
+    parents, _managed = _tree(session, on)
     ids = {fac.id} | _inheriting_descendants([fac.id], parents, set())
     later = session.execute(
         select(ManagementPeriod.id).where(
@@ -364,8 +382,10 @@ def retire_facility(
     ).first()
     if later:
         raise Conflict(
-            f"{code}: a management period starts on or after {on}; "
-            "retire from a later day or remove that period first"
+            _(
+                "{code}: a management period starts on or after {day}; "
+                "retire from a later day or remove that period first"
+            ).format(code=code, day=on)
         )
     closed = 0
     for p in session.execute(
@@ -473,7 +493,7 @@ def show_facility(session: Session, code: str, on: dt.date | None = None) -> dic
 
 
 def _fmt_range(start: dt.date, until: dt.date | None) -> str:
-    return f"{start}..{until or 'open'}"
+    return f"{start}..{until or _('open')}"
 
 
 def overlap_message(
@@ -494,11 +514,10 @@ def overlap_message(
     which = (
         f" ({other[1]} {_fmt_range(other[0].valid_from, other[0].valid_until)})" if other else ""
     )
-    return (
-        f"{facility.code}: management period {_fmt_range(start, until)} overlaps an existing "
-        f"period{which}; periods of a facility must not overlap "
-        "(end the existing one first, or use `resv handover`)"
-    )
+    return _(
+        "{code}: management period {range} overlaps an existing period{which}; periods of "
+        "a facility must not overlap (end the existing one first, or use `resv handover`)"
+    ).format(code=facility.code, range=_fmt_range(start, until), which=which)
 
 
 def insert_period(
@@ -537,13 +556,16 @@ def _check_term(org: Organization, start: dt.date, until: dt.date | None) -> Non
         return
     if org.term_start and start < org.term_start:
         raise InputError(
-            f"{org.code}'s designation term starts on {org.term_start}; "
-            f"a management period cannot start on {start}"
+            _(
+                "{code}'s designation term starts on {first}; "
+                "a management period cannot start on {start}"
+            ).format(code=org.code, first=org.term_start, start=start)
         )
     if org.term_end and (until is None or until > org.term_end):
         raise InputError(
-            f"{org.code}'s designation term ends on {org.term_end}; "
-            f"give --until {org.term_end} or earlier"
+            _("{code}'s designation term ends on {end}; give --until {end} or earlier").format(
+                code=org.code, end=org.term_end
+            )
         )
 
 
@@ -568,7 +590,9 @@ def assign_facility(
     if until is None and org.kind == "designated_manager" and org.term_end:
         until = org.term_end
     if until is not None and until < start:
-        raise InputError(f"--until {until} is before --from {start}")
+        raise InputError(
+            _("--until {until} is before --from {start}").format(until=until, start=start)
+        )
     _check_term(org, start, until)
     period = insert_period(session, fac, org, start, until)
     audit.record(

@@ -23,6 +23,7 @@ from resv_cli.access.enforce import Grant, require_administration
 from resv_cli.audit import chain as audit
 from resv_cli.core.errors import Conflict, InputError
 from resv_cli.core.files import PrivateFile
+from resv_cli.core.i18n import _
 from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import Account, Facility, ManagementPeriod, Organization
 from resv_cli.facilities.catalogue import insert_period
@@ -102,17 +103,23 @@ def plan_handover(
     """
     grant = require_administration(actor, on, audit_action=action)
     if not facility_codes:
-        raise InputError("name at least one facility with --facility")
+        raise InputError(_("name at least one facility with --facility"))
     org = organization_by_code(session, to)
     until: dt.date | None = None
     if org.kind == "designated_manager":
         if org.term_start and on < org.term_start:
             raise InputError(
-                f"{org.code}'s designation term starts on {org.term_start}; "
-                f"it cannot take over facilities on {on}"
+                _(
+                    "{code}'s designation term starts on {first}; "
+                    "it cannot take over facilities on {day}"
+                ).format(code=org.code, first=org.term_start, day=on)
             )
         if org.term_end and on > org.term_end:
-            raise InputError(f"{org.code}'s designation term ended on {org.term_end}")
+            raise InputError(
+                _("{code}'s designation term ended on {end}").format(
+                    code=org.code, end=org.term_end
+                )
+            )
         until = org.term_end
     codes = list(dict.fromkeys(facility_codes))
     plan = HandoverPlan(to=org.code, on=on, facilities=codes)
@@ -122,7 +129,11 @@ def plan_handover(
     for code in codes:
         fac = facility_by_code(session, code)
         if fac.retired_on is not None and fac.retired_on <= on:
-            raise InputError(f"{code} is retired from {fac.retired_on}; it cannot be handed over")
+            raise InputError(
+                _("{code} is retired from {day}; it cannot be handed over").format(
+                    code=code, day=fac.retired_on
+                )
+            )
         periods = list(
             session.execute(
                 select(ManagementPeriod)
@@ -141,14 +152,17 @@ def plan_handover(
         if later:
             p = later[0]
             raise Conflict(
-                f"{code}: a management period by {org_codes[p.organization_id]} from "
-                f"{p.valid_from} is already recorded after {on}; resolve it before the handover"
+                _(
+                    "{code}: a management period by {org} from {start} is already recorded "
+                    "after {day}; resolve it before the handover"
+                ).format(code=code, org=org_codes[p.organization_id], start=p.valid_from, day=on)
             )
         if current is not None:
             if current.valid_from == on:
                 raise Conflict(
-                    f"{code}: {org_codes[current.organization_id]} starts managing it on {on} "
-                    "too; resolve that period first"
+                    _(
+                        "{code}: {org} starts managing it on {day} too; resolve that period first"
+                    ).format(code=code, org=org_codes[current.organization_id], day=on)
                 )
             new_until = on - dt.timedelta(days=1)
             plan.periods_closed.append(
@@ -195,8 +209,10 @@ def plan_handover(
         for child in kept:
             if child not in codes:
                 plan.notes.append(
-                    f"{child} is inside {fac.code} but has a management period of its own "
-                    f"on {on}: it is not handed over (name it with --facility to include it)"
+                    _(
+                        "{child} is inside {parent} but has a management period of its own "
+                        "on {day}: it is not handed over (name it with --facility to include it)"
+                    ).format(child=child, parent=fac.code, day=on)
                 )
 
     if roster is not None:
@@ -215,8 +231,10 @@ def _plan_roster(session: Session, org_code: str, path: Path, on: dt.date) -> An
         roster_mod = importlib.import_module("resv_cli.accounts.roster")
     except ImportError:
         raise InputError(
-            "--roster needs the roster module (resv_cli.accounts.roster) of the accounts area, "
-            "which this installation lacks"
+            _(
+                "--roster needs the roster module (resv_cli.accounts.roster) of the accounts "
+                "area, which this installation lacks"
+            )
         ) from None
     rows = roster_mod.read_roster(path)
     return roster_mod.plan_roster(session, org_code, rows, valid_from=on)
@@ -258,7 +276,7 @@ def _access_difference(
             login = getattr(entry, "login_id", None)
             if login is None and isinstance(entry, dict):
                 login = entry.get("login_id")
-            roster_logins.append(str(login) if login else "(new account)")
+            roster_logins.append(str(login) if login else _("(new account)"))
     result: dict[str, Any] = {"gain": [], "lose": [], "accounts_from_roster": roster_logins}
     if not moved:
         return result
@@ -358,8 +376,10 @@ def apply_handover(
     if credentials:
         if credentials_file is None:
             raise InputError(
-                "the roster grants accounts: their one-time passwords need a new "
-                "--credentials-out file"
+                _(
+                    "the roster grants accounts: their one-time passwords need a new "
+                    "--credentials-out file"
+                )
             )
         from resv_cli.accounts.credentials import fill_credentials_file
 

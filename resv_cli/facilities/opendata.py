@@ -42,6 +42,7 @@ from sqlalchemy import insert, select
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.errors import InputError
+from resv_cli.core.i18n import N_, _
 from resv_cli.core.models import Facility, FacilityCategory, ImportBatch, ImportReject
 from resv_cli.core.normalize import TEXT_MAX, text_problem
 from resv_cli.facilities.catalogue import parse_hours
@@ -119,6 +120,9 @@ def check_digit(first5: str) -> int:
     return (11 - total % 11) % 10
 
 
+NOT_LG_CODE = N_("{code!r} is not a valid 6-digit local-government code (check digit)")
+
+
 def valid_lg_code(code: str) -> bool:
     """True for a six-digit local-government code whose check digit is right."""
     return bool(re.fullmatch(r"\d{6}", code)) and check_digit(code[:5]) == int(code[5])
@@ -136,7 +140,9 @@ def decode(data: bytes, file_name: str) -> tuple[str, str]:
             return data[3:].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"{file_name}: starts with a UTF-8 BOM but byte {exc.start + 3} is not UTF-8"
+                _("{file}: starts with a UTF-8 BOM but byte {offset} is not UTF-8").format(
+                    file=file_name, offset=exc.start + 3
+                )
             ) from None
     try:
         return data.decode("utf-8"), "utf-8"
@@ -146,8 +152,9 @@ def decode(data: bytes, file_name: str) -> tuple[str, str]:
         return data.decode("cp932"), "cp932"
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{file_name}: neither UTF-8 nor cp932 (Shift_JIS); undecodable byte at "
-            f"offset {exc.start}"
+            _(
+                "{file}: neither UTF-8 nor cp932 (Shift_JIS); undecodable byte at offset {offset}"
+            ).format(file=file_name, offset=exc.start)
         ) from None
 
 
@@ -227,7 +234,7 @@ def _parse(
     try:
         header = next(reader)
     except StopIteration:
-        raise InputError(f"{file_name}: the file is empty") from None
+        raise InputError(_("{file}: the file is empty").format(file=file_name)) from None
     folded = [fold_header(h) for h in header]
     col: dict[str, int] = {}
     spelled: dict[str, str] = {}
@@ -240,8 +247,10 @@ def _parse(
     missing = [ALIASES[k][0] for k in REQUIRED if k not in col]
     if missing:
         raise InputError(
-            f"{file_name}: row 1: missing column {', '.join(missing)} "
-            "(not a 公共施設一覧 file of the 自治体標準オープンデータセット?)"
+            _(
+                "{file}: row 1: missing column {missing} "
+                "(not a 公共施設一覧 file of the 自治体標準オープンデータセット?)"
+            ).format(file=file_name, missing=", ".join(missing))
         )
     current = "town_id" in col or spelled["lg_code"] == ALIASES["lg_code"][0]
     report.layout = "current" if current else "older"
@@ -264,7 +273,13 @@ def _parse(
             continue  # blank line
         report.records_read += 1
         if len(raw) != len(header):
-            reject(row_no, None, f"{len(raw)} fields where the header has {len(header)}")
+            reject(
+                row_no,
+                None,
+                _("{n} fields where the header has {header}").format(
+                    n=len(raw), header=len(header)
+                ),
+            )
             continue
 
         def get(key: str, _raw: list[str] = raw) -> str | None:
@@ -278,43 +293,37 @@ def _parse(
         bad = False
         lg_code = unicodedata.normalize("NFKC", get("lg_code") or "")
         if not lg_code:
-            reject(row_no, "lg_code", "empty; a 6-digit local-government code is required")
+            reject(row_no, "lg_code", _("empty; a 6-digit local-government code is required"))
             bad = True
         elif not valid_lg_code(lg_code):
-            reject(
-                row_no,
-                "lg_code",
-                f"{lg_code!r} is not a valid 6-digit local-government code (check digit)",
-            )
+            reject(row_no, "lg_code", _(NOT_LG_CODE).format(code=lg_code))
             bad = True
         source_id = unicodedata.normalize("NFKC", get("id") or "")
         if not source_id:
-            reject(row_no, "id", "empty; the ID keys re-imports")
+            reject(row_no, "id", _("empty; the ID keys re-imports"))
             bad = True
         elif len(source_id) > 64:
-            reject(row_no, "id", "longer than 64 characters")
+            reject(row_no, "id", _("longer than 64 characters"))
             bad = True
         name = get("name")
         if not name:
-            reject(row_no, "name", "empty; every facility needs a name")
+            reject(row_no, "name", _("empty; every facility needs a name"))
             bad = True
         location_code = unicodedata.normalize("NFKC", get("location_lg_code") or "")
         town_id = unicodedata.normalize("NFKC", get("town_id") or "")
         if location_code and not valid_lg_code(location_code):
-            reject(
-                row_no,
-                "location_lg_code",
-                f"{location_code!r} is not a valid 6-digit local-government code (check digit)",
-            )
+            reject(row_no, "location_lg_code", _(NOT_LG_CODE).format(code=location_code))
             bad = True
         shifted = not location_code and bool(town_id) and valid_lg_code(town_id)
         if shifted and not repair_shifted:
             reject(
                 row_no,
                 "town_id",
-                f"holds the local-government code {town_id}, not a town-area ID: "
-                "所在地_全国地方公共団体コード is shifted one column right; row not loaded "
-                "(fix the file, or load with --repair-shifted)",
+                _(
+                    "holds the local-government code {code}, not a town-area ID: "
+                    "所在地_全国地方公共団体コード is shifted one column right; row not loaded "
+                    "(fix the file, or load with --repair-shifted)"
+                ).format(code=town_id),
             )
             bad = True
         values: dict[str, Any] = {
@@ -334,7 +343,12 @@ def _parse(
                     num = None
                 limit = 90 if key == "latitude" else 180
                 if num is None or not -limit <= num <= limit:
-                    reject(row_no, key, f"{v!r} is not a {key}")
+                    not_a = (
+                        _("{value!r} is not a latitude")
+                        if key == "latitude"
+                        else _("{value!r} is not a longitude")
+                    )
+                    reject(row_no, key, not_a.format(value=v))
                     bad = True
         opens_raw, closes_raw = get("opens"), get("closes")
         note = get("hours_note")
@@ -344,14 +358,26 @@ def _parse(
             o = _time(opens_raw or "")
             c = _time(closes_raw or "")
             if o is None:
-                reject(row_no, "opens", f"{opens_raw!r} is not a time like 09:00")
+                reject(
+                    row_no, "opens", _("{value!r} is not a time like 09:00").format(value=opens_raw)
+                )
                 bad = True
             if c is None:
-                reject(row_no, "closes", f"{closes_raw!r} is not a time like 17:00")
+                reject(
+                    row_no,
+                    "closes",
+                    _("{value!r} is not a time like 17:00").format(value=closes_raw),
+                )
                 bad = True
             if o and c:
                 if c <= o:
-                    reject(row_no, "closes", f"closing time {c} is not after opening {o}")
+                    reject(
+                        row_no,
+                        "closes",
+                        _("closing time {closes} is not after opening {opens}").format(
+                            closes=c, opens=o
+                        ),
+                    )
                     bad = True
                 hours = (o, c)
         elif note:
@@ -369,7 +395,9 @@ def _parse(
             reject(
                 row_no,
                 "id",
-                f"ID {source_id} already on row {seen[ident]} of this file",
+                _("ID {id} already on row {row} of this file").format(
+                    id=source_id, row=seen[ident]
+                ),
                 kind="duplicate",
             )
             continue
@@ -379,8 +407,10 @@ def _parse(
             reject(
                 row_no,
                 "town_id",
-                f"local-government code {town_id} moved back to 所在地_全国地方公共団体コード "
-                "(--repair-shifted); row loaded",
+                _(
+                    "local-government code {code} moved back to 所在地_全国地方公共団体コード "
+                    "(--repair-shifted); row loaded"
+                ).format(code=town_id),
                 kind="repaired",
             )
         assert name is not None
@@ -416,7 +446,7 @@ def import_facilities(
     require_role(actor, "admin", action="facility.import")
     default_category = default_category or "other"
     if session.get(FacilityCategory, default_category) is None:
-        raise InputError(f"unknown category {default_category!r}")
+        raise InputError(_("unknown category {code!r}").format(code=default_category))
     data = path.read_bytes()
     text, encoding = decode(data, path.name)
     report = ImportReport(file=path.name, encoding=encoding, layout="", dry_run=dry_run)
@@ -446,7 +476,9 @@ def import_facilities(
                         "row": r.row_no,
                         "column": "",
                         "kind": "rejected",
-                        "reason": f"facility code {code} is already used by another facility",
+                        "reason": _(
+                            "facility code {code} is already used by another facility"
+                        ).format(code=code),
                     }
                 )
                 continue

@@ -19,6 +19,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.context import require_role
 from resv_cli.core.errors import NotFound
+from resv_cli.core.i18n import _
 from resv_cli.core.models import ImportBatch
 from resv_cli.importing.record import Counts
 
@@ -253,7 +254,7 @@ def show_batch(
         {"i": batch_id},
     ).first()
     if row is None:
-        raise NotFound(f"no import batch {batch_id}")
+        raise NotFound(_("no import batch {batch}").format(batch=batch_id))
     rejects = session.execute(
         text(
             "SELECT record_no, column_name AS column, kind, reason, legacy_no FROM "
@@ -263,11 +264,10 @@ def show_batch(
     )
     info = dict(row._mapping)
     c = Counts(*(int(info[k]) for k in Counts.__dataclass_fields__))
-    info["reconciliation"] = (
-        c.reconciliation()
-        + ("" if c.reconciled else " (does NOT add up)")
-        + (" (aborted: none of its records were kept)" if info.get("status") == "aborted" else "")
-    )
+    line = c.reconciliation() + ("" if c.reconciled else _(" (does NOT add up)"))
+    if info.get("status") == "aborted":
+        line += _(" (aborted: none of its records were kept)")
+    info["reconciliation"] = line
     listed = [dict(r._mapping) for r in rejects]
     # the rejects carry legacy registration numbers, which identify people in the old
     # system: who looked at them is recorded

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from resv_cli.core.i18n import _
 from resv_cli.importing.feed import chunks
 from resv_cli.importing.normalise import (
     Normaliser,
@@ -57,6 +58,15 @@ from resv_cli.importing.record import (
 from resv_cli.records.migration import RegistrantStore
 
 STATUS = R_FIELDS.index("status")
+
+
+def _earlier(first: int | None, what: str) -> str:
+    """The reason of a duplicate of an earlier record of the file (its number if known)."""
+    if first:
+        return _("duplicate of an earlier record in this file (record {record}): {what}").format(
+            record=first, what=what
+        )
+    return _("duplicate of an earlier record in this file: {what}").format(what=what)
 
 
 class KeyFilter:
@@ -126,7 +136,7 @@ def classify(
     compared = [(k, i) for k, i in enumerate(CONTENT_IDX) if i in present]
     lkeys: dict[str, str] = {}
     pkeys: dict[str, tuple[Any, Any, Any]] = {}
-    for _, r, _, _, lk, pk, maybe in records:
+    for _no, r, _errs, _legacy, lk, pk, maybe in records:
         if r is None:
             continue
         if not maybe and late:
@@ -154,7 +164,7 @@ def classify(
     to_seen: list[str] = []
     conflict_record = None
     tail = (batch_id, actor_id, now, now)
-    for no, r, errs, bad_legacy, lk, pk, _ in records:
+    for no, r, errs, bad_legacy, lk, pk, _maybe in records:
         if r is None and not errs:
             counts.skipped += 1
             continue
@@ -175,10 +185,9 @@ def classify(
                 or ((hit := by_l.get(legacy)) is not None and hit[1] == batch_id)
             ):
                 counts.duplicates += 1
-                where = f" (record {first})" if first else ""
                 rejects.append((batch_id, no, DUP_LEGACY, "duplicate",
-                                f"duplicate of an earlier record in this file{where}: "
-                                "same registration number", legacy))  # fmt: skip
+                                _earlier(first, _("same registration number")),
+                                legacy))  # fmt: skip
                 continue
             hit = by_l.get(legacy)
             if hit is not None:
@@ -193,10 +202,10 @@ def classify(
                     break
                 else:
                     counts.duplicates += 1
-                    rejects.append((batch_id, no, DUP_LEGACY, "duplicate",
-                                    f"registration number already in the database (registrant "
-                                    f"{hit[0]}) with different data; kept as it was "
-                                    "(--on-conflict update replaces it)", legacy))  # fmt: skip
+                    rejects.append((batch_id, no, DUP_LEGACY, "duplicate", _(
+                        "registration number already in the database (registrant {id}) with "
+                        "different data; kept as it was (--on-conflict update replaces it)"
+                    ).format(id=hit[0]), legacy))  # fmt: skip
                 for k in keys:
                     k_chunk.setdefault(k, no)
                 to_seen.extend(keys)
@@ -208,19 +217,15 @@ def classify(
             first = k_chunk.get(pk)
             if first is not None or pk in seen or pk in db_p_this:
                 counts.duplicates += 1
-                where = f" (record {first})" if first else ""
-                what = person_match(r)
                 rejects.append((batch_id, no, DUP_PERSON, "duplicate",
-                                f"duplicate of an earlier record in this file{where}: {what}",
-                                legacy))  # fmt: skip
+                                _earlier(first, person_match(r)), legacy))  # fmt: skip
                 continue
             other = db_p_other.get(pk)
             if other is not None:
                 counts.duplicates += 1
-                what = person_match(r)
-                rejects.append((batch_id, no, DUP_PERSON, "duplicate",
-                                f"already in the database as registrant {other}: {what}",
-                                legacy))  # fmt: skip
+                rejects.append((batch_id, no, DUP_PERSON, "duplicate", _(
+                    "already in the database as registrant {id}: {what}"
+                ).format(id=other, what=person_match(r)), legacy))  # fmt: skip
                 continue
         counts.imported += 1
         inserts.append((fid, *r, *tail))

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from resv_cli.core.errors import InputError, ResvError
+from resv_cli.core.i18n import _
 
 Record = tuple[int, Any, list[tuple[str, str]], str | None]
 Chunk = list[Record]
@@ -124,8 +125,10 @@ class ChunkFeed:
                 except EOFError:
                     proc.join(5)
                     raise ReaderDied(
-                        f"the reading process ended unexpectedly (exit code {proc.exitcode}); "
-                        "nothing after the last committed chunk was written"
+                        _(
+                            "the reading process ended unexpectedly (exit code {code}); "
+                            "nothing after the last committed chunk was written"
+                        ).format(code=proc.exitcode)
                     ) from None
                 if kind == "chunk":
                     yield part, pos

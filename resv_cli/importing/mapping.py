@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from resv_cli.core.errors import InputError
+from resv_cli.core.i18n import N_, _
 from resv_cli.core.jpnorm import DASHES
 from resv_cli.records import fields
 
@@ -165,12 +166,14 @@ def _joiner(indexes: list[int], sep: str) -> Getter:
 
 def _index(header_index: dict[str, int], column: Any, where: str) -> int:
     if not isinstance(column, str):
-        raise InputError(f"mapping: {where} must name a column")
+        raise InputError(_("mapping: {key} must name a column").format(key=where))
     i = header_index.get(column.strip())
     if i is None:
         i = header_index.get(heading_key(column))
     if i is None:
-        raise InputError(f"mapping: {where}: no column {column!r} in the file")
+        raise InputError(
+            _("mapping: {key}: no column {column!r} in the file").format(key=where, column=column)
+        )
     return i
 
 
@@ -193,22 +196,28 @@ def load_mapping_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{path}: no such mapping file") from None
+        raise InputError(_("{file}: no such mapping file").format(file=path)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path.name}: not a valid TOML mapping: {exc}") from None
+        raise InputError(
+            _("{file}: not a valid TOML mapping: {problem}").format(file=path.name, problem=exc)
+        ) from None
     unknown = set(data) - {"columns", "values", "options"}
     if unknown:
-        raise InputError(f"{path.name}: unknown section(s): {', '.join(sorted(unknown))}")
+        raise InputError(
+            _("{file}: unknown section(s): {names}").format(
+                file=path.name, names=", ".join(sorted(unknown))
+            )
+        )
     _check_types(path.name, data)
     return data
 
 
 def _kind_of(value: Any) -> str:
-    return _TOML_KINDS.get(type(value), "a date or time")
+    return _(_TOML_KINDS.get(type(value), N_("a date or time")))
 
 
-_TOML_KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list", dict: "a table"}  # fmt: skip
+_TOML_KINDS = {str: N_("a string"), int: N_("an integer"), float: N_("a number"),
+               bool: N_("true or false"), list: N_("a list"), dict: N_("a table")}  # fmt: skip
 _DATE_PARTS = ("era", "year", "month", "day")
 
 
@@ -219,22 +228,34 @@ def _check_types(name: str, data: dict[str, Any]) -> None:
     time, and a list where a table belongs fails deep inside with no key named.
     """
 
-    def fail(message: str) -> NoReturn:
-        raise InputError(f"{name}: {message}")
+    def fail(message: str, **values: Any) -> NoReturn:
+        """Refuse with ``message`` (English, translated here) formatted with ``values``."""
+        raise InputError(
+            _("{file}: {problem}").format(file=name, problem=_(message).format(**values))
+        )
 
     def table(key: str, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
-            fail(f"{key} must be a table ([{key}]), not {_kind_of(value)}")
+            fail(N_("{key} must be a table ([{key}]), not {kind}"), key=key, kind=_kind_of(value))
         return value
 
     def column_list(key: str, value: Any, may_be_empty: bool = False) -> None:
         if not isinstance(value, list):
-            fail(f"{key} must be a list of column names, not {_kind_of(value)}")
+            fail(
+                N_("{key} must be a list of column names, not {kind}"),
+                key=key,
+                kind=_kind_of(value),
+            )
         if not value and not may_be_empty:
-            fail(f"{key}: the list of columns is empty")
+            fail(N_("{key}: the list of columns is empty"), key=key)
         for n, c in enumerate(value, 1):
             if not isinstance(c, str):
-                fail(f"{key}: entry {n} must be a column name in quotes, not {_kind_of(c)}")
+                fail(
+                    N_("{key}: entry {n} must be a column name in quotes, not {kind}"),
+                    key=key,
+                    n=n,
+                    kind=_kind_of(c),
+                )
 
     for field_name, value in table("columns", data.get("columns", {})).items():
         key = f"columns.{field_name}"
@@ -243,46 +264,65 @@ def _check_types(name: str, data: dict[str, Any]) -> None:
         elif isinstance(value, dict) and "join" in value:
             column_list(f"{key}.join", value["join"])
             if not isinstance(value.get("sep", ""), str):
-                fail(f"{key}.sep must be a string, not {_kind_of(value['sep'])}")
+                fail(
+                    N_("{key}.sep must be a string, not {kind}"),
+                    key=key,
+                    kind=_kind_of(value["sep"]),
+                )
             if extra := set(value) - {"join", "sep"}:
-                fail(f"{key}: unknown key(s) {', '.join(sorted(extra))} (use join and sep)")
+                fail(
+                    N_("{key}: unknown key(s) {names} (use join and sep)"),
+                    key=key,
+                    names=", ".join(sorted(extra)),
+                )
         elif isinstance(value, dict) and "era" in value:
             for part in _DATE_PARTS:
                 if part in value and not isinstance(value[part], str):
                     fail(
-                        f"{key}.{part} must be a column name in quotes, not {_kind_of(value[part])}"
+                        N_("{key}.{part} must be a column name in quotes, not {kind}"),
+                        key=key,
+                        part=part,
+                        kind=_kind_of(value[part]),
                     )
             if extra := set(value) - set(_DATE_PARTS):
                 fail(
-                    f"{key}: unknown key(s) {', '.join(sorted(extra))} (use era, year, month, day)"
+                    N_("{key}: unknown key(s) {names} (use era, year, month, day)"),
+                    key=key,
+                    names=", ".join(sorted(extra)),
                 )
         elif not isinstance(value, str):
             fail(
-                f"{key} must be a column name, a list of columns, "
-                f'{{ join = [...], sep = "-" }} or {{ era, year, month, day }}, '
-                f"not {_kind_of(value)}"
+                N_(
+                    "{key} must be a column name, a list of columns, "
+                    '{{ join = [...], sep = "-" }} or {{ era, year, month, day }}, not {kind}'
+                ),
+                key=key,
+                kind=_kind_of(value),
             )
     values = table("values", data.get("values", {}))
     if extra := set(values) - {"kind", "status"}:
         fail(
-            f"unknown value table(s) {', '.join(sorted(extra))} "
-            "(only [values.kind] and [values.status])"
+            N_("unknown value table(s) {names} (only [values.kind] and [values.status])"),
+            names=", ".join(sorted(extra)),
         )
     table("values.kind", values.get("kind", {}))
     for code, value in table("values.status", values.get("status", {})).items():
         if value not in fields.STATUSES:
-            fail(f"values.status.{code} must be active, suspended or deleted")
+            fail(N_("values.status.{code} must be active, suspended or deleted"), code=code)
     options = table("options", data.get("options", {}))
     if extra := set(options) - {"ignore", "empty"}:
-        fail(f"unknown option(s) {', '.join(sorted(extra))} (only ignore and empty)")
+        fail(
+            N_("unknown option(s) {names} (only ignore and empty)"),
+            names=", ".join(sorted(extra)),
+        )
     if "ignore" in options:
         column_list("options.ignore", options["ignore"], may_be_empty=True)
     if "empty" in options:
         empty = options["empty"]
         if not isinstance(empty, list) or not all(isinstance(v, str) for v in empty):
-            fail('options.empty must be a list of texts in quotes, e.g. ["なし", "-"]')
+            fail(N_('options.empty must be a list of texts in quotes, e.g. ["なし", "-"]'))
         if any(not v.strip() for v in empty):
-            fail("options.empty: an entry is blank (blank cells are empty already)")
+            fail(N_("options.empty: an entry is blank (blank cells are empty already)"))
 
 
 def compile_mapping(header: list[str], spec: dict[str, Any] | None = None) -> Mapping:
@@ -297,7 +337,11 @@ def compile_mapping(header: list[str], spec: dict[str, Any] | None = None) -> Ma
     columns = spec.get("columns", {})
     for name, value in columns.items():
         if name not in FIELDS:
-            raise InputError(f"mapping: unknown field {name!r} (fields: {', '.join(FIELDS)})")
+            raise InputError(
+                _("mapping: unknown field {name!r} (fields: {fields})").format(
+                    name=name, fields=", ".join(FIELDS)
+                )
+            )
         where = f"columns.{name}"
         if isinstance(value, str):
             i = _index(header_index, value, where)
@@ -322,8 +366,10 @@ def compile_mapping(header: list[str], spec: dict[str, Any] | None = None) -> Ma
             m.sources[name] = "+".join(header[i] for i in parts)
         else:
             raise InputError(
-                f"mapping: {where} must be a column name, a list of columns, "
-                '{ join = [...], sep = "-" } or { era, year, month, day }'
+                _(
+                    "mapping: {key} must be a column name, a list of columns, "
+                    '{{ join = [...], sep = "-" }} or {{ era, year, month, day }}'
+                ).format(key=where)
             )
     # headings recognised without a mapping file, for fields not mapped explicitly
     found: dict[str, int] = {}
@@ -357,18 +403,24 @@ def compile_mapping(header: list[str], spec: dict[str, Any] | None = None) -> Ma
     kind_values = spec.get("values", {}).get("kind", {})
     for k, v in kind_values.items():
         if v not in ("individual", "group"):
-            raise InputError(f"mapping: values.kind.{k} must be individual or group")
+            raise InputError(
+                _("mapping: values.kind.{code} must be individual or group").format(code=k)
+            )
     m.kind_values = {str(k).strip().lower(): v for k, v in kind_values.items()}
     status_values = spec.get("values", {}).get("status", {})
     for k, v in status_values.items():
         if v not in fields.STATUSES:
-            raise InputError(f"mapping: values.status.{k} must be active, suspended or deleted")
+            raise InputError(
+                _("mapping: values.status.{code} must be active, suspended or deleted").format(
+                    code=k
+                )
+            )
     m.status_values = {fields.status_word(str(k)): v for k, v in status_values.items()}
     m.empty_values = empty_variants(spec.get("options", {}).get("empty", []))
     ignore = {heading_key(c) for c in spec.get("options", {}).get("ignore", [])}
     m.unused = [h for i, h in enumerate(header) if i not in used and heading_key(h) not in ignore]
     if "name" not in m.getters and "group_name" not in m.getters:
         raise InputError(
-            "no name column: expected 氏名 (or 姓 and 名) or 団体名; map it with --mapping"
+            _("no name column: expected 氏名 (or 姓 and 名) or 団体名; map it with --mapping")
         )
     return m

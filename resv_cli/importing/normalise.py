@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resv_cli.core import jpnorm
+from resv_cli.core.i18n import N_, _
 from resv_cli.core.jpnorm import FieldError
 from resv_cli.core.normalize import CONTROL_EXCEPT_LINE_BREAKS, nfc_one_line
 from resv_cli.importing.mapping import Mapping
@@ -35,7 +36,7 @@ Rule = Callable[[list[str], list[Reject]], Any]
 STORED_AS_WRITTEN = ("legacy_no", "name", "group_name", "kana", "address", "emergency_name",
                      "representative_name", "status_reason")  # fmt: skip
 # the hint of a date column's reject when the cell holds no digit (a word for "none")
-SENTINEL_HINT = "; a word for none (なし, 未設定) goes in [options] empty of the mapping file"
+SENTINEL_HINT = N_("a word for none (なし, 未設定) goes in [options] empty of the mapping file")
 _DOB_CACHE_SIZE = 20_000
 
 
@@ -100,11 +101,13 @@ def _kind_rule(m: Mapping, default_kind: str | None) -> Rule:
     else:
         otherwise = "individual"
 
+    bad_kind = _("区分 must be 個人 or 団体")
+
     def kind(row: list[str], rejects: list[Reject]) -> str:
         if get_kind is not None and (raw := get_kind(row).strip()):
             value = kind_values.get(raw.lower())
             if value is None:
-                rejects.append((label, "区分 must be 個人 or 団体"))
+                rejects.append((label, bad_kind))
                 return "individual"
             return value
         return otherwise
@@ -116,13 +119,14 @@ def _legacy_rule(m: Mapping) -> Rule:
     """The registration number: width folded, otherwise kept as written."""
     get_legacy = m.getters.get("legacy_no")
     label = m.label("legacy_no")
+    too_long = _(fields.LEGACY_NO_TOO_LONG)
 
     def legacy_no(row: list[str], rejects: list[Reject]) -> str:
         legacy = get_legacy(row).strip() if get_legacy is not None else ""
         if legacy and not legacy.isascii():
             legacy = unicodedata.normalize("NFKC", legacy).strip()
         if len(legacy) > fields.LEGACY_NO_MAX:
-            rejects.append((label, fields.LEGACY_NO_TOO_LONG))
+            rejects.append((label, too_long))
         return legacy
 
     return legacy_no
@@ -165,10 +169,11 @@ def _representative_too_long(m: Mapping) -> Rule:
     """
     get_rep = m.getters.get("representative_name")
     rep_label, name_label = m.label("representative_name"), m.label("name")
+    reason = _(fields.REPRESENTATIVE_TOO_LONG)
 
     def too_long(row: list[str], rejects: list[Reject]) -> None:
         given = get_rep is not None and get_rep(row).strip()
-        rejects.append((rep_label if given else name_label, fields.REPRESENTATIVE_TOO_LONG))
+        rejects.append((rep_label if given else name_label, reason))
 
     return too_long
 
@@ -246,7 +251,9 @@ def _status_rule(m: Mapping) -> Rule:
         try:
             return fields.status(raw, codes)
         except FieldError as exc:
-            rejects.append((label, f"{exc}; map the file's code in [values.status]"))
+            rejects.append(
+                (label, _("{reason}; map the file's code in [values.status]").format(reason=exc))
+            )
             return "active"
 
     return status
@@ -263,8 +270,11 @@ def _date_rule(m: Mapping, field: str, convert: Callable[[str], dt.date]) -> Rul
         try:
             return convert(raw).isoformat()
         except FieldError as exc:
-            hint = "" if any(c.isdigit() for c in raw) else SENTINEL_HINT
-            rejects.append((label, f"{exc}{hint}"))
+            if any(c.isdigit() for c in raw):
+                rejects.append((label, str(exc)))
+            else:
+                hinted = _("{reason}; {hint}").format(reason=exc, hint=_(SENTINEL_HINT))
+                rejects.append((label, hinted))
             return None
 
     return rule
@@ -346,6 +356,7 @@ def build_normaliser(
         else None
     )
     until_label = m.label("card_valid_until")
+    validity_order = _(fields.CARD_VALIDITY_ORDER)
     get_kana, kana_label = g.get("kana", _blank), m.label("kana")
     get_postal, postal_label = g.get("postal_code", _blank), m.label("postal_code")
     get_address, address_label = g.get("address", _blank), m.label("address")
@@ -370,7 +381,8 @@ def build_normaliser(
                     n -= 1
                 # no registration number: the fields do not line up with the header,
                 # so the one under its heading may be anything (a name, say)
-                return None, [("", f"record has {n} fields, the header has {width}")], None
+                bad = _("record has {n} fields, the header has {width}").format(n=n, width=width)
+                return None, [("", bad)], None
         rejects: list[Reject] = []
         # one scan of the whole record for each check; the fields only when it hits
         joined = "\n".join(row)
@@ -424,7 +436,7 @@ def build_normaliser(
         card_from = valid_from(row, rejects) if valid_from is not None else None
         card_until = valid_until(row, rejects) if valid_until is not None else None
         if card_from and card_until and card_until < card_from:  # ISO text: date order
-            rejects.append((until_label, fields.CARD_VALIDITY_ORDER))
+            rejects.append((until_label, validity_order))
         if len(rep) > rep_max:
             representative_too_long(row, rejects)
         if rejects:
@@ -510,7 +522,7 @@ def undecodable_rejects(row: list[str], header: list[str], encoding: str | None)
     out = []
     for i, v in enumerate(row):
         if has_undecodable(v):
-            col = header[i] if i < len(header) else f"column {i + 1}"
+            col = header[i] if i < len(header) else _("column {n}").format(n=i + 1)
             out.append((col, undecodable_reason(v, encoding)))
     return out
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from resv_cli.core.errors import InputError
+from resv_cli.core.i18n import _
 
 SAMPLE_BYTES = 1 << 20
 # zip members: refuse inflation beyond this ratio (legitimate sheets compress ~5-15x)
@@ -94,10 +95,10 @@ def undecodable_reason(value: str, encoding: str | None) -> str:
         code = value[len(_EXCEL_ERROR) :]
         # the cell's text is only shown when it is a known code: a crafted file
         # could put anything in an error-typed cell
-        return "cell holds an Excel error value" + (
-            f" ({code})" if code in EXCEL_ERROR_CODES else ""
-        )
-    return f"undecodable byte (not valid {encoding})"
+        if code in EXCEL_ERROR_CODES:
+            return _("cell holds an Excel error value ({code})").format(code=code)
+        return _("cell holds an Excel error value")
+    return _("undecodable byte (not valid {encoding})").format(encoding=encoding)
 
 
 def _excel_error(value: Any) -> str:
@@ -129,7 +130,11 @@ class CsvSource(Source):
     def __init__(self, path: Path, encoding: str = "auto") -> None:
         enc = ENCODINGS.get(encoding.lower())
         if enc is None:
-            raise InputError(f"{path.name}: unknown encoding {encoding!r} (use auto, cp932, utf-8)")
+            raise InputError(
+                _("{file}: unknown encoding {encoding!r} (use auto, cp932, utf-8)").format(
+                    file=path.name, encoding=encoding
+                )
+            )
         if enc == "auto":
             enc = detect_encoding(path)
         elif enc == "utf-8":
@@ -145,15 +150,23 @@ class CsvSource(Source):
         try:
             header = next(self._reader)
         except StopIteration:
-            raise InputError(f"{path.name}: the file is empty") from None
+            raise InputError(_("{file}: the file is empty").format(file=path.name)) from None
         except csv.Error as exc:
-            raise InputError(f"{path.name}: header: {exc}") from None
+            raise InputError(
+                _("{file}: header: {problem}").format(file=path.name, problem=exc)
+            ) from None
         while header and not header[-1].strip():
             header.pop()  # the trailing comma many exporters write
         if not header:
-            raise InputError(f"{path.name}: the first line holds no column names")
+            raise InputError(
+                _("{file}: the first line holds no column names").format(file=path.name)
+            )
         if any(has_undecodable(h) for h in header):
-            raise InputError(f"{path.name}: header: bytes that are not valid {enc}")
+            raise InputError(
+                _("{file}: header: bytes that are not valid {encoding}").format(
+                    file=path.name, encoding=enc
+                )
+            )
         self.header = [h.strip() for h in header]
 
     def __iter__(self) -> Iterator[list[str]]:
@@ -167,8 +180,12 @@ class CsvSource(Source):
             except csv.Error as exc:
                 # an unterminated quote etc.: the rest of the file cannot be trusted
                 raise InputError(
-                    f"{self.path.name}: record {records + 1} (near line {reader.line_num}): "
-                    f"{exc}; nothing after this point was read"
+                    _(
+                        "{file}: record {record} (near line {line}): {problem}; "
+                        "nothing after this point was read"
+                    ).format(
+                        file=self.path.name, record=records + 1, line=reader.line_num, problem=exc
+                    )
                 ) from None
             if row:
                 records += 1
@@ -191,11 +208,16 @@ def check_zip(path: Path) -> None:
                     and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1)
                 ):
                     raise InputError(
-                        f"{path.name}: refused: member {info.filename} inflates "
-                        f"{info.file_size // max(info.compress_size, 1)}x (possible zip bomb)"
+                        _(
+                            "{file}: refused: member {member} inflates {ratio}x (possible zip bomb)"
+                        ).format(
+                            file=path.name,
+                            member=info.filename,
+                            ratio=info.file_size // max(info.compress_size, 1),
+                        )
                     )
     except zipfile.BadZipFile:
-        raise InputError(f"{path.name}: not a valid xlsx (zip) file") from None
+        raise InputError(_("{file}: not a valid xlsx (zip) file").format(file=path.name)) from None
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -204,6 +226,18 @@ def _root_cause(exc: BaseException) -> str:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     text = " ".join(str(exc).split())[:200]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _refused(path: Path, exc: BaseException) -> str:
+    return _("{file}: refused: {cause}").format(file=path.name, cause=_root_cause(exc))
+
+
+def _sheet_empty(path: Path) -> str:
+    return _("{file}: the sheet is empty").format(file=path.name)
+
+
+def _no_column_names(path: Path) -> str:
+    return _("{file}: the first row holds no column names").format(file=path.name)
 
 
 def _cell_text(value: Any) -> str:
@@ -230,15 +264,17 @@ class XlsxSource(Source):
         self.errors_at_open = DECODE_ERRORS[0]
         if not openpyxl.DEFUSEDXML:
             raise InputError(
-                f"{path.name}: refused: openpyxl is not using defusedxml "
-                "(OPENPYXL_DEFUSEDXML is off or defusedxml is missing)"
+                _(
+                    "{file}: refused: openpyxl is not using defusedxml "
+                    "(OPENPYXL_DEFUSEDXML is off or defusedxml is missing)"
+                ).format(file=path.name)
             )
         check_zip(path)
         self.path = path
         try:
             self._wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # defusedxml raises on entities, DTDs, bombs
-            raise InputError(f"{path.name}: refused: {_root_cause(exc)}") from None
+            raise InputError(_refused(path, exc)) from None
         ws = self._wb.worksheets[0]
         # read-only mode stops at the sheet's <dimension>, which some writers leave
         # stale (rows silently dropped); openpyxl's remedy is to forget it
@@ -248,12 +284,12 @@ class XlsxSource(Source):
         try:
             first = next(self._rows)
         except StopIteration:
-            raise InputError(f"{path.name}: the sheet is empty") from None
+            raise InputError(_sheet_empty(path)) from None
         header = [_cell_text(c.value).strip() for c in first]
         while header and not header[-1]:
             header.pop()
         if not header:
-            raise InputError(f"{path.name}: the first row holds no column names")
+            raise InputError(_no_column_names(path))
         self.header = header
 
     def _guard(self, rows: Iterator[Any]) -> Iterator[Any]:
@@ -262,7 +298,7 @@ class XlsxSource(Source):
         except InputError:
             raise
         except Exception as exc:
-            raise InputError(f"{self.path.name}: refused: {_root_cause(exc)}") from None
+            raise InputError(_refused(self.path, exc)) from None
 
     def __iter__(self) -> Iterator[list[str]]:
         width = len(self.header)
@@ -340,7 +376,7 @@ class CalamineSource(Source):
             self._wb = CalamineWorkbook.from_path(str(path))
             sheet = self._wb.get_sheet_by_index(0)
         except Exception as exc:
-            raise InputError(f"{path.name}: refused: {_root_cause(exc)}") from None
+            raise InputError(_refused(path, exc)) from None
         # rows are numbered from the sheet's first row, columns from its first used
         # column: the columns before it are put back (openpyxl's rows start at A)
         start = sheet.start
@@ -349,12 +385,12 @@ class CalamineSource(Source):
         try:
             first = next(self._rows)
         except StopIteration:
-            raise InputError(f"{path.name}: the sheet is empty") from None
+            raise InputError(_sheet_empty(path)) from None
         header = [_cell_text(v).strip() for v in first]
         while header and not header[-1]:
             header.pop()
         if not header:
-            raise InputError(f"{path.name}: the first row holds no column names")
+            raise InputError(_no_column_names(path))
         self.header = header
 
     def _guard(self, rows: Iterator[Any]) -> Iterator[Any]:
@@ -363,7 +399,7 @@ class CalamineSource(Source):
             for row in rows:
                 yield pad + row if pad else row
         except Exception as exc:
-            raise InputError(f"{self.path.name}: refused: {_root_cause(exc)}") from None
+            raise InputError(_refused(self.path, exc)) from None
 
     def __iter__(self) -> Iterator[list[str]]:
         width = len(self.header)
@@ -393,11 +429,11 @@ def open_xlsx(path: Path, reader: str = "auto") -> Source:
 def open_source(path: Path, encoding: str = "auto") -> Source:
     """Open a legacy export by its content (xlsx is a zip; anything else is CSV)."""
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(_("{file}: no such file").format(file=path))
     with path.open("rb") as f:
         magic = f.read(4)
     if magic == b"PK\x03\x04":
         return open_xlsx(path)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise InputError(f"{path.name}: not a valid xlsx (zip) file")
+        raise InputError(_("{file}: not a valid xlsx (zip) file").format(file=path.name))
     return CsvSource(path, encoding)

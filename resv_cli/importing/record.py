@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from resv_cli.core.i18n import _
 from resv_cli.records.fields import GAIJI_REASON
 from resv_cli.records.migration import CONTENT_IDX, R_FIELDS
 
@@ -71,11 +72,20 @@ class Counts:
 
         Skipped records (deleted registrations) are named when there are any.
         """
-        return (
-            f"{self.records_read} read = {self.imported} imported + {self.updated} updated + "
-            f"{self.unchanged} unchanged + {self.duplicates} duplicates + {self.rejected} "
-            "rejected" + (f" + {self.skipped} skipped" if self.skipped else "")
+        line = _(
+            "{read} read = {imported} imported + {updated} updated + {unchanged} unchanged + "
+            "{duplicates} duplicates + {rejected} rejected"
+        ).format(
+            read=self.records_read,
+            imported=self.imported,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            duplicates=self.duplicates,
+            rejected=self.rejected,
         )
+        if self.skipped:
+            line += _(" + {skipped} skipped").format(skipped=self.skipped)
+        return line
 
 
 def legacy_key(legacy: str) -> str:
@@ -91,5 +101,7 @@ def person_key(name_key: str, dob: Any, kind: str) -> str:
 def person_match(r: tuple[Any, ...]) -> str:
     """What a P-key duplicate of the record R shares with the other record."""
     if r[0] == "group":
-        return "same group name"
-    return "same name and date of birth" if r[6] is not None else "same name, no date of birth"
+        return _("same group name")
+    if r[6] is not None:
+        return _("same name and date of birth")
+    return _("same name, no date of birth")

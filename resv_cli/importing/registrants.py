@@ -41,6 +41,7 @@ from resv_cli.core.context import require_role
 from resv_cli.core.db import BatchRunLock, lock_facility_registrants
 from resv_cli.core.errors import Conflict, InputError, NotFound, ResvError
 from resv_cli.core.files import file_sha256
+from resv_cli.core.i18n import _
 from resv_cli.core.lookup import facility_id_by_code
 from resv_cli.importing import batches
 from resv_cli.importing.classify import KeyFilter, add_stored_keys, chunk_stream, classify
@@ -125,16 +126,20 @@ class _Run:
     def prepare(self) -> None:
         opts = self.opts
         if opts.on_conflict not in ON_CONFLICT:
-            raise InputError(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}")
+            raise InputError(
+                _("--on-conflict must be one of {choices}").format(choices=", ".join(ON_CONFLICT))
+            )
         if opts.max_rejects is not None and opts.on_conflict == "update" and not opts.dry_run:
             raise InputError(
-                "--max-rejects cannot be used with --on-conflict update: an abort could not "
-                "undo the updates before it; check the file with --dry-run --max-rejects first"
+                _(
+                    "--max-rejects cannot be used with --on-conflict update: an abort could not "
+                    "undo the updates before it; check the file with --dry-run --max-rejects first"
+                )
             )
         if opts.kind not in (None, "individual", "group"):
-            raise InputError("--kind must be individual or group")
+            raise InputError(_("--kind must be individual or group"))
         if not self.path.is_file():
-            raise InputError(f"{self.path}: no such file")
+            raise InputError(_("{file}: no such file").format(file=self.path))
         self.sha = file_sha256(self.path)
         self.source = open_source(self.path, opts.encoding)
         spec = load_mapping_file(Path(opts.mapping)) if opts.mapping else None
@@ -188,8 +193,10 @@ class _Run:
         lock = BatchRunLock(self.engine, batch_id)
         if not lock.acquire():
             raise Conflict(
-                f"batch {batch_id} is being imported by another process right now; wait for "
-                "it to finish (resv import list shows its progress)"
+                _(
+                    "batch {batch} is being imported by another process right now; wait for "
+                    "it to finish (resv import list shows its progress)"
+                ).format(batch=batch_id)
             )
         self._run_lock = lock
 
@@ -211,13 +218,15 @@ class _Run:
         current = json.loads(self.options_json())
         differ = [k for k in self._DECIDING if stored.get(k) != current.get(k)]
         if differ:
-            names = ", ".join("mapping file" if k == "mapping_sha256" else
-                              "encoding" if k == "encoding_used" else k.replace("_", "-")
+            names = ", ".join(_("mapping file") if k == "mapping_sha256" else
+                              _("encoding") if k == "encoding_used" else k.replace("_", "-")
                               for k in differ)  # fmt: skip
             raise Conflict(
-                f"{self.path.name}: batch {batch_id} of this file is unfinished and was started "
-                f"with another {names}; finish it with `resv import resume {batch_id}` (it "
-                "keeps its own options) before importing the file with new ones"
+                _(
+                    "{file}: batch {batch} of this file is unfinished and was started "
+                    "with another {names}; finish it with `resv import resume {batch}` (it "
+                    "keeps its own options) before importing the file with new ones"
+                ).format(file=self.path.name, batch=batch_id, names=names)
             )
 
     def start(self, resume_batch: int | None = None) -> None:
@@ -235,7 +244,11 @@ class _Run:
                 status, checkpoint, counts = batches.batch_progress(conn, resume_batch)
                 if status != "running":  # it ended between the look-up and the lock
                     self.release_lock()
-                    raise Conflict(f"batch {resume_batch} is {status} now; run the command again")
+                    raise Conflict(
+                        _("batch {batch} is {status} now; run the command again").format(
+                            batch=resume_batch, status=_status(status)
+                        )
+                    )
                 self.batch_id = resume_batch
                 self.resumed_from = checkpoint
                 self.counts = counts
@@ -449,27 +462,43 @@ class _Run:
                 detail["aborted"] = aborted_reason
             self._audit(conn, detail, "failed" if aborted_reason else "allowed")
         if aborted_reason == "conflict":
-            raise _with_batch(Conflict(
-                f"{self.path.name}: record {conflict}: registration number already in the "
-                f"database with different data (--on-conflict fail); batch {self.batch_id} "
+            raise _with_batch(Conflict(_(
+                "{file}: record {record}: registration number already in the "
+                "database with different data (--on-conflict fail); batch {batch} "
                 "aborted, nothing of it was kept"
-            ), self.batch_id)  # fmt: skip
+            ).format(file=self.path.name, record=conflict, batch=self.batch_id)),
+                self.batch_id)  # fmt: skip
         if aborted_reason == "max_rejects":
-            raise _with_batch(InputError(
-                f"{self.path.name}: more than {self.opts.max_rejects} rejected records "
-                f"(--max-rejects); batch {self.batch_id} aborted, nothing of it was kept; "
-                f"its rejects: `resv import show {self.batch_id}`"
-            ), self.batch_id)  # fmt: skip
+            raise _with_batch(InputError(_(
+                "{file}: more than {max} rejected records "
+                "(--max-rejects); batch {batch} aborted, nothing of it was kept; "
+                "its rejects: `resv import show {batch}`"
+            ).format(file=self.path.name, max=self.opts.max_rejects, batch=self.batch_id)),
+                self.batch_id)  # fmt: skip
         if aborted_reason == "file_error":
             assert self.file_error is not None
             if self.opts.dry_run:
-                outcome = f"dry run (batch {self.batch_id}) stopped, nothing was written"
+                outcome = _("dry run (batch {batch}) stopped, nothing was written").format(
+                    batch=self.batch_id
+                )
             else:
-                outcome = f"batch {self.batch_id} aborted, none of its new records were kept"
+                outcome = _("batch {batch} aborted, none of its new records were kept").format(
+                    batch=self.batch_id
+                )
                 if c.updated:
                     # an update replaced data that is kept nowhere: it cannot be undone
-                    outcome += f" (the {c.updated} stored records it updated keep the new data)"
-            raise _with_batch(InputError(f"{self.file_error}; {outcome}"), self.batch_id)
+                    outcome += _(" (the {n} stored records it updated keep the new data)").format(
+                        n=c.updated
+                    )
+            raise _with_batch(
+                InputError(
+                    # the problem is a sentence of its own in some languages (。): one stop
+                    _("{problem}; {outcome}").format(
+                        problem=str(self.file_error).rstrip("。"), outcome=outcome
+                    )
+                ),
+                self.batch_id,
+            )
         return ImportResult(
             batch_id=self.batch_id,
             status=status,
@@ -480,6 +509,14 @@ class _Run:
             resumed_from=self.resumed_from,
             unused_columns=self.mapping.unused,
         )
+
+
+def _status(code: str) -> str:
+    """A batch status as a person reads it (the code in English)."""
+    from resv_cli.audit.vocabulary import code_label
+    from resv_cli.core.i18n import language
+
+    return str(code_label("import_status", code, language()))
 
 
 def _with_batch(exc: ResvError, batch_id: int) -> ResvError:
@@ -515,7 +552,7 @@ def import_registrants(
     require_importer(actor)
     opts = opts or ImportOptions()
     if opts.chunk_size is not None and opts.chunk_size < 1:
-        raise InputError("chunk size must be positive")
+        raise InputError(_("chunk size must be positive"))
     run = _Run(engine, actor, path, facility_code, opts, progress)
     run.prepare()
     try:
@@ -537,20 +574,34 @@ def resume_import(
     require_importer(actor)
     row = batches.registrant_batch(engine, batch_id)
     if row is None:
-        raise NotFound(f"no registrant import batch {batch_id}")
+        raise NotFound(_("no registrant import batch {batch}").format(batch=batch_id))
     status, sha, options_text, facility_code = row
     if status != "running":
-        raise Conflict(f"batch {batch_id} is {status}; only a running batch can be resumed")
+        raise Conflict(
+            _("batch {batch} is {status}; only a running batch can be resumed").format(
+                batch=batch_id, status=_status(status)
+            )
+        )
     o = json.loads(options_text)
     path = path or Path(o["path"])
     if not path.is_file():
         raise InputError(
-            f"{path}: no such file (give the file: resv import resume {batch_id} FILE)"
+            _("{file}: no such file (give the file: resv import resume {batch} FILE)").format(
+                file=path, batch=batch_id
+            )
         )
     if file_sha256(path) != sha:
-        raise InputError(f"{path.name}: this is not the file of batch {batch_id} (SHA-256 differs)")
+        raise InputError(
+            _("{file}: this is not the file of batch {batch} (SHA-256 differs)").format(
+                file=path.name, batch=batch_id
+            )
+        )
     if o.get("mapping") and file_sha256(Path(o["mapping"])) != o.get("mapping_sha256"):
-        raise InputError(f"batch {batch_id}: the mapping file changed since the batch started")
+        raise InputError(
+            _("batch {batch}: the mapping file changed since the batch started").format(
+                batch=batch_id
+            )
+        )
     opts = ImportOptions(
         kind=o["kind"],
         mapping=o["mapping"],

@@ -26,6 +26,7 @@ from resv_cli.access.enforce import (
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.errors import Conflict, InputError
+from resv_cli.core.i18n import _
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import Facility
 from resv_cli.core.normalize import check_text, max_len
@@ -41,7 +42,7 @@ LIST_COLUMNS = ("id", "facility", "registrant", "starts_at", "ends_at", "status"
 
 
 def not_found_message(booking_id: int | str) -> str:
-    return f"booking {booking_id} not found"
+    return _("booking {id} not found").format(id=booking_id)
 
 
 def parse_slot(date_text: str, start: str, end: str) -> tuple[dt.datetime, dt.datetime]:
@@ -51,11 +52,11 @@ def parse_slot(date_text: str, start: str, end: str) -> tuple[dt.datetime, dt.da
         t0 = dt.time.fromisoformat(start)
         t1 = dt.time.fromisoformat(end)
     except ValueError:
-        raise InputError("--from and --to must be times like 09:00") from None
+        raise InputError(_("--from and --to must be times like 09:00")) from None
     starts = dt.datetime.combine(day, t0, clock.JST).astimezone(dt.UTC)
     ends = dt.datetime.combine(day, t1, clock.JST).astimezone(dt.UTC)
     if ends <= starts:
-        raise InputError("--to must be after --from")
+        raise InputError(_("--to must be after --from"))
     return starts, ends
 
 
@@ -92,26 +93,37 @@ def _refuse_registrant(reg: Registrant, day: dt.date) -> tuple[str, str] | None:
     """(message, reason code) when the registrant may not book on ``day``, else None."""
     rid = int(reg.id)
     if reg.status != "active":
-        hint = (
-            f"reinstate it first (resv registrant reinstate {rid})"
+        message = (
+            _(
+                "registrant {id} is suspended: only active registrants can book; "
+                "reinstate it first (resv registrant reinstate {id})"
+            )
             if reg.status == "suspended"
-            else "a deleted registration cannot book"
+            else _(
+                "registrant {id} is deleted: only active registrants can book; "
+                "a deleted registration cannot book"
+            )
+            if reg.status == "deleted"
+            else _(
+                "registrant {id} is {status}: only active registrants can book; "
+                "a deleted registration cannot book"
+            )
         )
-        return (
-            f"registrant {rid} is {reg.status}: only active registrants can book; {hint}",
-            f"registrant_{reg.status}",
-        )
+        return message.format(id=rid, status=reg.status), f"registrant_{reg.status}"
     if reg.card_valid_from is not None and day < reg.card_valid_from:
         return (
-            f"registrant {rid}'s card is valid only from {reg.card_valid_from}, after "
-            f"{day}; book from that day, or correct it (resv registrant update {rid} "
-            "--card-valid-from)",
+            _(
+                "registrant {id}'s card is valid only from {start}, after {day}; book from "
+                "that day, or correct it (resv registrant update {id} --card-valid-from)"
+            ).format(id=rid, start=reg.card_valid_from, day=day),
             "card_not_yet_valid",
         )
     if reg.card_valid_until is not None and day > reg.card_valid_until:
         return (
-            f"registrant {rid}'s card expired on {reg.card_valid_until} (有効期限), before "
-            f"{day}; renew it first (resv registrant update {rid} --card-valid-until DATE)",
+            _(
+                "registrant {id}'s card expired on {end} (有効期限), before {day}; renew it "
+                "first (resv registrant update {id} --card-valid-until DATE)"
+            ).format(id=rid, end=reg.card_valid_until, day=day),
             "card_expired",
         )
     return None
@@ -141,7 +153,7 @@ def add_booking(
     if override_reason is not None:
         override_reason = check_text("--override-reason", override_reason, max_len=200).strip()
         if not override_reason:
-            raise InputError("--override-reason needs the reason (e.g. the approval number)")
+            raise InputError(_("--override-reason needs the reason (e.g. the approval number)"))
     fac = facility_by_code(session, facility)
     on = clock.today()
     grant = require(
@@ -155,11 +167,11 @@ def add_booking(
         audit_action="booking.add",
         resource_type="booking",
         full=True,
-        message=f"permission denied: you may not lend {fac.code}",
+        message=_("permission denied: you may not lend {facility}").format(facility=fac.code),
     )
     decision = grant.decision
     assert decision is not None
-    reg, _, _ = load_in_scope(session, actor, registrant_id, "view", "booking.add")
+    reg, _fac, _decision = load_in_scope(session, actor, registrant_id, "view", "booking.add")
     day = starts_at.astimezone(clock.JST).date()
     refused = _refuse_registrant(reg, day)
     if refused is not None:
@@ -176,8 +188,10 @@ def add_booking(
     if outside and override_reason is None:
         assert hours is not None
         raise Conflict(
-            f"{fac.code} is open {hours[0]}-{hours[1]}: the slot is outside its opening "
-            "hours; give --override-reason REASON to book it anyway (audited)",
+            _(
+                "{facility} is open {opens}-{closes}: the slot is outside its opening "
+                "hours; give --override-reason REASON to book it anyway (audited)"
+            ).format(facility=fac.code, opens=hours[0], closes=hours[1]),
             action="booking.add",
             resource_type="booking",
             facility_code=fac.code,
@@ -194,7 +208,9 @@ def add_booking(
     ).first()
     if clash is not None:
         raise Conflict(
-            f"{fac.code} is already booked in that slot (booking {clash[0]})",
+            _("{facility} is already booked in that slot (booking {id})").format(
+                facility=fac.code, id=clash[0]
+            ),
             action="booking.add",
             resource_type="booking",
             facility_code=fac.code,
@@ -347,7 +363,7 @@ def cancel_booking(session: Session, actor: Actor | None, booking_id: int) -> di
     assert b is not None and fac is not None and decision is not None
     if b.status == "cancelled":
         raise Conflict(
-            f"booking {booking_id} is already cancelled",
+            _("booking {id} is already cancelled").format(id=booking_id),
             **fields,
             facility_code=fac.code,
             outcome="failed",

@@ -19,6 +19,7 @@ from resv_cli.access.enforce import logged_in
 from resv_cli.audit import chain as audit
 from resv_cli.core import clock
 from resv_cli.core.errors import Conflict, InputError, PermissionDenied
+from resv_cli.core.i18n import _
 from resv_cli.core.models import Facility
 from resv_cli.core.normalize import REASON_MAX, check_text, kana_key, name_key
 from resv_cli.core.personal import Certificate, Registrant
@@ -82,7 +83,9 @@ def issue_card(session: Session, actor: Actor | None, registrant_id: int) -> dic
         # a rule that reveals only some fields does not allow issuing: refused, kept
         raise scoped_refusal(registrant_id, "registrant.issue_card", fac.code, "fields_restricted")
     if reg.kind != "group":
-        raise InputError("a user card is issued to a group registrant; this one is an individual")
+        raise InputError(
+            _("a user card is issued to a group registrant; this one is an individual")
+        )
     result = _issue(session, actor, reg, fac, "user_card")
     audit.record(
         session,
@@ -115,14 +118,18 @@ def issue_certificate(
             registrant_id, "registrant.issue_certificate", fac.code, "fields_restricted"
         )
     if reg.kind != "individual":
-        raise InputError("a senior certificate is issued to an individual; this one is a group")
+        raise InputError(_("a senior certificate is issued to an individual; this one is a group"))
     from resv_cli.core.models import FacilityCategory
 
     cat = session.get(FacilityCategory, fac.category)
     if cat is None or not cat.is_senior:
-        raise InputError(f"{fac.code} is not a senior facility: it issues no senior certificates")
+        raise InputError(
+            _("{facility} is not a senior facility: it issues no senior certificates").format(
+                facility=fac.code
+            )
+        )
     if reg.date_of_birth is None:
-        raise InputError("the registrant has no date of birth: the duplicate check needs it")
+        raise InputError(_("the registrant has no date of birth: the duplicate check needs it"))
     existing = session.execute(
         select(Certificate.id).where(
             Certificate.registrant_id == reg.id,
@@ -132,7 +139,7 @@ def issue_certificate(
     ).first()
     if existing is not None:
         raise Conflict(
-            f"registrant {registrant_id} already holds a senior certificate",
+            _("registrant {id} already holds a senior certificate").format(id=registrant_id),
             action="registrant.issue_certificate",
             resource_type="registrant",
             resource_id=str(registrant_id),
@@ -154,8 +161,10 @@ def issue_certificate(
     limit, used = _duplicate_checks_used(session, actor)
     if used >= limit:
         raise PermissionDenied(
-            f"rate limit: at most {limit} duplicate checks per hour (issuing a certificate "
-            "runs one); try again later",
+            _(
+                "rate limit: at most {n} duplicate checks per hour (issuing a certificate "
+                "runs one); try again later"
+            ).format(n=limit),
             **refused,
             detail={"reason": "rate_limit"},
         )
@@ -180,10 +189,12 @@ def issue_certificate(
         # where, and the number, only through the purpose-bound check (a reason is
         # required there): this refusal says only that one exists
         raise Conflict(
-            "a senior certificate already exists at another senior centre for a person with "
-            "the same name, reading and date of birth; see where with `resv registrant "
-            "check-duplicate`, and rerun with --override-reason if this is a different "
-            "person or a deliberate reissue",
+            _(
+                "a senior certificate already exists at another senior centre for a person with "
+                "the same name, reading and date of birth; see where with `resv registrant "
+                "check-duplicate`, and rerun with --override-reason if this is a different "
+                "person or a deliberate reissue"
+            ),
             # a business refusal, not a scope refusal: the person may register here
             **{**refused, "outcome": "failed"},
             detail={"reason": "duplicate", "matches": len(elsewhere)},
@@ -322,10 +333,10 @@ def check_duplicate(
     actor = logged_in(actor)
     reason = check_text("--reason", reason or "", max_len=REASON_MAX).strip()
     if not reason:
-        raise InputError("--reason is required: say why you check (e.g. the application number)")
+        raise InputError(_("--reason is required: say why you check (e.g. the application number)"))
     nkey = name_key(name or "")
     if not nkey:
-        raise InputError("--name has no searchable characters")
+        raise InputError(_("--name has no searchable characters"))
     kkey = kana_key(kana) if kana else None
     terms = json.dumps(
         {"name": nkey, "kana": kkey, "dob": date_of_birth.isoformat()}, sort_keys=True
@@ -337,8 +348,10 @@ def check_duplicate(
     work_code = _work_facility_code(session, actor)
     if not decision.allowed:
         raise PermissionDenied(
-            "permission denied: the duplicate check needs a duplicate-check rule for your "
-            "place of work, granted by city IT (see `resv scope list`)",
+            _(
+                "permission denied: the duplicate check needs a duplicate-check rule for your "
+                "place of work, granted by city IT (see `resv scope list`)"
+            ),
             action="registrant.check_duplicate",
             outcome="denied",
             facility_code=work_code,
@@ -348,7 +361,7 @@ def check_duplicate(
     limit, used = _duplicate_checks_used(session, actor)
     if used >= limit:
         raise PermissionDenied(
-            f"rate limit: at most {limit} duplicate checks per hour; try again later",
+            _("rate limit: at most {n} duplicate checks per hour; try again later").format(n=limit),
             action="registrant.check_duplicate",
             outcome="denied",
             facility_code=work_code,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from resv_cli.core import jpnorm
-from resv_cli.core.jpnorm import FieldError
+from resv_cli.core.i18n import N_, _
+from resv_cli.core.jpnorm import FieldError, refuse
 from resv_cli.core.normalize import control_problem, max_len, name_key, nfc_one_line
 from resv_cli.core.personal import REGISTRANT_STATUSES, Registrant
 
@@ -31,18 +32,32 @@ EMERGENCY_NAME_MAX = max_len(Registrant.emergency_name)
 REPRESENTATIVE_MAX = max_len(Registrant.representative_name)
 LEGACY_NO_MAX = max_len(Registrant.legacy_no)
 STATUS_REASON_MAX = max_len(Registrant.status_reason)
-GAIJI_REASON = (
+# The reasons: English, marked for the catalogue and translated when a value is
+# refused (``refuse``); the importer shows them with ``_()``.  A limit is written
+# in its reason (a msgid is a literal); tests/test_i18n_services.py checks that
+# each names its column's length.
+GAIJI_REASON = N_(
     "contains an external character (外字) with no standard code; write it with a standard "
     "character"
 )
-NAME_TOO_LONG = f"name longer than {NAME_MAX} characters"
-READING_TOO_LONG = f"reading longer than {READING_MAX} characters"
-ADDRESS_TOO_LONG = f"address longer than {ADDRESS_MAX} characters"
-EMERGENCY_NAME_TOO_LONG = f"emergency contact name longer than {EMERGENCY_NAME_MAX} characters"
-REPRESENTATIVE_TOO_LONG = f"representative name longer than {REPRESENTATIVE_MAX} characters"
-LEGACY_NO_TOO_LONG = f"registration number longer than {LEGACY_NO_MAX} characters"
-STATUS_REASON_TOO_LONG = f"status reason longer than {STATUS_REASON_MAX} characters"
-CARD_VALIDITY_ORDER = "card validity ends before it starts"
+NAME_TOO_LONG = N_("name longer than 200 characters")
+READING_TOO_LONG = N_("reading longer than 200 characters")
+ADDRESS_TOO_LONG = N_("address longer than 300 characters")
+EMERGENCY_NAME_TOO_LONG = N_("emergency contact name longer than 200 characters")
+REPRESENTATIVE_TOO_LONG = N_("representative name longer than 200 characters")
+LEGACY_NO_TOO_LONG = N_("registration number longer than 64 characters")
+STATUS_REASON_TOO_LONG = N_("status reason longer than 200 characters")
+CARD_VALIDITY_ORDER = N_("card validity ends before it starts")
+# each "too long" reason and the limit it names
+LIMITS = {
+    NAME_TOO_LONG: NAME_MAX,
+    READING_TOO_LONG: READING_MAX,
+    ADDRESS_TOO_LONG: ADDRESS_MAX,
+    EMERGENCY_NAME_TOO_LONG: EMERGENCY_NAME_MAX,
+    REPRESENTATIVE_TOO_LONG: REPRESENTATIVE_MAX,
+    LEGACY_NO_TOO_LONG: LEGACY_NO_MAX,
+    STATUS_REASON_TOO_LONG: STATUS_REASON_MAX,
+}
 
 # the option of ``registrant add`` / ``update`` that gives each field
 OPTIONS = {
@@ -71,13 +86,13 @@ STATUS_VALUES = {
     "deleted": "deleted", "削除": "deleted", "抹消": "deleted", "登録抹消": "deleted",
     "退会": "deleted", "削除済": "deleted", "削除済み": "deleted", "廃止": "deleted",
 }  # fmt: skip
-STATUS_WORDS = "active (有効), suspended (停止) or deleted (削除)"
+STATUS_WORDS = N_("active (有効), suspended (停止) or deleted (削除)")
 
 
 def external_characters(text: str) -> None:
     """Refuse a private-use character (外字 of a cp932 file): no other system can show it."""
     if jpnorm.PRIVATE_USE.search(text):
-        raise FieldError(GAIJI_REASON)
+        raise refuse(GAIJI_REASON)
 
 
 def control_characters(text: str) -> None:
@@ -100,9 +115,9 @@ def name(text: str) -> tuple[str, str]:
     """(the name as stored, its search key): NFC, one line, 1-200 characters."""
     value = nfc_one_line(text)
     if not value:
-        raise FieldError("name is empty")
+        raise refuse(N_("name is empty"))
     if len(value) > NAME_MAX:
-        raise FieldError(NAME_TOO_LONG)
+        raise refuse(NAME_TOO_LONG)
     return value, name_key(value)
 
 
@@ -110,7 +125,7 @@ def reading(text: str) -> tuple[str, str]:
     """(the reading in full-width katakana, its search key)."""
     value, key = jpnorm.reading(text)
     if len(value) > READING_MAX:
-        raise FieldError(READING_TOO_LONG)
+        raise refuse(READING_TOO_LONG)
     return value, key
 
 
@@ -126,7 +141,7 @@ def address(text: str) -> str:
     """The address with digits and dashes folded, at most 300 characters."""
     value = jpnorm.address(text)
     if len(value) > ADDRESS_MAX:
-        raise FieldError(ADDRESS_TOO_LONG)
+        raise refuse(ADDRESS_TOO_LONG)
     return value
 
 
@@ -137,16 +152,25 @@ def emergency_name(text: str) -> str:
     """The emergency contact's name (family), NFC, one line, at most 200 characters."""
     value = nfc_one_line(text)
     if len(value) > EMERGENCY_NAME_MAX:
-        raise FieldError(EMERGENCY_NAME_TOO_LONG)
+        raise refuse(EMERGENCY_NAME_TOO_LONG)
     return value
+
+
+# a phone's reasons, said of the emergency contact's phone
+EMERGENCY_PHONE_REASONS = {
+    jpnorm.PHONE_CHARACTERS: N_(
+        "emergency phone number has characters other than digits and dashes"
+    ),
+    jpnorm.PHONE_DIGITS: N_("emergency phone number must have 10 or 11 digits starting with 0"),
+}
 
 
 def emergency_phone(text: str) -> str:
     """The emergency contact's phone; an extension stays with the number (no column)."""
     try:
-        tel, _, ext = jpnorm.phone(text)
+        tel, _digits, ext = jpnorm.phone(text)
     except FieldError as exc:
-        raise FieldError(str(exc).replace("phone", "emergency phone")) from None
+        raise refuse(EMERGENCY_PHONE_REASONS.get(exc.reason, exc.reason)) from None
     return f"{tel} 内線{ext}" if ext else tel
 
 
@@ -154,7 +178,7 @@ def representative_name(text: str) -> str:
     """A group's representative (団体の代表者), NFC, one line, at most 200 characters."""
     value = nfc_one_line(text)
     if len(value) > REPRESENTATIVE_MAX:
-        raise FieldError(REPRESENTATIVE_TOO_LONG)
+        raise refuse(REPRESENTATIVE_TOO_LONG)
     return value
 
 
@@ -164,23 +188,23 @@ def _date(raw: str | dt.date, what: str) -> dt.date:
     try:
         return jpnorm.parse_date(raw)
     except FieldError as exc:
-        raise FieldError(f"{what}: {jpnorm.date_reason(exc)}") from None
+        raise FieldError(f"{_(what)}: {jpnorm.date_reason(exc)}", exc.reason) from None
 
 
 def card_valid_from(raw: str | dt.date) -> dt.date:
     """The first day of the registration card's validity (和暦 too)."""
-    return _date(raw, "card valid from")
+    return _date(raw, N_("card valid from"))
 
 
 def card_valid_until(raw: str | dt.date) -> dt.date:
     """The last day of the registration card's validity, 有効期限 (和暦 too)."""
-    return _date(raw, "card valid until")
+    return _date(raw, N_("card valid until"))
 
 
 def card_validity(valid_from: dt.date | None, valid_until: dt.date | None) -> None:
     """Refuse a validity that ends before it starts (either end may be unrecorded)."""
     if valid_from is not None and valid_until is not None and valid_until < valid_from:
-        raise FieldError(CARD_VALIDITY_ORDER)
+        raise refuse(CARD_VALIDITY_ORDER)
 
 
 def status(text: str, extra: dict[str, str] | None = None) -> str:
@@ -192,7 +216,8 @@ def status(text: str, extra: dict[str, str] | None = None) -> str:
     word = status_word(text)
     value = (extra or {}).get(word) or STATUS_VALUES.get(word)
     if value is None:
-        raise FieldError(f"status must be {STATUS_WORDS}")
+        reason = N_("status must be {words}")
+        raise FieldError(_(reason).format(words=_(STATUS_WORDS)), reason)
     return value
 
 
@@ -203,9 +228,9 @@ def status_word(text: str) -> str:
 
 def status_since(raw: str | dt.date, today: dt.date) -> dt.date:
     """The day a status took effect: a date (和暦 too), not in the future."""
-    value = _date(raw, "status date")
+    value = _date(raw, N_("status date"))
     if value > today:
-        raise FieldError("status date is in the future (record a change when it takes effect)")
+        raise refuse(N_("status date is in the future (record a change when it takes effect)"))
     return value
 
 
@@ -213,7 +238,7 @@ def status_reason(text: str) -> str:
     """Why a status was set, NFC, one line, at most 200 characters."""
     value = nfc_one_line(text)
     if len(value) > STATUS_REASON_MAX:
-        raise FieldError(STATUS_REASON_TOO_LONG)
+        raise refuse(STATUS_REASON_TOO_LONG)
     return value
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 from resv_cli.access.enforce import MIGRATION, Grant
 from resv_cli.core.errors import Conflict
+from resv_cli.core.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -261,8 +262,10 @@ class RegistrantStore:
         )
         if cur.fetchone() != (1, 1, 1):
             raise Conflict(
-                f"import batch {self.batch_id}: its facility, batch or account no longer "
-                "exists; the chunk was not written"
+                _(
+                    "import batch {id}: its facility, batch or account no longer "
+                    "exists; the chunk was not written"
+                ).format(id=self.batch_id)
             )
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:

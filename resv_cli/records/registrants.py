@@ -31,6 +31,7 @@ from resv_cli.audit import chain as audit
 from resv_cli.core import clock, jpnorm
 from resv_cli.core.db import lock_facility_registrants
 from resv_cli.core.errors import Conflict, InputError, NotFound
+from resv_cli.core.i18n import _
 from resv_cli.core.lookup import facility_by_code
 from resv_cli.core.models import Facility
 from resv_cli.core.normalize import kana_key, name_key
@@ -61,7 +62,7 @@ def digits(phone: str | None) -> str | None:
 
 def not_found_message(registrant_id: int | str) -> str:
     """The one answer for a missing *and* an out-of-scope registrant."""
-    return f"registrant {registrant_id} not found"
+    return _("registrant {id} not found").format(id=registrant_id)
 
 
 def _mask(record: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
@@ -185,7 +186,7 @@ def add_registrant(
     actor = logged_in(actor)
     values = {k: v for k, v in vars(new).items() if k != "facility"}
     if allow_duplicate is not None and not allow_duplicate.strip():
-        raise InputError("--allow-duplicate needs the reason (e.g. the application number)")
+        raise InputError(_("--allow-duplicate needs the reason (e.g. the application number)"))
     columns = _cleaned(values)
     fac = facility_by_code(session, new.facility)
     grant = require(
@@ -199,7 +200,9 @@ def add_registrant(
         audit_action="registrant.add",
         resource_type="registrant",
         full=True,
-        message=f"permission denied: you may not register registrants at {fac.code}",
+        message=_("permission denied: you may not register registrants at {facility}").format(
+            facility=fac.code
+        ),
     )
     decision = grant.decision
     assert decision is not None
@@ -209,8 +212,10 @@ def add_registrant(
     same = _likely_duplicate(session, fac.id, columns)
     if same is not None and allow_duplicate is None:
         raise Conflict(
-            f"registrant {same} at {fac.code} has the same name, kind and date of birth: "
-            "check it first; if this is another person, give --allow-duplicate REASON",
+            _(
+                "registrant {id} at {facility} has the same name, kind and date of birth: "
+                "check it first; if this is another person, give --allow-duplicate REASON"
+            ).format(id=same, facility=fac.code),
             action="registrant.add",
             resource_type="registrant",
             facility_code=fac.code,
@@ -261,9 +266,9 @@ def update_registrant(
     changes = {k: v for k, v in changes.items() if v is not None}
     unknown = sorted(set(changes) - set(UPDATABLE))
     if unknown:
-        raise InputError(f"cannot update {', '.join(unknown)}")
+        raise InputError(_("cannot update {fields}").format(fields=", ".join(unknown)))
     if not changes:
-        raise InputError("nothing to update: give at least one field option")
+        raise InputError(_("nothing to update: give at least one field option"))
     reg, fac, decision = load_in_scope(session, actor, registrant_id, "update", "registrant.update")
     if decision.fields is not None and not set(changes) <= decision.fields:
         raise scoped_refusal(registrant_id, "registrant.update", fac.code, "field_not_allowed")
@@ -289,9 +294,6 @@ def update_registrant(
 
 # --- status (登録状態) -------------------------------------------------------------------
 
-# the counter's verb for each status it sets
-STATUS_VERBS = {"suspended": "suspend", "active": "reinstate", "deleted": "delete"}
-
 
 def set_status(
     session: Session,
@@ -312,8 +314,9 @@ def set_status(
     """
     actor = logged_in(actor)
     if status not in REGISTRANT_STATUSES:
-        raise InputError(f"status must be one of {', '.join(REGISTRANT_STATUSES)}")
-    verb = STATUS_VERBS[status]
+        raise InputError(
+            _("status must be one of {known}").format(known=", ".join(REGISTRANT_STATUSES))
+        )
     why = None
     if reason is not None and reason.strip():
         try:
@@ -323,7 +326,11 @@ def set_status(
         except fields.FieldError as exc:
             raise InputError(f"--reason: {exc}") from None
     elif status != "active":
-        raise InputError(f"--reason is required to {verb} a registration (e.g. the notice number)")
+        raise InputError(
+            _("--reason is required to suspend a registration (e.g. the notice number)")
+            if status == "suspended"
+            else _("--reason is required to delete a registration (e.g. the notice number)")
+        )
     today = clock.today()
     try:
         day = today if on is None else fields.status_since(on, today)
@@ -334,9 +341,13 @@ def set_status(
         raise scoped_refusal(registrant_id, "registrant.status", fac.code, "field_not_allowed")
     previous = reg.status
     if previous == status:
+        already = {
+            "active": _("registrant {id} is already active (since {since})"),
+            "suspended": _("registrant {id} is already suspended (since {since})"),
+            "deleted": _("registrant {id} is already deleted (since {since})"),
+        }[status]
         raise Conflict(
-            f"registrant {registrant_id} is already {status} (since "
-            f"{reg.status_since or 'registration'})",
+            already.format(id=registrant_id, since=reg.status_since or _("registration")),
             action="registrant.status",
             resource_type="registrant",
             resource_id=str(registrant_id),
@@ -426,13 +437,13 @@ def _criteria_where(session: Session, c: Criteria) -> list[Any]:
     if c.name:
         key = name_key(c.name)
         if not key:
-            raise InputError("--name has no searchable characters")
+            raise InputError(_("--name has no searchable characters"))
         where += [Registrant.name_key >= key, Registrant.name_key < key + _PREFIX_END]
         where.append(Registrant.name_key.startswith(key, autoescape=True))
     if c.kana:
         key = kana_key(c.kana)
         if not key:
-            raise InputError("--kana has no searchable characters")
+            raise InputError(_("--kana has no searchable characters"))
         where += [Registrant.kana_key >= key, Registrant.kana_key < key + _PREFIX_END]
         where.append(Registrant.kana_key.startswith(key, autoescape=True))
     if c.date_of_birth:
@@ -440,7 +451,7 @@ def _criteria_where(session: Session, c: Criteria) -> list[Any]:
     if c.phone:
         d = digits(c.phone)
         if not d:
-            raise InputError("--phone has no digits")
+            raise InputError(_("--phone has no digits"))
         where.append(Registrant.phone_digits == d)
     if c.facility:
         fac = facility_by_code(session, c.facility)
@@ -502,7 +513,7 @@ def search_registrants(
     """
     actor = logged_in(actor)
     if c.empty():
-        raise InputError("give at least one of --name, --kana, --dob, --phone, --facility")
+        raise InputError(_("give at least one of --name, --kana, --dob, --phone, --facility"))
     on = clock.today()
     subj = access.subject_of(session, actor)  # once: the filter and the field check share it
     if c.facility:
