@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # the suite on every CPU (pytest-xdist); PYTEST_WORKERS=0 runs it in one process
 PYTEST_WORKERS ?= auto
 
-.PHONY: venv install test test-sqlite lint types docs demo bench clean constraints catalogues messages
+.PHONY: venv install test test-sqlite lint types docs demo bench clean constraints catalogues messages print-check
 
 $(BIN)/resv: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ demo: $(BIN)/resv $(MO)
 ## bench: benchmarks as ratios against baselines measured in the same run
 bench: $(BIN)/resv $(MO)
 	scripts/with-postgres.sh $(BIN)/python bench/run_all.py
+
+## print-check: a demo monthly report printed through LibreOffice headless: PDF and page
+## images in $(PRINT_DIR)/ (DOCS_IMG=docs/img also refreshes the monitor guide's pictures)
+PRINT_DIR ?= print-check
+print-check: $(BIN)/resv $(MO)
+	PYTHON=$(BIN)/python bash scripts/print_check.sh $(PRINT_DIR)
 
 ## constraints: re-pin constraints.txt to what the venv holds (after changing dependencies)
 constraints: $(BIN)/resv

@@ -156,7 +156,8 @@ def seed(db: Path, env: dict[str, str], n: int) -> None:
     acc_ids = dict(conn.execute("SELECT login_id, id FROM accounts"))
     from resv_cli.audit import keys
 
-    key = keys.load().current()  # the installation's audit key: the chain stays keyed
+    # the installation's audit key (in the bench's own config dir): the chain stays keyed
+    key = keys.load(Path(env["RESV_CONFIG_DIR"]) / "audit.key").current()
     batch = []
     for i in range(n):
         _, when, login, action, outcome, rtype, rid, fac, detail = event(i, n)

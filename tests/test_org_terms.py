@@ -207,7 +207,12 @@ def test_report_shows_term_and_officer_and_flags_them(installation, cli, tmp_pat
 
     def report(name: str) -> tuple[dict, list]:
         out = tmp_path / name
-        r = cli("report", "monthly", "--month", month, "--org", "inzai-fm", "-o", str(out))
+        # western dates: the term is compared as ISO text (the era form is tested in
+        # tests/test_report_print.py)
+        r = cli(
+            "report", "monthly", "--month", month, "--org", "inzai-fm", "--era", "western",
+            "-o", str(out),
+        )
         assert r.exit_code == 0, r
         wb = openpyxl.load_workbook(out)
         cover = {r[0]: r[1] for r in wb["概要"].iter_rows(values_only=True) if r and r[0]}

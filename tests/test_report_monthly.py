@@ -30,6 +30,7 @@ from factories import (
 from sqlalchemy.orm import Session
 
 from resv_cli.audit import chain as audit
+from resv_cli.audit.vocabulary import CODES
 from resv_cli.core import clock, settings
 from resv_cli.core.models import Account, ImportBatch, Organization, RosterEntry, TrainingRecord
 
@@ -54,6 +55,11 @@ SECRET_ADDRESS = "印西市大森9999番地"
 SECRET_PHONE = "0476-99-1234"
 SECRET_DOB = dt.date(1941, 2, 3)
 SECRET_EMERGENCY = "緊急連絡先花子"
+
+
+def ja(kind: str, code: Any) -> Any:
+    """What the Japanese report shows for ``code``: the audit vocabulary's label."""
+    return CODES[kind][code][0] if code in CODES[kind] else code
 
 
 def _at(jst: str) -> dt.datetime:
@@ -430,8 +436,10 @@ def test_monthly_report_matches_the_database(
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == [
         "概要",
+        "時間帯別の利用",
         "アカウント",
         "利用履歴",
+        "拒否の集計",
         "拒否・失敗",
         "重複確認検索",
         "取込・出力",
@@ -460,9 +468,13 @@ def test_monthly_report_matches_the_database(
     assert [r[0] for r in activity[1:]] == seqs
     for row, e in zip(activity[1:], expected, strict=True):
         assert row[1] == as_jst(e[1])
-        assert (row[2], row[4], row[6], row[7]) == (e[2], e[3], e[4], e[5])
+        # every code as the audit vocabulary labels it in Japanese
+        assert (row[2], row[4], row[6], row[7]) == (
+            e[2], ja("action", e[3]), e[4], ja("outcome", e[5])
+        )  # fmt: skip
     view = next(r for r in activity if r[0] == ev["view0"])
-    assert view[5] == f"registrant:{month['regs'][0]}"
+    assert view[4] == "利用者情報閲覧" and view[7] == "許可"
+    assert view[5] == f"利用者:{month['regs'][0]}"
 
     # -- refused attempts -----------------------------------------------------------
     refused_db = scoped_events(inst, "outcome IN ('denied', 'failed') OR action = 'account.lock'")
@@ -490,17 +502,18 @@ def test_monthly_report_matches_the_database(
         "取込",
         as_jst(_at("2026-05-02 09:30")),
         "staff1",
-        "registrants",
+        "利用者",  # import kind registrants
         HOSTILE["file_name"],
     )
+    assert imp[1][7] == "完了"  # status completed
     # records, imported, updated, rejected, skipped (deleted registrations), duplicates
     assert imp[1][8:14] == (10, 7, 0, 2, 3, 1)
-    assert imp[2][0] == "出力" and imp[2][3] == "report.export" and imp[2][8] == 12
+    assert imp[2][0] == "出力" and imp[2][3] == "月次報告出力" and imp[2][8] == 12
     # XML parsers turn a lone CR into LF on reading; the cell stays quoted text
     assert imp[2][4] == HOSTILE["cr"].replace("\r", "\n") and imp[2][5] == "ef" * 32
     # the city's earlier report about fm-a is listed; the one about fm-b is not
     assert imp[3][0] == "出力" and imp[3][2:6] == (
-        "it-admin", "report.export", "april-a.xlsx", "a1" * 32
+        "it-admin", "月次報告出力", "april-a.xlsx", "a1" * 32
     )  # fmt: skip
 
     # -- accounts -------------------------------------------------------------------
@@ -514,7 +527,7 @@ def test_monthly_report_matches_the_database(
     assert [r[1] for r in acc_rows[1:]] == [a[0] for a in db_accounts]
     emp = {"regular": "正規", "non_regular": "非正規", None: None}
     for row, a in zip(acc_rows[1:], db_accounts, strict=True):
-        assert row[3] == a[1] and row[7] == a[2]
+        assert row[3] == ja("role", a[1]) and row[7] == ja("account_status", a[2])
         assert (row[9].date() if row[9] else None) == (
             a[3] if not isinstance(a[3], str) else dt.date.fromisoformat(a[3])
         )
@@ -562,7 +575,9 @@ def test_monthly_report_matches_the_database(
     # -- cover ----------------------------------------------------------------------
     cover = sheet_rows(wb["概要"])
     kv = {r[0]: r[1] for r in cover if r and r[0] is not None}
-    assert kv["対象月"] == MONTH
+    assert kv["対象月"] == "令和8年5月"  # the Japanese era (--era japanese, the default)
+    assert cover[0][0] == "月次モニタリング報告　令和8年5月分"
+    assert kv["対象期間 (日本時間)"] == "令和8年5月1日 – 令和8年5月31日"
     assert kv["組織"] == f"fm-a {HOSTILE['org_name']}"
     assert kv["施設"] == "fac-a, fac-a-room, fac-b"
     assert kv["利用履歴の最終番号 (seq)"] == head_before
@@ -570,18 +585,20 @@ def test_monthly_report_matches_the_database(
     assert kv["最終ハッシュ"] == head_hash
     assert kv["改ざん検証の結果"].startswith("正常")
     assert kv["大量閲覧とみなす件数 (1日1アカウント)"] == 3
-    counts = {r[0]: r[1:5] for r in cover if r and r[0] and "." in str(r[0])}
+    labels = {ja("action", a): a for a in CODES["action"]}
+    counts = {labels[r[0]]: r[1:5] for r in cover if r and r[0] in labels}
     db_counts: dict[str, list[int]] = {}
     for e in expected:
         c = db_counts.setdefault(e[3], [0, 0, 0])
         c[("allowed", "denied", "failed").index(e[5])] += 1
     assert {k: list(v[:3]) for k, v in counts.items()} == db_counts
-    daily = [r for r in cover if r and isinstance(r[0], dt.datetime)]
-    assert len(daily) == 31 and daily[0][0].date() == dt.date(2026, 5, 1)
-    assert sum(r[3] for r in daily) == len(expected)
-    may3 = next(r for r in daily if r[0].date() == dt.date(2026, 5, 3))
-    assert may3[1:4] == (8, 0, 8)
     assert kv["開館時間外の利用"] == 2 and kv["非正規職員のアクセス"] == 1
+    # the daily table has a sheet of its own: a row per day, a column per hour
+    hours = sheet_rows(wb["時間帯別の利用"])
+    days = [r for r in hours if r and isinstance(r[0], str) and re.fullmatch(r"\d+日\(.\)", r[0])]
+    assert len(days) == 31 and days[0][0] == "1日(金)" and days[2][0] == "3日(日)"
+    assert sum(r[25] for r in days) == len(expected)
+    assert days[2][25:27] == (8, 0)  # 3 May: 8 events, none refused
 
     # -- print setup, chart, privacy, safety -------------------------------------------
     ws = wb["利用履歴"]
@@ -592,7 +609,8 @@ def test_monthly_report_matches_the_database(
     assert ws.print_title_rows == "$1:$1"
     assert ws.column_dimensions["E"].width == 26
     assert ws.cell(2, 2).number_format.startswith("yyyy-mm-dd")
-    assert len(wb["概要"]._charts) == 1
+    # a day (no time) is a date cell shown in the era
+    assert wb["要確認事項"]["C2"].number_format == '[$-411]ggge"年"m"月"d"日"'
     assert_no_formula_or_error(out)
     assert_no_personal_data(out, month)
 
@@ -643,7 +661,8 @@ def test_activity_splits_over_sheets_at_the_row_limit(
     expected = [e[0] for e in scoped_events(installation)]
     parts = -(-len(expected) // 3)  # 3 data rows per sheet
     activity = ["Activity"] + [f"Activity ({i})" for i in range(2, parts + 1)]
-    assert names == ["Summary", "Accounts", *activity, "Refused", "Duplicate checks",
+    assert names == ["Summary", "Activity by hour", "Accounts", *activity,
+                     "Refusals by account", "Refused", "Duplicate checks",
                      "Imports and exports", "Flags"]  # fmt: skip
     seqs = []
     for name in activity:
@@ -813,12 +832,14 @@ def test_monitor_guide_shows_every_sheet() -> None:
     root = Path(__file__).resolve().parents[1]
     guide = (root / "docs" / "guide-monitor-report.md").read_text("utf-8")
     pictures = re.findall(r"!\[[^\]]*\]\((img/[^)]+\.png)\)", guide)
-    assert len(pictures) == 7  # one per sheet
+    assert len(pictures) == 9  # one per sheet, printed by `make print-check`
     for pic in pictures:
         data = (root / "docs" / pic).read_bytes()
         assert data.startswith(b"\x89PNG"), pic
     ja = Labels("ja")
-    for key in ("cover", "accounts", "activity", "refused", "duplicate", "imports", "flags"):
+    sheets = ("cover", "hours", "accounts", "activity", "refusals", "refused", "duplicate",
+              "imports", "flags")  # fmt: skip
+    for key in sheets:
         assert re.search(r"^### \d\. " + re.escape(ja(f"sheet.{key}")), guide, re.M), key
 
 

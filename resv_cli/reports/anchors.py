@@ -15,6 +15,7 @@ from pathlib import Path
 
 from resv_cli.audit.verify import Anchor
 from resv_cli.core.errors import InputError
+from resv_cli.core.i18n import _
 from resv_cli.reports.labels import LANGS, Labels
 
 HEX = frozenset("0123456789abcdef")
@@ -33,13 +34,17 @@ def read_report_anchor(path: Path) -> Anchor:
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:
-        raise InputError(f"{path}: no such report file") from None
+        raise InputError(_("{path}: no such report file").format(path=path)) from None
     except (BadZipFile, KeyError, OSError, ValueError):
-        raise InputError(f"{path}: not an xlsx monthly report") from None
+        raise InputError(_("{path}: not an xlsx monthly report").format(path=path)) from None
     try:
         cover = next((wb[n] for n in wb.sheetnames if n in cover_names), None)
         if cover is None:
-            raise InputError(f"{path}: no cover sheet ({' / '.join(sorted(cover_names))})")
+            raise InputError(
+                _("{path}: no cover sheet ({names})").format(
+                    path=path, names=" / ".join(sorted(cover_names))
+                )
+            )
         seq = digest = None
         for row in cover.iter_rows(min_col=1, max_col=2, values_only=True):
             if not row or row[0] is None:
@@ -55,8 +60,10 @@ def read_report_anchor(path: Path) -> Anchor:
     if isinstance(seq, str) and seq.strip().isdigit():
         seq = int(seq.strip())
     if type(seq) is not int or seq < 0:
-        raise InputError(f"{path}: the cover has no chain head number (seq)")
+        raise InputError(_("{path}: the cover has no chain head number (seq)").format(path=path))
     text_hash = str(digest or "").strip().lower()
     if len(text_hash) != 64 or not set(text_hash) <= HEX:
-        raise InputError(f"{path}: the cover has no 64-character chain head hash")
+        raise InputError(
+            _("{path}: the cover has no 64-character chain head hash").format(path=path)
+        )
     return Anchor(seq, text_hash, source=path.name)

@@ -22,7 +22,9 @@ class ChainStatus:
     head_seq: int
     head_hash: str
     first_bad_seq: int | None
-    message: str
+    message: str  # as ``audit verify`` says it (English report)
+    events_checked: int = 0
+    reason: str | None = None  # a stable code when not ok (``VerifyResult.reason``)
 
 
 def chain_status(session: Session) -> ChainStatus:
@@ -35,4 +37,6 @@ def chain_status(session: Session) -> ChainStatus:
         head_hash=str(head_hash),
         first_bad_seq=result.first_bad_seq,
         message=str(result.message),
+        events_checked=int(result.events_checked),
+        reason=result.reason,
     )

@@ -4,8 +4,14 @@ It holds the request (options, actor, scope, labels), the settings and clock
 readings the report is made with, the data source (``ReportData``) and what the
 sheets learn for each other: ``organizations`` (the designated managers in scope,
 read by the cover and the flags), ``agg`` (filled by the activity sheet's one pass over
-the events, read by the flags and the cover) and ``flag_counts`` (filled by the
-flags sheet, read by the cover and the audit event).
+the events, read by the flags, the cover and the hour x day sheet), ``refusals``
+(filled by the refused sheet, read by the refusals chart) and ``flag_counts``
+(filled by the flags sheet, read by the cover and the audit event).
+
+How a person reads what a sheet writes: ``code(kind)`` labels the codes of one kind
+from the audit vocabulary (the Japanese report; the English one keeps the codes),
+``date_text``/``month_text``/``stamp_text`` write days and instants in the report's
+era (``--era``: 令和8年5月3日, or 2026-05-03).
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import datetime as dt
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
-from resv_cli.audit.vocabulary import A
-from resv_cli.core import clock, settings
+from resv_cli.audit.vocabulary import CODES, A
+from resv_cli.core import clock, settings, wareki
 from resv_cli.reports.data import PERSONAL_PREFIXES, ReportData, parse_detail, result_count
 from resv_cli.reports.labels import Labels
 
@@ -36,6 +42,7 @@ class Aggregates:
         self.facilities = facilities
         self.account_facilities = account_facilities
         self.daily: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0])
+        self.hourly: dict[dt.date, list[int]] = defaultdict(lambda: [0] * 24)
         self.by_action: Counter[tuple[str, str]] = Counter()
         # (account key, facility code, day) -> [count, first, last, first seq]
         self.out_of_hours: dict[tuple[Any, str, dt.date], list[Any]] = {}
@@ -60,6 +67,7 @@ class Aggregates:
         """Count one event (``when`` in Japan time)."""
         day = when.date()
         self.daily[day][0 if outcome == "allowed" else 1] += 1
+        self.hourly[day][when.hour] += 1
         self.by_action[(action, outcome)] += 1
         key: Any = acc_id if acc_id is not None else login
         personal = action.startswith(PERSONAL_PREFIXES)
@@ -130,4 +138,50 @@ class ReportContext:
         # the designated managers in scope on the report's day: term, officer, staff
         self.organizations = self.data.organizations(self.ref_day)
         self.flag_counts: dict[str, int] = {}
+        # (login ID shown, facility code or None, "denied" / "failed" / "lock") -> count
+        self.refusals: Counter[tuple[str, str | None, str]] = Counter()
         self.styles: dict[str, NamedStyle] = {}  # the workbook's named styles
+        self.era = options.era or ("japanese" if options.lang == "ja" else "western")
+        self.era_dates = self.era == "japanese"
+        self._codes: dict[str, dict[str, str]] = {}
+
+    def code(self, kind: str) -> dict[str, str]:
+        """code -> what a person reads, for ``kind`` of the audit vocabulary's codes.
+
+        Japanese: the label; English: empty (the report keeps codes).  Use as
+        ``labels.get(value, value)``: a code the vocabulary lacks is shown as stored.
+        """
+        found = self._codes.get(kind)
+        if found is None:
+            found = self._codes[kind] = (
+                {code: pair[0] for code, pair in CODES.get(kind, {}).items()}
+                if self.L.lang == "ja"
+                else {}
+            )
+        return found
+
+    def date_text(self, day: dt.date | None) -> str:
+        """A day as the report prints it: 令和8年5月3日, R8.5.3 (English) or 2026-05-03."""
+        if day is None:
+            return ""
+        if not self.era_dates:
+            return day.isoformat()
+        return wareki.date_text(day) if self.L.lang == "ja" else wareki.short_text(day)
+
+    def month_text(self) -> str:
+        """The report's month: 令和8年5月, 2026年5月 (Japanese, western) or 2026-05."""
+        first = self.first
+        if self.L.lang == "ja":
+            if self.era_dates:
+                return wareki.month_text(first.year, first.month)
+            return f"{first.year}年{first.month}月"
+        if self.era_dates:
+            era = wareki.era_of(first)
+            assert era is not None
+            return f"{first:%Y-%m} ({wareki.ABBREVIATIONS[era[0]]}{era[1]})"
+        return f"{first:%Y-%m}"
+
+    def stamp_text(self, instant: dt.datetime) -> str:
+        """An instant in Japan time to the minute, its day in the report's era."""
+        local = instant.astimezone(clock.JST)
+        return f"{self.date_text(local.date())} {local:%H:%M}"

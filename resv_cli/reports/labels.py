@@ -1,4 +1,10 @@
-"""Headings of the monthly report in Japanese (default) and English."""
+"""Headings of the monthly report in Japanese (default) and English.
+
+The sheets' own words (sheet names, headings, flag texts) are here, one pair per
+key; the codes the report shows (actions, outcomes, roles, states, reasons, import
+kinds and statuses) are labelled by the audit vocabulary
+(``resv_cli.audit.vocabulary.CODES``), never here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ LANGS = ("ja", "en")
 _LABELS: dict[str, tuple[str, str]] = {
     # sheet names (max 31 characters)
     "sheet.cover": ("概要", "Summary"),
+    "sheet.hours": ("時間帯別の利用", "Activity by hour"),
+    "sheet.refusals": ("拒否の集計", "Refusals by account"),
     "sheet.accounts": ("アカウント", "Accounts"),
     "sheet.activity": ("利用履歴", "Activity"),
     "sheet.refused": ("拒否・失敗", "Refused"),
@@ -15,6 +23,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "sheet.flags": ("要確認事項", "Flags"),
     # cover
     "title": ("月次モニタリング報告", "Monthly monitoring report"),
+    "title_month": ("{month}分", "{month}"),
     "month": ("対象月", "Month"),
     "period": ("対象期間 (日本時間)", "Period (Japan time)"),
     "organization": ("組織", "Organisation"),
@@ -32,6 +41,16 @@ _LABELS: dict[str, tuple[str, str]] = {
     "chain_result": ("改ざん検証の結果", "Chain verification"),
     "chain_ok": ("正常", "intact"),
     "chain_bad": ("異常", "BROKEN"),
+    "chain.ok_line": (
+        "正常: 利用履歴 {n:,}件を検証し、改ざんは見つかりませんでした",
+        "intact: {n:,} events checked",
+    ),
+    "chain.bad_line": (
+        "異常: 番号 {seq} で検出 ({why})。情報政策課へ直ちに報告してください",
+        "BROKEN at seq {seq} ({why})",
+    ),
+    "chain.incomplete": ("アーカイブが不足し判定不能", "undecided without the archives"),
+    "chain.broken": ("不整合", "broken"),
     "setting.bulk": (
         "大量閲覧とみなす件数 (1日1アカウント)",
         "Bulk-view threshold (per account per day)",
@@ -45,11 +64,41 @@ _LABELS: dict[str, tuple[str, str]] = {
     "total": ("計", "Total"),
     "flags": ("要確認事項", "Flags raised"),
     "count": ("件数", "Count"),
-    "daily": ("日別件数", "Daily activity"),
     "date": ("日付", "Date"),
-    "refused": ("拒否・失敗", "Refused/failed"),
-    "chart_title": ("日別の利用件数", "Events per day"),
-    "signoff": ("確認者・確認日", "Reviewed by / on"),
+    "signoff": ("確認欄", "Sign-off"),
+    "signoff.by": ("確認者", "Reviewed by"),
+    "signoff.on": ("確認日", "Date"),
+    "signoff.seal": ("印", "Seal / signature"),
+    # the date to fill in, printed as a city form prints it
+    "signoff.blank": ("　　年　　月　　日", ""),
+    # the hour x day sheet
+    "hours_title": ("時間帯別の利用件数 (日本時間)", "Events per hour (Japan time)"),
+    "hours_note": (
+        "色が濃いほど件数が多い時間帯です。"
+        "赤枠は全施設の開館時間 ({opens}～{closes}) 外の利用です。",
+        "Darker cells hold more events; a red border marks use outside every facility's"
+        " opening hours ({opens}-{closes}).",
+    ),
+    "hours_note_none": (
+        "色が濃いほど件数が多い時間帯です (開館時間の登録がある施設はありません)。",
+        "Darker cells hold more events (no facility in scope has opening hours).",
+    ),
+    "hour": ("{h}時", "{h}h"),
+    "day": ("{d}日({w})", "{w} {d}"),
+    "day_total": ("計", "Total"),
+    "of_refused": ("うち拒否・失敗", "Of which refused"),
+    # the refusals sheet
+    "refusals_title": ("拒否・失敗の集計", "Refused and failed attempts"),
+    "by_account": ("アカウント別", "By account"),
+    "by_facility": ("施設別", "By facility"),
+    "chart_accounts": (
+        "アカウント別の拒否・失敗 (上位{n})",
+        "Refusals by account (top {n})",
+    ),
+    "chart_facilities": ("施設別の拒否・失敗 (上位{n})", "Refusals by facility (top {n})"),
+    "locks": ("ロック", "Locks"),
+    "no_facility": ("(施設なし)", "(no facility)"),
+    "no_refusals": ("当月の拒否・失敗はありません。", "No refused or failed attempts this month."),
     # accounts
     "login_id": ("ログインID", "Login ID"),
     "display_name": ("氏名", "Name"),
@@ -112,6 +161,14 @@ _LABELS: dict[str, tuple[str, str]] = {
     "value": ("値", "Value"),
     "evidence": ("根拠 (番号)", "Evidence (seq)"),
     "finding": ("確認結果 (記入欄)", "Reviewer's finding"),
+    "finding.ok": ("問題なし", "no issue"),
+    "finding.asked": ("照会中", "enquiry sent"),
+    "finding.fix": ("是正を指示", "correction requested"),
+    "finding.fixed": ("是正済み", "corrected"),
+    "finding.prompt": (
+        "一覧から選ぶか、内容を記入してください。",
+        "Pick from the list, or write your finding.",
+    ),
     "reviewer": ("確認者", "Reviewer"),
     "flag.term_ending": ("指定期間の終了が近い", "designation term ending"),
     "flag.no_security_officer": (
@@ -171,10 +228,13 @@ _LABELS: dict[str, tuple[str, str]] = {
         "非正規職員 ({role})、当月の個人情報操作 {n}件",
         "non-regular staff ({role}); {n} personal-data actions this month",
     ),
-    "why.role": ("役割 operator", "operator role"),
+    "why.role": ("役割が窓口担当", "operator role"),
     "why.used": ("当月に利用者・予約を操作", "used registrant/booking data this month"),
     "none": ("なし", "none"),
 }
+
+
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 class Labels:

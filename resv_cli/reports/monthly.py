@@ -4,15 +4,23 @@
 workbook with openpyxl in write-only mode (constant memory; the audit history is
 streamed with a server-side cursor on PostgreSQL).  Sheets, in order:
 
-1. cover: period, organisation, facilities, each designated manager's designation
-   term and information security officer, who generated it and when, the audit
-   chain head and the result of verifying it, counts per kind of event, flags raised,
-   and a chart of daily activity;
-2. accounts of the organisation;
-3. activity: every event of the month in scope (split over sheets past the row
+1. cover: the month (令和8年5月分), a sign-off box, period, organisation,
+   facilities, each designated manager's designation term and information security
+   officer, who generated it and when, the audit chain head and the result of
+   verifying it, counts per kind of event and flags raised;
+2. activity by hour: the hour x day heat map of the month (the daily table);
+3. accounts of the organisation;
+4. activity: every event of the month in scope (split over sheets past the row
    limit);
-4. refused attempts; 5. duplicate-check searches; 6. imports and exports;
-7. flags, each with blank columns for the reviewer.
+5. refusals by account and by facility, with bar charts; 6. refused attempts;
+7. duplicate-check searches; 8. imports and exports;
+9. flags, each with blank columns for the reviewer (確認結果 a drop-down).
+
+In Japanese (``--lang ja``, the default) every code is shown as the audit
+vocabulary labels it and days are written in the Japanese era (``--era japanese``,
+the default for Japanese; ``--era western`` keeps 2026-05-03); English keeps the
+codes.  Every cell is set in one Japanese font (``fonts``) and laid out to print
+whole on A4.
 
 This module is the orchestrator: it checks the request, resolves the scope
 (``scope.py``), builds the context (``context.py``, data from ``data.py``), lets
@@ -39,6 +47,7 @@ from resv_cli.audit.vocabulary import A
 from resv_cli.core import clock
 from resv_cli.core.errors import InputError
 from resv_cli.core.files import PrivateFile
+from resv_cli.core.i18n import _
 from resv_cli.reports.chain import ChainStatus, chain_status
 from resv_cli.reports.context import ReportContext
 from resv_cli.reports.labels import LANGS
@@ -59,6 +68,7 @@ __all__ = [
 ]
 
 ACTION = A.REPORT_EXPORT
+ERAS = ("japanese", "western")
 
 
 @dataclass
@@ -68,6 +78,7 @@ class MonthlyOptions:
     org_code: str | None = None
     facility_codes: list[str] = field(default_factory=list)
     lang: str = "ja"
+    era: str | None = None  # japanese (default for ja) or western (default for en)
     max_rows: int = EXCEL_MAX_ROWS  # a parameter so tests can split at a few rows
     overwrite: bool = False  # --force: replace an existing report
 
@@ -112,14 +123,28 @@ def write_monthly_report(
     actor = grant.actor
     first, nxt = parse_month(options.month)
     if options.lang not in LANGS:
-        raise InputError(f"--lang must be one of {', '.join(LANGS)}, got {options.lang!r}")
+        raise InputError(
+            _("--lang must be one of {choices}, got {value!r}").format(
+                choices=", ".join(LANGS), value=options.lang
+            )
+        )
+    if options.era is not None and options.era not in ERAS:
+        raise InputError(
+            _("--era must be one of {choices}, got {value!r}").format(
+                choices=", ".join(ERAS), value=options.era
+            )
+        )
     output = Path(options.output)
     if output.suffix.lower() != ".xlsx":
-        raise InputError(f"--output must name an .xlsx file, got {str(output)!r}")
+        raise InputError(
+            _("--output must name an .xlsx file, got {path!r}").format(path=str(output))
+        )
     if not output.parent.is_dir():
-        raise InputError(f"--output: directory {str(output.parent)!r} does not exist")
+        raise InputError(
+            _("--output: directory {path!r} does not exist").format(path=str(output.parent))
+        )
     if output.is_dir():
-        raise InputError(f"--output: {str(output)!r} is a directory")
+        raise InputError(_("--output: {path!r} is a directory").format(path=str(output)))
     scope = resolve_scope(session, actor, options, first, nxt)
     from resv_cli.reports.xlsx import reserve_private
 
@@ -146,9 +171,21 @@ def _run(ctx: ReportContext, output: Path, temp: PrivateFile) -> MonthlyReport:
     pages: list[tuple[Page, Any]] = []
     for sheet in SHEETS:
         if isinstance(sheet, Table):
-            columns = [Column(L(k), w) for k, w in sheet.columns]
+            columns = [
+                Column(
+                    L(c.key),
+                    c.width,
+                    numeric=c.numeric,
+                    wrap=c.wrap,
+                    choices=tuple(L(k) for k in c.choices),
+                    prompt=L("finding.prompt") if c.choices else "",
+                )
+                for c in sheet.columns
+            ]
             max_rows = ctx.options.max_rows if sheet.split else EXCEL_MAX_ROWS
-            table = TableSheet(wb, L(sheet.key), columns, ctx.styles, max_rows=max_rows)
+            table = TableSheet(
+                wb, L(sheet.key), columns, ctx.styles, max_rows=max_rows, era_dates=ctx.era_dates
+            )
             tables.append((sheet, table))
         else:
             pages.append((sheet, wb.create_sheet(L(sheet.key))))
@@ -158,7 +195,7 @@ def _run(ctx: ReportContext, output: Path, temp: PrivateFile) -> MonthlyReport:
     # pages summarise the tables, so they come last
     for page, ws in pages:
         page.write(ctx, ws)
-    for _, table in tables:
+    for _sheet, table in tables:
         table.close()
     digest = save_private(wb, temp)
     scope = ctx.scope

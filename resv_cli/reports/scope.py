@@ -18,6 +18,7 @@ from sqlalchemy import and_, false, or_, select
 from resv_cli.audit.vocabulary import A
 from resv_cli.core import clock, management
 from resv_cli.core.errors import InputError, PermissionDenied
+from resv_cli.core.i18n import _
 from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import Account, AccountWorkplace, Facility, Organization
 
@@ -36,7 +37,7 @@ def parse_month(text: str) -> tuple[dt.date, dt.date]:
     """Return the first day of the month and the first day of the next."""
     m = _MONTH_RE.match(text.strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise InputError(f"--month must be a month like 2026-05, got {text!r}")
+        raise InputError(_("--month must be a month like 2026-05, got {text!r}").format(text=text))
     first = dt.date(int(m.group(1)), int(m.group(2)), 1)
     nxt = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return first, nxt
@@ -89,7 +90,9 @@ def resolve_scope(
         # a designated manager's monitor reports on its own organisation only
         if code is not None and code != actor.organization_code:
             raise PermissionDenied(
-                f"permission denied: you may report on {actor.organization_code} only",
+                _("permission denied: you may report on {org} only").format(
+                    org=actor.organization_code
+                ),
                 action=A.REPORT_EXPORT,
                 outcome="denied",
                 detail={"reason": "scope", "org": code, "month": options.month},

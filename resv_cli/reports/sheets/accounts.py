@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from resv_cli.reports.scope import JST, jst_or_none
-from resv_cli.reports.sheets.base import Table
+from resv_cli.reports.sheets.base import Col, Table, num
 
 if TYPE_CHECKING:
     from resv_cli.reports.context import ReportContext
@@ -16,26 +16,27 @@ class Accounts(Table):
     key = "sheet.accounts"
     counted_as = "accounts"
     columns = (
-        ("org_code", 12),
-        ("login_id", 18),
-        ("display_name", 16),
-        ("role", 10),
-        ("facility", 16),
-        ("roster", 12),
-        ("employment", 10),
-        ("status", 10),
-        ("valid_from", 12),
-        ("valid_until", 12),
-        ("last_login", 20),
-        ("password_age", 10),
-        ("locks_month", 10),
-        ("locks_total", 10),
-        ("last_training", 12),
-        ("training_course", 24),
+        Col("org_code", 12),
+        Col("login_id", 18),
+        Col("display_name", 16),
+        Col("role", 16),
+        Col("facility", 16),
+        Col("roster", 12),
+        Col("employment", 10),
+        Col("status", 10),
+        Col("valid_from", 18),
+        Col("valid_until", 18),
+        Col("last_login", 20),
+        num("password_age", 12),
+        num("locks_month", 12),
+        num("locks_total", 12),
+        Col("last_training", 18),
+        Col("training_course", 24),
     )
 
     def rows(self, ctx: ReportContext) -> Iterator[list[Any]]:
         L = ctx.L
+        roles, states = ctx.code("role"), ctx.code("account_status")
         today = ctx.generated.astimezone(JST).date()
         for r in ctx.data.accounts:
             training = r["training"]
@@ -52,11 +53,11 @@ class Accounts(Table):
                 r["org_code"],
                 r["login_id"],
                 r["display_name"],
-                r["role"],
+                roles.get(r["role"], r["role"]),
                 r["facility_code"],
                 roster,
                 emp,
-                r["status"],
+                states.get(r["status"], r["status"]),
                 r["valid_from"],
                 r["valid_until"],
                 jst_or_none(r["last_login_at"]),

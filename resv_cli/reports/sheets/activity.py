@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from resv_cli.reports.scope import to_jst
-from resv_cli.reports.sheets.base import Table
+from resv_cli.reports.sheets.base import Col, Table, num
 
 if TYPE_CHECKING:
     from resv_cli.reports.context import ReportContext
@@ -21,18 +21,21 @@ class Activity(Table):
     counted_as = "activity"
     split = True
     columns = (
-        ("seq", 10),
-        ("time", 20),
-        ("login_id", 18),
-        ("org_code", 12),
-        ("action", 26),
-        ("resource", 22),
-        ("facility_code", 16),
-        ("outcome", 10),
+        num("seq"),
+        Col("time", 20),
+        Col("login_id", 18),
+        Col("org_code", 12),
+        Col("action", 26),
+        Col("resource", 22),
+        Col("facility_code", 16),
+        Col("outcome", 10),
     )
 
     def rows(self, ctx: ReportContext) -> Iterator[list[Any]]:
         observe = ctx.agg.observe
+        # what a person reads for the codes (Japanese report; English keeps them)
+        actions, outcomes = ctx.code("action"), ctx.code("outcome")
+        resources = ctx.code("resource_type")
         for (
             seq,
             occ,
@@ -47,6 +50,17 @@ class Activity(Table):
             search_detail,
         ) in ctx.data.activity():
             when = to_jst(occ)
+            if rtype:
+                rtype = resources.get(rtype, rtype)
             resource = f"{rtype}:{rid}" if rtype and rid is not None else rtype or rid
             observe(seq, when, login, action, rid, fac, outcome, acc_id, search_detail)
-            yield [seq, when, login, orgc, action, resource, fac, outcome]
+            yield [
+                seq,
+                when,
+                login,
+                orgc,
+                actions.get(action, action),
+                resource,
+                fac,
+                outcomes.get(outcome, outcome),
+            ]

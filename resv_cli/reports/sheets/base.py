@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from resv_cli.reports.context import ReportContext
 
-# (label key of the header, column width) per column
-Columns = tuple[tuple[str, float], ...]
+
+@dataclass(frozen=True)
+class Col:
+    """One column of a table: the label key of its heading and its width (Excel's units)."""
+
+    key: str
+    width: float
+    numeric: bool = False  # numbers: the heading is right-aligned over them
+    wrap: bool = False  # long text: wraps, the row grows to show it whole
+    choices: tuple[str, ...] = ()  # label keys of a drop-down list's entries
+
+
+def num(key: str, width: float = 10) -> Col:
+    return Col(key, width, numeric=True)
+
+
+Columns = tuple[Col, ...]
 
 
 class Table(ABC):

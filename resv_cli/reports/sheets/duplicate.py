@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from resv_cli.records.registrants import MASK
 from resv_cli.reports.data import MATCH_ID_KEYS, parse_detail, result_count
 from resv_cli.reports.scope import jst_or_none
-from resv_cli.reports.sheets.base import Table
+from resv_cli.reports.sheets.base import Col, Table, num
 
 if TYPE_CHECKING:
     from resv_cli.reports.context import ReportContext
@@ -18,14 +18,14 @@ class DuplicateChecks(Table):
     key = "sheet.duplicate"
     counted_as = "duplicate_checks"
     columns = (
-        ("seq", 10),
-        ("time", 20),
-        ("login_id", 18),
-        ("facility_code", 16),
-        ("outcome", 10),
-        ("purpose", 30),
-        ("results", 10),
-        ("matched", 36),
+        num("seq"),
+        Col("time", 20),
+        Col("login_id", 18),
+        Col("facility_code", 16),
+        Col("outcome", 10),
+        Col("purpose", 30, wrap=True),
+        num("results"),
+        Col("matched", 36, wrap=True),
     )
 
     def rows(self, ctx: ReportContext) -> Iterator[list[Any]]:
@@ -46,6 +46,7 @@ class DuplicateChecks(Table):
             reason = d.get("purpose", d.get("reason"))
             checks.append((r, reason, result_count(d), ids))
         names = ctx.data.masked_names(wanted) if wanted else {}
+        outcomes = ctx.code("outcome")
         for r, reason, count, ids in checks:
             matched = ", ".join(f"{i} {names.get(i, MASK)}" for i in ids) or None
             yield [
@@ -53,7 +54,7 @@ class DuplicateChecks(Table):
                 jst_or_none(r.occurred_at),
                 r.login_id,
                 r.facility_code,
-                r.outcome,
+                outcomes.get(r.outcome, r.outcome),
                 None if reason is None else str(reason),
                 count,
                 matched,

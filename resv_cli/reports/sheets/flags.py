@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from resv_cli.core.terms import days_left
 from resv_cli.reports.scope import JST
-from resv_cli.reports.sheets.base import Table
+from resv_cli.reports.sheets.base import Col, Table, num
 
 if TYPE_CHECKING:
     from resv_cli.reports.context import ReportContext
@@ -36,6 +36,9 @@ FLAG_KINDS = (
     "non_regular",
 )
 
+# the reviewer's findings offered by the 確認結果 drop-down (label keys)
+FINDINGS = ("finding.ok", "finding.asked", "finding.fix", "finding.fixed")
+
 # kind, day, login ID, facility code, detail text, value, evidence (seq)
 _Flag = tuple[str, Any, Any, Any, str, Any, Any]
 
@@ -50,16 +53,16 @@ class Flags(Table):
     key = "sheet.flags"
     counted_as = "flags"
     columns = (
-        ("seq", 6),
-        ("flag", 26),
-        ("date", 12),
-        ("account", 18),
-        ("facility_code", 16),
-        ("detail", 50),
-        ("value", 8),
-        ("evidence", 12),
-        ("finding", 36),
-        ("reviewer", 16),
+        num("seq", 6),
+        Col("flag", 26, wrap=True),
+        Col("date", 18),
+        Col("account", 18),
+        Col("facility_code", 16),
+        Col("detail", 50, wrap=True),
+        num("value", 8),
+        num("evidence", 12),
+        Col("finding", 24, choices=FINDINGS),
+        Col("reviewer", 16),
     )
 
     def rows(self, ctx: ReportContext) -> Iterator[list[Any]]:
@@ -82,8 +85,9 @@ class Flags(Table):
             # the designation ends soon (or has ended): the renewal is to be recorded
             days = days_left("designated_manager", org["term_end"], ref)
             if days is not None:
-                key = "d.term_ended" if days < 0 else "d.term_ending"
-                text = L(key, org=org["code"], end=org["term_end"].isoformat(), days=abs(days))
+                which = "d.term_ended" if days < 0 else "d.term_ending"
+                end = ctx.date_text(org["term_end"])
+                text = L(which, org=org["code"], end=end, days=abs(days))
                 yield ("term_ending", ref, None, None, text, days, None)
             # the agreement obliges a manager whose staff use the system to name one
             if org["staff"] and org["officer"] is None:
@@ -126,28 +130,29 @@ class Flags(Table):
             elif a["roster_status"] == "left":
                 yield ("left_roster", ref, login, fac, L("d.left_roster"), None, None)
             if a["valid_until"] is not None and a["valid_until"] < ref:
-                text = L("d.expired", until=a["valid_until"].isoformat())
+                text = L("d.expired", until=ctx.date_text(a["valid_until"]))
                 yield ("expired", ref, login, fac, text, None, None)
             last_login = a["last_login_at"]
             if last_login is not None:
                 last_day = last_login.astimezone(JST).date()
                 if last_day < dormant_before:
                     days = (ref - last_day).days
-                    text = L("d.dormant", last=last_day.isoformat(), days=days)
+                    text = L("d.dormant", last=ctx.date_text(last_day), days=days)
                     yield ("dormant", ref, login, fac, text, days, None)
             else:
                 created = a["created_at"].astimezone(JST).date()
                 if created < dormant_before:
-                    text = L("d.never", created=created.isoformat())
+                    text = L("d.never", created=ctx.date_text(created))
                     yield ("dormant", ref, login, fac, text, (ref - created).days, None)
             used = ctx.agg.personal.get(a["id"], 0)
             if a["role"] == "operator" or used:
                 training = a["training"]
                 if training is None or training[0] < training_since:
                     why = L("why.role") if a["role"] == "operator" else L("why.used")
-                    last_t = training[0].isoformat() if training else L("none")
+                    last_t = ctx.date_text(training[0]) if training else L("none")
                     text = L("d.untrained", why=why, last=last_t)
                     yield ("untrained", ref, login, fac, text, None, None)
             if a["employment_type"] == "non_regular":
-                text = L("d.non_regular", role=a["role"], n=used)
+                role = ctx.code("role").get(a["role"], a["role"])
+                text = L("d.non_regular", role=role, n=used)
                 yield ("non_regular", ref, login, fac, text, used, None)

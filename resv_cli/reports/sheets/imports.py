@@ -1,4 +1,8 @@
-"""Imports and exports: the month's import batches and export events, by time."""
+"""Imports and exports: the month's import batches and export events, by time.
+
+A file's SHA-256 prints whole: its column holds 32 of the 64 characters per line and
+the row is two lines tall (``xlsx.TableSheet`` wraps it).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from resv_cli.reports.data import result_count
+from resv_cli.reports.fonts import width_for
 from resv_cli.reports.scope import jst_or_none
-from resv_cli.reports.sheets.base import Table
+from resv_cli.reports.sheets.base import Col, Table, num
+
+# half a SHA-256 per line
+HASH_WIDTH = width_for("0" * 32)
 
 if TYPE_CHECKING:
     from resv_cli.reports.context import ReportContext
@@ -18,25 +26,27 @@ class ImportsExports(Table):
     key = "sheet.imports"
     counted_as = "imports_exports"
     columns = (
-        ("direction", 8),
-        ("time", 20),
-        ("login_id", 18),
-        ("kind", 16),
-        ("file_name", 28),
-        ("sha256", 20),
-        ("facility_code", 16),
-        ("status", 10),
-        ("records", 10),
-        ("imported", 10),
-        ("updated", 10),
-        ("rejected", 10),
-        ("skipped", 10),
-        ("duplicates", 10),
-        ("finished", 20),
+        Col("direction", 8),
+        Col("time", 20),
+        Col("login_id", 18),
+        Col("kind", 22),
+        Col("file_name", 28, wrap=True),
+        Col("sha256", HASH_WIDTH, wrap=True),
+        Col("facility_code", 16),
+        Col("status", 10),
+        num("records"),
+        num("imported"),
+        num("updated"),
+        num("rejected"),
+        num("skipped", 12),
+        num("duplicates"),
+        Col("finished", 20),
     )
 
     def rows(self, ctx: ReportContext) -> Iterator[list[Any]]:
         L = ctx.L
+        kinds, statuses = ctx.code("import_kind"), ctx.code("import_status")
+        actions, outcomes = ctx.code("action"), ctx.code("outcome")
         code_of = ctx.data.facility_code_by_id
         # (time, 0 import / 1 export, row): an import before an export of the same second
         entries: list[tuple[dt.datetime, int, list[Any]]] = []
@@ -51,11 +61,11 @@ class ImportsExports(Table):
                         L("import"),
                         when,
                         r.login_id,
-                        r.kind,
+                        kinds.get(r.kind, r.kind),
                         r.file_name,
                         r.file_sha256,
                         code_of.get(r.facility_id) if r.facility_id else None,
-                        r.status,
+                        statuses.get(r.status, r.status),
                         r.records_read,
                         r.imported,
                         r.updated,
@@ -83,11 +93,11 @@ class ImportsExports(Table):
                         L("export"),
                         when,
                         ev.login_id,
-                        ev.action,
+                        actions.get(ev.action, ev.action),
                         None if file_name is None else str(file_name),
                         None if d.get("sha256") is None else str(d.get("sha256")),
                         ev.facility_code,
-                        ev.outcome,
+                        outcomes.get(ev.outcome, ev.outcome),
                         rows,
                         None,
                         None,
@@ -99,5 +109,5 @@ class ImportsExports(Table):
                 )
             )
         entries.sort(key=lambda e: (e[0], e[1]))
-        for _, _, row in entries:
+        for _when, _order, row in entries:
             yield row

@@ -1,4 +1,7 @@
-"""Refused attempts: denied and failed events and account locks, each with a category."""
+"""Refused attempts: denied and failed events and account locks, each with a category.
+
+Counts them per account and facility in ``ctx.refusals`` for the refusals chart.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from resv_cli.audit.vocabulary import A
 from resv_cli.reports.data import parse_detail
 from resv_cli.reports.scope import jst_or_none
-from resv_cli.reports.sheets.base import Table
+from resv_cli.reports.sheets.base import Col, Table, num
 
 if TYPE_CHECKING:
     from resv_cli.reports.context import ReportContext
@@ -58,34 +61,39 @@ class Refused(Table):
     key = "sheet.refused"
     counted_as = "refused"
     columns = (
-        ("seq", 10),
-        ("time", 20),
-        ("login_id", 18),
-        ("org_code", 12),
-        ("category", 18),
-        ("action", 26),
-        ("resource", 22),
-        ("facility_code", 16),
-        ("outcome", 10),
-        ("reason", 28),
+        num("seq"),
+        Col("time", 20),
+        Col("login_id", 18),
+        Col("org_code", 12),
+        Col("category", 22),
+        Col("action", 26),
+        Col("resource", 22),
+        Col("facility_code", 16),
+        Col("outcome", 10),
+        Col("reason", 30),
     )
 
     def rows(self, ctx: ReportContext) -> Iterator[list[Any]]:
         L = ctx.L
+        actions, outcomes = ctx.code("action"), ctx.code("outcome")
+        reasons, resources = ctx.code("refusal_reason"), ctx.code("resource_type")
+        counts = ctx.refusals
         for r in ctx.data.refused():
             reason = parse_detail(r.detail).get("reason")
-            resource = (
-                f"{r.resource_type}:{r.resource_id}" if r.resource_type and r.resource_id else None
-            )
+            rtype = resources.get(r.resource_type, r.resource_type)
+            resource = f"{rtype}:{r.resource_id}" if rtype and r.resource_id else None
+            login = r.login_id or L("unknown_id")
+            kind = "lock" if r.action == A.ACCOUNT_LOCK else r.outcome
+            counts[(login, r.facility_code, kind)] += 1
             yield [
                 r.seq,
                 jst_or_none(r.occurred_at),
-                r.login_id or L("unknown_id"),
+                login,
                 r.organization_code,
                 L(category(r.action, r.outcome, reason)),
-                r.action,
+                actions.get(r.action, r.action),
                 resource,
                 r.facility_code,
-                r.outcome,
-                None if reason is None else str(reason),
+                outcomes.get(r.outcome, r.outcome),
+                None if reason is None else reasons.get(str(reason), str(reason)),
             ]
