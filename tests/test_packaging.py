@@ -84,6 +84,9 @@ def test_wheel_contents_are_the_source_tree(tmp_path: Path) -> None:
     } | {
         "resv_cli/commands/" + p.relative_to(ROOT / "commands").as_posix()
         for p in (ROOT / "commands").rglob("*.py")
+    } | {
+        # the message catalogue, compiled from resv_cli/locale/ja/*.po by the build
+        "resv_cli/locale/ja/LC_MESSAGES/resv.mo",
     }  # fmt: skip
     assert expected - names == set(), "missing from the wheel"
     shipped = {n for n in names if not n.startswith("resv-") and ".dist-info/" not in n}

@@ -68,6 +68,14 @@ def test_wheel_installs_and_runs(tmp_path):
     out = subprocess.run([str(resv), "--help"], cwd=work, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "db" in out.stdout
+    # the compiled catalogue ships: the installed copy speaks Japanese
+    assert "resv_cli/locale/ja/LC_MESSAGES/resv.mo" in names
+    ja = subprocess.run(
+        [str(resv), "--lang", "ja", "account", "grant"],
+        cwd=work, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert ja.returncode == 2
+    assert "エラー: 引数 'login_id' を指定してください。" in ja.stderr
     out = subprocess.run(
         [str(resv), "db", "init", "--admin", "it-admin", "--password-stdin"],
         cwd=work,
