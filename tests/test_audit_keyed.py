@@ -217,6 +217,14 @@ def test_report_anchor_refuses_a_file_that_is_not_a_report(installation, cli, tm
     (tmp_path / "text.xlsx").write_text("not a zip")
     r = cli("audit", "verify", "--anchor-from", str(tmp_path / "text.xlsx"))
     assert r.exit_code == 1 and "text.xlsx: not an xlsx monthly report" in r.stderr
+    # a missing file, with or without an xlsx name, and a file of another kind
+    r = cli("audit", "verify", "--anchor-from", str(tmp_path / "gone"))
+    assert r.exit_code == 1 and "gone: no such report file" in r.stderr
+    r = cli("audit", "verify", "--anchor-from", str(tmp_path / "gone.xlsx"))
+    assert r.exit_code == 1 and "gone.xlsx: no such report file" in r.stderr
+    (tmp_path / "report.pdf").write_text("%PDF-1.4")
+    r = cli("audit", "verify", "--anchor-from", str(tmp_path / "report.pdf"))
+    assert r.exit_code == 1 and "report.pdf: not an xlsx monthly report" in r.stderr
 
 
 def test_signed_anchor_file_round_trip_and_forgeries(installation, cli, tmp_path):

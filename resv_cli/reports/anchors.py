@@ -31,11 +31,15 @@ def read_report_anchor(path: Path) -> Anchor:
     seq_labels = {L("chain_head_seq") for L in every}
     hash_labels = {L("chain_head_hash") for L in every}
     cover_names = {L("sheet.cover") for L in every}
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    if not path.is_file():  # openpyxl judges the name's extension before the file
+        raise InputError(_("{path}: no such report file").format(path=path))
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:
         raise InputError(_("{path}: no such report file").format(path=path)) from None
-    except (BadZipFile, KeyError, OSError, ValueError):
+    except (BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
         raise InputError(_("{path}: not an xlsx monthly report").format(path=path)) from None
     try:
         cover = next((wb[n] for n in wb.sheetnames if n in cover_names), None)
