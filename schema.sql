@@ -39,6 +39,19 @@ CREATE INDEX ix_audit_events_facility_code_occurred_at ON audit_events (facility
 
 CREATE INDEX ix_audit_events_occurred_at ON audit_events (occurred_at);
 
+CREATE TABLE data_keys (
+	key_id VARCHAR(16) NOT NULL, 
+	purpose VARCHAR(8) NOT NULL, 
+	state VARCHAR(12) NOT NULL, 
+	kek_id VARCHAR(16), 
+	wrapped TEXT, 
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	retired_at TIMESTAMP WITH TIME ZONE, 
+	CONSTRAINT pk_data_keys PRIMARY KEY (key_id), 
+	CONSTRAINT ck_data_keys_purpose CHECK (purpose IN ('data', 'index')), 
+	CONSTRAINT ck_data_keys_state CHECK (state IN ('active', 'retiring', 'retired'))
+);
+
 CREATE TABLE facility_categories (
 	code VARCHAR(40) NOT NULL, 
 	name_ja VARCHAR(100) NOT NULL, 
@@ -341,13 +354,15 @@ CREATE TABLE registrants (
 	kana VARCHAR(200), 
 	kana_key VARCHAR(200), 
 	date_of_birth DATE, 
+	date_of_birth_enc TEXT, 
+	dob_bidx VARCHAR(24), 
 	postal_code VARCHAR(8), 
-	address VARCHAR(300), 
-	phone VARCHAR(40), 
-	phone_digits VARCHAR(20), 
-	phone_extension VARCHAR(10), 
-	emergency_name VARCHAR(200), 
-	emergency_phone VARCHAR(40), 
+	address_enc TEXT, 
+	phone_enc TEXT, 
+	phone_bidx VARCHAR(24), 
+	phone_extension_enc TEXT, 
+	emergency_name_enc TEXT, 
+	emergency_phone_enc TEXT, 
 	representative_name VARCHAR(200), 
 	status VARCHAR(16) DEFAULT 'active' NOT NULL, 
 	status_since DATE, 
@@ -368,7 +383,7 @@ CREATE TABLE registrants (
 	CONSTRAINT fk_registrants_created_by_accounts FOREIGN KEY(created_by) REFERENCES accounts (id)
 );
 
-CREATE INDEX ix_registrants_date_of_birth ON registrants (date_of_birth);
+CREATE INDEX ix_registrants_dob_bidx ON registrants (dob_bidx);
 
 CREATE INDEX ix_registrants_facility_id_kana_key ON registrants (facility_id, kana_key);
 
@@ -376,7 +391,7 @@ CREATE INDEX ix_registrants_facility_id_name_key ON registrants (facility_id, na
 
 CREATE INDEX ix_registrants_import_batch_id ON registrants (import_batch_id);
 
-CREATE INDEX ix_registrants_phone_digits ON registrants (phone_digits);
+CREATE INDEX ix_registrants_phone_bidx ON registrants (phone_bidx);
 
 CREATE TABLE bookings (
 	id BIGSERIAL NOT NULL, 

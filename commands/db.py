@@ -38,12 +38,21 @@ def init(
     ] = "city",
     city_name: Annotated[str, typer.Option("--city-name", help=N_("Name of the city."))] = "市",
     password_stdin: PasswordStdinOpt = False,
+    encrypt_dob: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt-dob",
+            help=N_("Seal dates of birth too (searched by blind index; see `resv key`)."),
+        ),
+    ] = False,
 ) -> None:
-    """Create the schema and the first city administrator account.
+    """Create the schema, the first city administrator account and the field keys.
 
     The password is asked twice on a hidden prompt, or read from the first line
     of standard input with --password-stdin. Refuses to run on a database that is
-    already initialised (exit code 7).
+    already initialised (exit code 7). The registrants' addresses, phones and
+    emergency contacts are sealed under a data key wrapped by the key-encryption
+    key file (made when there is none and RESV_DATA_KEK is unset).
 
     Example: resv --db city.db db init --admin it-tanaka --name "田中 一郎"
     """
@@ -71,6 +80,7 @@ def init(
         password=password,
         city_code=city_code,
         city_name=city_name,
+        encrypt_dob=encrypt_dob,
     )
     from resv_cli.core.config import audit_key_file, redact_url
 
@@ -84,6 +94,13 @@ def init(
             _("Created the audit key {file} (mode 0600); keep a copy outside the database.").format(
                 file=audit_key_file()
             )
+        )
+    if result["data_key_created"]:
+        echo_err(
+            _(
+                "Created the key-encryption key {file} (mode 0600): without it the sealed "
+                "fields cannot be read; keep a copy offline, apart from the database backups."
+            ).format(file=result["data_key_source"])
         )
 
 
@@ -118,16 +135,19 @@ def check(ctx: typer.Context) -> None:
 
     Compares tables, columns, indexes and constraints with the code, checks the
     migration revision and the append-only triggers, and on SQLite runs
-    PRAGMA integrity_check and foreign_key_check.
+    PRAGMA integrity_check and foreign_key_check. On PostgreSQL, once row-level
+    security has been installed (db rls apply), also names every missing or
+    stale policy and function.
 
     Example: resv db check
     """
+    from resv_cli.access import rls
     from resv_cli.core.db import check_schema, require_initialised
     from resv_cli.core.errors import IntegrityCheckFailed
 
     engine = state(ctx).engine()
     require_initialised(engine)  # exit 9, as every other command (not 8: nothing to compare)
-    problems = check_schema(engine)
+    problems = check_schema(engine) + rls.check(engine)
     if problems:
         for p in problems:
             echo_err(f"  {p}")
@@ -189,3 +209,58 @@ def grant_runtime_role(
     )
     echo_err(done.format(role=info["role"]))
     render(info["grants"])
+
+
+rls_app = typer.Typer(
+    no_args_is_help=True,
+    help=N_("Row-level security on PostgreSQL, generated from the scope rules: plan, apply."),
+)
+app.add_typer(rls_app, name="rls")
+
+
+@rls_app.command("plan")
+def rls_plan(ctx: typer.Context) -> None:
+    """Print the SQL that `db rls apply` would run, and what differs from the database.
+
+    The SQL (functions that read the scope rules, management periods and places
+    of work, and the policies on registrants, certificates and bookings) goes to
+    standard output; the differences from what is installed go to standard
+    error. PostgreSQL only: on SQLite it refuses (exit 1). Changes nothing.
+
+    Example: resv db rls plan > rls.sql
+    """
+    from resv_cli.access import rls
+
+    with work(ctx, login=False) as w:
+        sql, diffs = rls.plan(w.session)
+    sys.stdout.write(sql)
+    if diffs:
+        echo_err(_("Differences from the installed row-level security:"))
+        for d in diffs:
+            echo_err(f"  {d}")
+    else:
+        echo_err(_("The installed row-level security matches; nothing to change."))
+
+
+@rls_app.command("apply")
+def rls_apply(ctx: typer.Context) -> None:
+    """Install or update row-level security in one transaction (audited).
+
+    Runs the SQL of `db rls plan`: enables and forces row-level security on
+    registrants, certificates and bookings, so every query -- also one that
+    forgets a filter, or another program's -- returns only the rows the acting
+    account's scope allows. Run it as the tables' owner, logged in as an
+    administrator; run it again after `resv db upgrade`. PostgreSQL only.
+
+    Example: resv db rls apply && resv db check
+    """
+    from resv_cli.access import rls
+
+    with work(ctx) as w:
+        diffs = rls.apply(w.session, w.actor)
+    if diffs:
+        echo_err(
+            _("Row-level security installed ({n} difference(s) resolved).").format(n=len(diffs))
+        )
+    else:
+        echo_err(_("Row-level security reinstalled; it already matched."))

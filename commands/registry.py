@@ -31,6 +31,7 @@ SUB_APPS: list[tuple[str, str, str]] = [
     ("account", "account", N_("Per-person accounts: grant, roster import, passwords, lockout.")),
     ("training", "training", N_("Training records (研修記録) of the staff.")),
     ("audit", "audit", N_("Read, verify, anchor and archive the tamper-evident audit history.")),
+    ("key", "key", N_("Field encryption keys: the key file, status, rotation, rewrapping.")),
 ]
 # (module, function name, command name)
 TOP_LEVEL: list[tuple[str, str, str]] = [

@@ -96,6 +96,9 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RESV_CONFIG_DIR", str(cfg))
     monkeypatch.delenv("RESV_SESSION_FILE", raising=False)
     monkeypatch.delenv("RESV_AUDIT_KEY_FILE", raising=False)
+    monkeypatch.delenv("RESV_DATA_KEY_FILE", raising=False)
+    monkeypatch.delenv("RESV_DATA_KEK", raising=False)
+    monkeypatch.delenv("RESV_DATA_KEK_NEW", raising=False)
     monkeypatch.delenv("RESV_DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)
     return cfg
@@ -113,6 +116,7 @@ class Template:
     url: str
     token: str
     audit_key: bytes
+    data_key: bytes  # the key-encryption key file that wraps its data keys
     sqlite_path: Path | None = None
     pg: PgDatabase | None = None
 
@@ -130,7 +134,7 @@ def _template(made: dict[str, Template], backend: str, base: Path) -> Template:
     if backend in made:
         return made[backend]
     from resv_cli.accounts.sessions import stored_token
-    from resv_cli.core.config import audit_key_file
+    from resv_cli.core.config import audit_key_file, data_key_file
     from resv_cli.core.db import get_engine
 
     pg = None
@@ -138,6 +142,7 @@ def _template(made: dict[str, Template], backend: str, base: Path) -> Template:
         mp.setenv("RESV_CONFIG_DIR", str(base / "config"))
         mp.delenv("RESV_SESSION_FILE", raising=False)
         mp.delenv("RESV_AUDIT_KEY_FILE", raising=False)
+        mp.delenv("RESV_DATA_KEY_FILE", raising=False)
         if backend == "sqlite":
             url = f"sqlite:///{base / 'template.db'}"
         else:
@@ -147,7 +152,9 @@ def _template(made: dict[str, Template], backend: str, base: Path) -> Template:
         init_and_login()
         token = stored_token(url)
         assert token
-        tpl = Template(url, token, audit_key_file().read_bytes(), pg=pg)
+        tpl = Template(
+            url, token, audit_key_file().read_bytes(), data_key_file().read_bytes(), pg=pg
+        )
         get_engine(url).dispose()
         get_engine.cache_clear()
     if backend == "sqlite":
@@ -209,10 +216,11 @@ def cli() -> Any:
 def installation(db_url: str, backend: str, templates: dict[str, Template]) -> Installation:
     """An initialised database with the city administrator logged in (a template copy)."""
     from resv_cli.accounts.sessions import save_token
-    from resv_cli.core.config import audit_key_file
+    from resv_cli.core.config import audit_key_file, data_key_file
     from resv_cli.core.files import write_private
 
     tpl = templates[backend]
     write_private(audit_key_file(), tpl.audit_key, overwrite=True, make_parents=True)
+    write_private(data_key_file(), tpl.data_key, overwrite=True, make_parents=True)
     save_token(db_url, tpl.token)
     return Installation(db_url, backend)

@@ -152,21 +152,30 @@ def make_registrant(
     phone: str | None = None,
     **fields: Any,
 ) -> int:
+    from resv_cli.core import fieldcrypt
+
     now = clock.now()
     with _session(inst) as s, s.begin():
+        # sealed as the services seal it: the id first, the fields with it
+        keys = fieldcrypt.load(s, for_writing=True)
+        rid = fieldcrypt.allocate_ids(s, 1)[0]
+        clear = {
+            "kind": kind,
+            "name": nfc(name),
+            "name_key": name_key(name),
+            "kana": kana,
+            "kana_key": kana_key(kana) if kana else None,
+            "date_of_birth": date_of_birth,
+            "phone": phone,
+            "phone_digits": "".join(c for c in phone if c.isdigit()) if phone else None,
+            **fields,
+        }
         reg = Registrant(
+            id=rid,
             facility_id=facility_id(s, facility),
-            kind=kind,
-            name=nfc(name),
-            name_key=name_key(name),
-            kana=kana,
-            kana_key=kana_key(kana) if kana else None,
-            date_of_birth=date_of_birth,
-            phone=phone,
-            phone_digits="".join(c for c in phone if c.isdigit()) if phone else None,
             created_at=now,
             updated_at=now,
-            **fields,
+            **keys.stored(rid, clear),
         )
         s.add(reg)
         s.flush()

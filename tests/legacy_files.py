@@ -27,7 +27,7 @@ def write_csv(path: Path, rows: list[list[str]], encoding: str = "cp932") -> Pat
 def registrants(inst: Any) -> list[tuple[Any, ...]]:
     return [
         tuple(r)
-        for r in inst.rows(
+        for r in inst.clear_rows(
             "SELECT legacy_no, kind, name, name_key, kana, kana_key, date_of_birth, postal_code, "
             "address, phone, phone_digits, phone_extension, emergency_name, emergency_phone, "
             "representative_name FROM registrants ORDER BY legacy_no"

@@ -139,6 +139,42 @@ class Installation:
         with self.engine().connect() as conn:
             return list(conn.execute(text(sql), params))
 
+    def clear_rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """``rows`` of a ``SELECT a, b, ... FROM registrants [r] ...`` whose list may name
+        the sealed fields by their clear names (address, phone, phone_digits,
+        phone_extension, emergency_name, emergency_phone, date_of_birth): they come
+        back opened, as the services open them for a person allowed to see them."""
+        import re
+
+        from sqlalchemy import text
+
+        from resv_cli.core import fieldcrypt, jpnorm
+
+        m = re.match(r"\s*SELECT\s+(.*?)\s+FROM\s+registrants(\s+r\b)?(.*)$", sql, re.S | re.I)
+        assert m, sql
+        alias = "r." if m.group(2) else ""
+        wanted = [c.strip() for c in m.group(1).split(",")]
+        bare = [c.removeprefix("r.") for c in wanted]
+        opened = ("address", "phone", "phone_extension", "emergency_name", "emergency_phone",
+                  "date_of_birth")  # fmt: skip
+        plain = [c for c, b in zip(wanted, bare, strict=True) if b not in (*opened, "phone_digits")]
+        stored = [f"{alias}{c}" for c in (*fieldcrypt.SEALED_COLUMNS, "date_of_birth")]
+        query = f"SELECT {alias}id, {', '.join([*plain, *stored])} FROM registrants{m.group(2) or ''}{m.group(3)}"
+        out = []
+        with self.engine().connect() as conn:
+            keys = fieldcrypt.load(conn)
+            for row in conn.execute(text(query), params):
+                rid, values = row[0], dict(zip(plain, row[1 : 1 + len(plain)], strict=True))
+                names = (*fieldcrypt.SEALED_COLUMNS, "date_of_birth")
+                raw = dict(zip(names, row[1 + len(plain) :], strict=True))
+                clear = keys.opened(rid, raw, opened)
+                phone = clear["phone"]
+                clear["phone_digits"] = (jpnorm.digits_of(phone) or None) if phone else None
+                out.append(
+                    tuple(clear[b] if b in clear else values[c] for c, b in zip(wanted, bare, strict=True))
+                )
+        return out
+
 
 def build_wheel(dest: Any) -> Any:
     """Build resv's wheel from a clean copy of the tree (what git tracks or would add).

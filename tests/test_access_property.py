@@ -418,21 +418,29 @@ def build(s, w: World):
             )
         )
     reg_ids = []
+    from resv_cli.core import fieldcrypt
+
+    keys = fieldcrypt.load(s, for_writing=True)
     for fi, ni, di, pn in w.registrants:
         name = NAMES[ni]
+        rid = fieldcrypt.allocate_ids(s, 1)[0]
+        clear = {
+            "kind": "individual",
+            "name": name,
+            "name_key": name_key(name),
+            "kana": "たかはし" if ni < 2 else None,
+            "kana_key": kana_key("たかはし") if ni < 2 else None,
+            "date_of_birth": DOBS[di],
+            "phone": f"0476-00-000{pn}",
+            "phone_digits": f"047600000{pn}",
+            "address": "印西市",
+        }
         r = Registrant(
+            id=rid,
             facility_id=fac_ids[fi],
-            kind="individual",
-            name=name,
-            name_key=name_key(name),
-            kana="たかはし" if ni < 2 else None,
-            kana_key=kana_key("たかはし") if ni < 2 else None,
-            date_of_birth=DOBS[di],
-            phone=f"0476-00-000{pn}",
-            phone_digits=f"047600000{pn}",
-            address="印西市",
             created_at=now,
             updated_at=now,
+            **keys.stored(rid, clear),
         )
         s.add(r)
         s.flush()
@@ -557,3 +565,222 @@ def test_every_path_matches_the_oracle(inst, monkeypatch, w, query):
                         )
         finally:
             s.rollback()
+
+
+# --- two implementations, one answer: PostgreSQL row-level security (issue 18) -----------
+#
+# The same worlds, on PostgreSQL with `resv db rls apply`: the SQL functions the policies
+# call must give, per account, action and resource, exactly the facilities of the Python
+# layer (``permitted_facilities``) and of the oracle; and, acting as a runtime role with
+# the Python scope filter switched off (``decide.UNFILTERED_FOR_TESTS``, test only), the
+# services and raw SELECTs must return exactly the rows the oracle allows.
+
+
+@pytest.fixture
+def rls_inst(installation):
+    if installation.backend != "postgresql":
+        pytest.skip("row-level security is PostgreSQL only")
+    import uuid
+
+    import psycopg
+    from support import psycopg_dsn, run_cli
+
+    r = run_cli("db", "rls", "apply")
+    assert r.exit_code == 0, r
+    role = f"resv_prop_{uuid.uuid4().hex[:8]}"
+    r = run_cli("db", "grant-runtime-role", role)
+    assert r.exit_code == 0, r
+    try:
+        yield installation, role
+    finally:
+        with psycopg.connect(psycopg_dsn(installation.url), autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
+
+
+def _rls_oracle_rows(oracle: Oracle, w: World, ai: int, table: str, purpose: str | None) -> set:
+    """Indexes of the registrants (or bookings) a raw SELECT may return."""
+    org, role, _, _, _ = w.accounts[ai]
+    resource = "bookings" if table == "bookings" else "registrants"
+    rows = w.bookings if table == "bookings" else w.registrants
+    dup = oracle.duplicate_categories(ai) if purpose == "check_duplicate" else set()
+    by_role = oracle.account_ok(ai) and (
+        role == "admin" or (role == "monitor" and resource == "registrants")
+    )
+    out = set()
+    for k, row in enumerate(rows):
+        fi = row[0]
+        if purpose in ACTIONS:
+            ok = oracle.grant(ai, purpose, resource, fi) is not None
+        else:
+            ok = (
+                by_role
+                or any(oracle.grant(ai, a, resource, fi) is not None for a in ACTIONS)
+                or (resource == "registrants" and w.facilities[fi][1] in dup)
+            )
+        if ok:
+            out.add(k)
+    return out
+
+
+@pytest.mark.postgresql_only
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(w=worlds(), query=st.sampled_from(QUERIES))
+@example(w=DEEP, query="高橋")
+@example(w=PLACES, query="高橋")
+def test_row_level_security_gives_the_python_layers_answer(rls_inst, monkeypatch, w, query):
+    import secrets
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from resv_cli.access import decide
+    from resv_cli.accounts.sessions import actor_for, token_hash
+    from resv_cli.core import clock
+    from resv_cli.core.errors import NotFound
+    from resv_cli.core.models import Facility, LoginSession
+    from resv_cli.core.normalize import name_key
+    from resv_cli.records import bookings, certificates, registrants
+
+    inst, role = rls_inst
+    oracle = Oracle(w)
+    real_now = dt.datetime.now(dt.UTC)
+    instant = dt.datetime.combine(oracle.on, dt.time(10), clock.JST).astimezone(dt.UTC)
+    monkeypatch.setattr(clock, "now", lambda: instant)
+    with inst.engine().connect() as conn:
+        conn.begin()
+        try:
+            s = Session(bind=conn)
+            accs, reg_ids, book_ids = build(s, w)
+            fac_ids = {code: fid for code, fid in s.query(Facility.code, Facility.id)}
+            fids = [fac_ids[code] for code, _cat, _parent in w.facilities]
+            tokens = []
+            for acc in accs:
+                tokens.append(secrets.token_urlsafe(24))
+                s.add(
+                    LoginSession(
+                        account_id=acc.id,
+                        token_hash=token_hash(tokens[-1]),
+                        created_at=real_now,
+                        expires_at=real_now + dt.timedelta(hours=1),
+                    )
+                )
+            s.flush()
+            # the policies' "today" is the scenario's day (rolled back with the rest)
+            conn.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION resv_rls_today() RETURNS date LANGUAGE sql STABLE "
+                "SET search_path = pg_catalog, public, pg_temp "
+                f"AS $$SELECT DATE '{oracle.on.isoformat()}'$$"
+            )
+
+            def sql_ids(fn: str, **params) -> list[int]:
+                return sorted(conn.execute(text(f"SELECT {fn}"), params).scalar_one())
+
+            # 1. per account, action and resource: the SQL functions = Python = the oracle
+            for ai, acc in enumerate(accs):
+                for resource in ("registrants", "bookings"):
+                    every = set()
+                    for action in ACTIONS:
+                        got = sql_ids(
+                            "resv_rls_facilities(:a, ARRAY[:act], :res, :on)",
+                            a=acc.id, act=action, res=resource, on=oracle.on,
+                        )  # fmt: skip
+                        every |= set(got)
+                        py = sorted(
+                            int(i)
+                            for (i,) in s.execute(
+                                decide.permitted_facilities(s, acc.id, action, resource, oracle.on)
+                            )
+                        )
+                        want = [
+                            fids[fi]
+                            for fi in range(len(w.facilities))
+                            if oracle.grant(ai, action, resource, fi) is not None
+                        ]
+                        assert got == py == sorted(want), (ai, action, resource)
+                    union = sql_ids(
+                        "resv_rls_facilities(:a, :acts, :res, :on)",
+                        a=acc.id, acts=ACTIONS, res=resource, on=oracle.on,
+                    )  # fmt: skip
+                    assert union == sorted(every), (ai, resource)
+                dup = sql_ids("resv_rls_duplicate_facilities(:a, :on)", a=acc.id, on=oracle.on)
+                cats = oracle.duplicate_categories(ai)
+                assert dup == sorted(
+                    fids[fi] for fi, (_c, cat, _p) in enumerate(w.facilities) if cat in cats
+                ), ai
+            # 2. as the runtime role, the Python filter off: the policies alone decide
+            conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+            decide.UNFILTERED_FOR_TESTS = True
+            qkey = name_key(query)
+
+            def purpose(value: str) -> None:
+                conn.execute(text("SELECT set_config('resv.action', :v, true)"), {"v": value})
+
+            for ai, acc in enumerate(accs):
+                conn.execute(
+                    text("SELECT set_config('resv.session_token', :t, true)"), {"t": tokens[ai]}
+                )
+                rs = Session(bind=conn)
+                actor = actor_for(rs, acc)
+                purpose("search")
+                want = {
+                    reg_ids[k]
+                    for k, (fi, ni, _, _) in enumerate(w.registrants)
+                    if name_key(NAMES[ni]).startswith(qkey)
+                    and oracle.grant(ai, "search", "registrants", fi) is not None
+                }
+                crit = registrants.Criteria(name=query)
+                rows = registrants.search_registrants(rs, actor, crit, limit=1000)
+                assert {r["id"] for r in rows} == want
+                assert registrants.search_registrants(rs, actor, crit, count_only=True) == len(want)
+                purpose("view")
+                for k, (fi, _ni, _, _) in enumerate(w.registrants):
+                    rs.expunge_all()
+                    g = oracle.grant(ai, "view", "registrants", fi)
+                    if g is None:
+                        with pytest.raises(NotFound):
+                            registrants.show_registrant(rs, actor, reg_ids[k])
+                    else:
+                        rec = registrants.show_registrant(rs, actor, reg_ids[k])
+                        assert (rec["phone"] is not None) == (g == "all" or "phone" in g)
+                want_b = {
+                    book_ids[k]
+                    for k, (fi, _) in enumerate(w.bookings)
+                    if oracle.grant(ai, "view", "bookings", fi) is not None
+                }
+                assert {b["id"] for b in bookings.list_bookings(rs, actor)} == want_b
+                assert bookings.list_bookings(rs, actor, count_only=True) == len(want_b)
+                # a raw SELECT that forgets every filter, with and without a purpose
+                for p in ("", "check_duplicate", *ACTIONS):
+                    purpose(p)
+                    got_r = {r for (r,) in conn.execute(text("SELECT id FROM registrants"))}
+                    got_b = {b for (b,) in conn.execute(text("SELECT id FROM bookings"))}
+                    want_r = _rls_oracle_rows(oracle, w, ai, "registrants", p or None)
+                    want_b = _rls_oracle_rows(oracle, w, ai, "bookings", p or None)
+                    assert got_r == {reg_ids[k] for k in want_r}, (ai, p)
+                    assert got_b == {book_ids[k] for k in want_b}, (ai, p)
+                # the duplicate check: the policies let it see every row it needs
+                purpose("")
+                if oracle.duplicate_ok(ai):
+                    out = certificates.check_duplicate(
+                        rs, actor, name="高橋花子", kana=None, date_of_birth=DOBS[0], reason="t"
+                    )
+                    cats = oracle.duplicate_categories(ai)
+                    want_f = sorted(
+                        w.facilities[fi][0]
+                        for fi, ni, di, _ in w.registrants
+                        if ni < 2 and DOBS[di] == DOBS[0] and w.facilities[fi][1] in cats
+                    )
+                    assert sorted(r["facility"] for r in out if r["match"] == "yes") == want_f
+                rs.close()
+            # a made-up token acts as nobody
+            conn.execute(text("SELECT set_config('resv.session_token', 'made-up', true)"))
+            purpose("")
+            assert conn.execute(text("SELECT count(*) FROM registrants")).scalar_one() == 0
+        finally:
+            decide.UNFILTERED_FOR_TESTS = False
+            conn.rollback()

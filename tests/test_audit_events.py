@@ -261,6 +261,10 @@ CASES: list[Case] = [
     Case("db grant-runtime-role by operator", ["db", "grant-runtime-role", "resv_evt_role2"],
          [("db.grant_runtime_role", "denied")], exit_code=6, as_login="op-1",
          backends=("postgresql",)),
+    Case("db rls plan", ["db", "rls", "plan"], [], backends=("postgresql",),
+         why="prints the policies' SQL; reads no records"),
+    Case("db rls apply", ["db", "rls", "apply"], [("db.rls_apply", "allowed")],
+         backends=("postgresql",)),
     # --- audit (commands/audit.py) ---
     Case("audit list", ["audit", "list"], [("audit.list", "allowed")]),
     Case("audit list by monitor", ["audit", "list", "--format", "json"],
@@ -286,6 +290,16 @@ CASES: list[Case] = [
          [("audit.key_rotate", "denied")], exit_code=6, as_login="mon-1"),
     Case("audit key upgrade of a keyed history", ["audit", "key", "upgrade"],
          [("audit.key_upgrade", "failed")], exit_code=1),
+    # --- key (commands/key.py): the field-encryption keys ---
+    Case("key status", ["key", "status"], [("key.status", "allowed")]),
+    Case("key status by operator", ["key", "status"], [("key.status", "denied")],
+         exit_code=6, as_login="op-1"),
+    Case("key rotate", ["key", "rotate"], [("key.rotate", "allowed"), ("key.rotate", "allowed")]),
+    Case("key rotate by monitor", ["key", "rotate"], [("key.rotate", "denied")], exit_code=6,
+         as_login="mon-1"),
+    Case("key rewrap", ["key", "rewrap"], [("key.rewrap", "allowed")]),
+    Case("key init with a key file", ["key", "init"], [], exit_code=1,
+         why="makes a key file only (refused: one exists); opens no database"),
     Case("audit signing-key", ["audit", "signing-key", "--private-out", "m.key",
                                "--public-out", "m.pub"], [],
          why="makes the monitor's key pair in two new files; opens no database"),
@@ -695,14 +709,18 @@ def _personal_values(inst: Installation) -> list[str]:
     """Every personal value stored after the command: registrants, staff names, roster."""
     values: list[str] = []
     queries = (
-        "SELECT name, kana, phone, phone_digits, address, emergency_name, emergency_phone, "
-        "representative_name, date_of_birth FROM registrants",
         "SELECT display_name FROM accounts",
         "SELECT full_name, kana FROM roster_entries",
     )
-    for sql in queries:
-        for row in inst.rows(sql):
-            values += [str(v) for v in row if v is not None and str(v).strip()]
+    rows = [
+        *inst.clear_rows(
+            "SELECT name, kana, phone, phone_digits, address, emergency_name, emergency_phone, "
+            "representative_name, date_of_birth FROM registrants"
+        ),
+        *(row for sql in queries for row in inst.rows(sql)),
+    ]
+    for row in rows:
+        values += [str(v) for v in row if v is not None and str(v).strip()]
     return values
 
 

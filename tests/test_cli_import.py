@@ -204,17 +204,17 @@ def test_on_conflict_skip_update_fail(inst: Any, cli: Any, tmp_path: Path) -> No
     f = write_csv(tmp_path / "b.csv", changed)
     r = run_import(cli, f)
     assert r.exit_code == 0 and "0 updated + 2 unchanged + 1 duplicates" in r.stderr, r
-    assert inst.scalar("SELECT phone FROM registrants WHERE legacy_no = '0001'") == "0476-42-1111"
+    assert inst.clear_rows("SELECT phone FROM registrants WHERE legacy_no = '0001'") == [("0476-42-1111",)]
     r = run_import(cli, f, "--on-conflict", "fail")
     assert r.exit_code == 1
     assert (
         "Error: b.csv: record 1: registration number already in the database with different data (--on-conflict fail)"
         in r.stderr
     )
-    assert inst.scalar("SELECT phone FROM registrants WHERE legacy_no = '0001'") == "0476-42-1111"
+    assert inst.clear_rows("SELECT phone FROM registrants WHERE legacy_no = '0001'") == [("0476-42-1111",)]
     r = run_import(cli, f, "--on-conflict", "update")
     assert r.exit_code == 0 and "1 updated + 2 unchanged + 0 duplicates" in r.stderr, r
-    assert inst.scalar("SELECT phone FROM registrants WHERE legacy_no = '0001'") == "0476-99-0000"
+    assert inst.clear_rows("SELECT phone FROM registrants WHERE legacy_no = '0001'") == [("0476-99-0000",)]
     assert inst.scalar("SELECT count(*) FROM registrants") == 3
     statuses = [row[0] for row in inst.rows("SELECT status FROM import_batches ORDER BY id")]
     assert statuses == ["completed", "completed", "aborted", "completed"]
@@ -272,7 +272,7 @@ def test_mapping_file_with_split_columns(inst: Any, cli: Any, tmp_path: Path) ->
     f.write_bytes(text.encode("cp932"))
     r = run_import(cli, f, "--mapping", str(mapping))
     assert r.exit_code == 0, r
-    row = inst.rows("SELECT legacy_no, name, phone, postal_code, date_of_birth FROM registrants")[0]
+    row = inst.clear_rows("SELECT legacy_no, name, phone, postal_code, date_of_birth FROM registrants")[0]
     assert tuple(map(str, row)) == ("A1", "山田 太郎", "0476-42-1111", "270-1392", "1940-03-02")
 
 

@@ -102,7 +102,7 @@ def test_cli_imports_every_row_of_an_xlsx_with_a_wrong_dimension(
         "Reconciliation: 3 read = 3 imported + 0 updated + 0 unchanged + 0 duplicates "
         "+ 0 rejected (ok)"
     ) in r.stderr
-    got = inst.rows("SELECT legacy_no, phone FROM registrants ORDER BY legacy_no")
+    got = inst.clear_rows("SELECT legacy_no, phone FROM registrants ORDER BY legacy_no")
     assert [tuple(g) for g in got] == [("D1", "0476-42-1111"), ("D2", None), ("D3", None)]
 
 
@@ -209,7 +209,7 @@ def test_cli_most_specific_heading_wins(
     assert r.exit_code == 0, r
     assert "1 read = 1 imported" in r.stderr
     assert f"Columns not imported: {not_imported}\n" in r.stderr
-    assert inst.scalar(f"SELECT {column} FROM registrants") == expected
+    assert inst.clear_rows(f"SELECT {column} FROM registrants") == [(expected,)]
 
 
 # --- D16: mapping files with values of the wrong type ----------------------------------

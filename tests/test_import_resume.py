@@ -33,7 +33,7 @@ CHUNK = 40
 
 
 def snapshot(inst: Any) -> dict[str, Any]:
-    regs = inst.rows(
+    regs = inst.clear_rows(
         "SELECT facility_id, kind, legacy_no, name, name_key, kana, kana_key, date_of_birth, "
         "postal_code, address, phone, phone_digits, phone_extension, emergency_name, "
         "emergency_phone, representative_name FROM registrants ORDER BY legacy_no, name"

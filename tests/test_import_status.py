@@ -63,7 +63,7 @@ def mapping(tmp_path: Path, text: str = MAPPING) -> Path:
 def stored(inst: Any) -> list[tuple[Any, ...]]:
     return [
         (r[0], r[1], r[2], None if r[3] is None else str(r[3]), r[4])
-        for r in inst.rows(
+        for r in inst.clear_rows(
             "SELECT legacy_no, status, phone, card_valid_until, date_of_birth IS NULL "
             "FROM registrants ORDER BY legacy_no"
         )

@@ -22,7 +22,7 @@ from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from resv_cli.access.enforce import require_migration
-from resv_cli.core import clock
+from resv_cli.core import clock, fieldcrypt
 from resv_cli.core.context import Actor
 from resv_cli.core.models import Facility
 from resv_cli.core.normalize import kana_key, name_key
@@ -59,6 +59,7 @@ def world(installation: Any) -> tuple[Any, int, list[int]]:
     account = make_account(installation, "idx-op", "idx-org", facility=FACILITIES[0])
     now = clock.now()
     with Session(bind=installation.engine()) as s, s.begin():
+        keys = fieldcrypt.load(s)
         fac_ids = [
             s.execute(select(Facility.id).where(Facility.code == code)).scalar_one()
             for code in FACILITIES
@@ -73,7 +74,8 @@ def world(installation: Any) -> tuple[Any, int, list[int]]:
                 "kana": _reading(i),
                 "kana_key": kana_key(_reading(i)),
                 "date_of_birth": _dob(f, i),
-                "phone_digits": f"0476{f}{i:05d}",
+                "dob_bidx": keys.dob_tag(_dob(f, i)),
+                "phone_bidx": keys.phone_tag(f"0476{f}{i:05d}"),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -206,20 +208,24 @@ def _search(**criteria: Any) -> Callable[[Session, int, list[int]], None]:
 def _store(s: Session, fac_ids: list[int]) -> RegistrantStore:
     admin = Actor(1, "admin", "admin", 1, "city", "city", "admin")
     grant = require_migration(admin, fac_ids[0], clock.today(), audit_action="registrant.import")
-    return RegistrantStore(s.connection(), grant, fac_ids[0], batch_id=999_999)
+    store = RegistrantStore(s.connection(), grant, fac_ids[0], batch_id=999_999)
+    store.load_keys()
+    return store
 
 
 def _by_person(s: Session, account: int, fac_ids: list[int]) -> None:
-    _store(s, fac_ids).by_person([(name_key(_name(7)), _dob(0, 7).isoformat(), "individual")])
+    store = _store(s, fac_ids)
+    store.by_person([(name_key(_name(7)), store.dob_tag(_dob(0, 7).isoformat()), "individual")])
 
 
 def _likely_duplicate(s: Session, account: int, fac_ids: list[int]) -> None:
     """The counter's likely-duplicate check (registrant add).
 
-    Without a hint SQLite (no statistics) reads the date-of-birth index: every
+    Without a hint SQLite (no statistics) reads the date-of-birth (blind) index: every
     registrant of the city born that day, or every one without a date.
     """
-    key = {"name_key": name_key(_name(7)), "kind": "individual", "date_of_birth": _dob(0, 7)}
+    tag = fieldcrypt.load(s).dob_tag(_dob(0, 7))
+    key = {"name_key": name_key(_name(7)), "kind": "individual", "dob_bidx": tag}
     registrants._likely_duplicate(s, fac_ids[0], key)
 
 
@@ -239,8 +245,8 @@ QUERIES: dict[str, list[Callable[[Session, int, list[int]], None]]] = {
         _likely_duplicate,
     ],
     "ix_registrants_facility_id_kana_key": [_search(kana="サト")],
-    "ix_registrants_date_of_birth": [_search(date_of_birth=_dob(0, 7))],
-    "ix_registrants_phone_digits": [_search(phone="0476-0-00007")],
+    "ix_registrants_dob_bidx": [_search(date_of_birth=_dob(0, 7))],
+    "ix_registrants_phone_bidx": [_search(phone="0476-0-00007")],
     "ix_registrants_import_batch_id": [_delete_batch],
     "uq_registrants_facility_id_legacy_no": [_by_legacy],
 }
@@ -283,5 +289,5 @@ def test_upgrade_from_0005_puts_the_indexes_right(installation, cli):
     engine.dispose()
     r = cli("db", "upgrade")
     assert r.exit_code == 0, r
-    assert "Upgraded from 0005 to revision 0006." in r.stderr
+    assert "Upgraded from 0005 to revision 0007." in r.stderr
     assert secondary_indexes(installation.engine()) == set(QUERIES)

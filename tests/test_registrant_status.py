@@ -224,7 +224,7 @@ def test_the_phone_extension_is_shown_with_the_phone(city, cli):
             "--phone", "０４７６－４２－１１１１ 内線１２", "-f", "json")  # fmt: skip
     assert r.exit_code == 0, r
     rid = json.loads(r.stdout)["id"]
-    assert inst.rows("SELECT phone, phone_extension FROM registrants WHERE id = :i", i=rid) == [
+    assert inst.clear_rows("SELECT phone, phone_extension FROM registrants WHERE id = :i", i=rid) == [
         ("0476-42-1111", "12")
     ]
     shown = json.loads(cli("registrant", "show", str(rid), "-f", "json").stdout)

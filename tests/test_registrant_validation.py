@@ -55,7 +55,7 @@ def test_counter_stores_what_the_importer_would_store(city, cli):
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
     rid = json.loads(r.stdout)["id"]
-    row = inst.rows(
+    row = inst.clear_rows(
         "SELECT name, kana, date_of_birth, postal_code, phone, phone_digits, phone_extension, "
         "emergency_phone FROM registrants WHERE id = :i",
         i=rid,
@@ -133,7 +133,7 @@ def test_update_applies_the_same_rules(city, cli):
     assert bad.stderr == "Error: --postal-code: postal code must have 7 digits\n"
     ok = cli("registrant", "update", str(regs["chuo"]), "--phone", "０４７６－１１－２２２２")
     assert ok.exit_code == 0, ok.stderr
-    assert inst.rows(
+    assert inst.clear_rows(
         "SELECT phone, phone_digits FROM registrants WHERE id = :i", i=regs["chuo"]
     ) == [("0476-11-2222", "0476112222")]
 

@@ -48,6 +48,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     false,
+    func,
     literal,
     or_,
     select,
@@ -82,6 +83,24 @@ DUPLICATE_CHECK = "check_duplicate"
 # How often each entry point was consulted in this process.  The test that walks
 # every registrant/booking command asserts each one moved this counter.
 CONSULTED: Counter[str] = Counter()
+
+# TEST ONLY (tests/test_rls_property.py): True makes the scope filters (scope_filter,
+# permitted_facilities) filter nothing, so that PostgreSQL's row-level security alone
+# decides which rows a query returns; decisions (decide) and the duplicate check's
+# own scope stay.
+# Nothing in resv sets it, no option, setting or environment variable reaches it, and
+# it refuses to work unless pytest is loaded (``_unfiltered``).
+UNFILTERED_FOR_TESTS = False
+
+
+def _unfiltered() -> bool:
+    if not UNFILTERED_FOR_TESTS:
+        return False
+    import sys
+
+    if "pytest" not in sys.modules:  # never in production, whatever set it
+        raise RuntimeError("the scope filter can be switched off only in the test suite")
+    return True
 
 
 @dataclass(frozen=True)
@@ -282,6 +301,8 @@ def permitted_facilities(
     filter runs inside the caller's query, so rows outside scope are never read.
     """
     stmt, values = _permitted(session, actor, action, resource, on)
+    if _unfiltered():
+        return select(Facility.id)
     return stmt.params(**values) if values else stmt
 
 
@@ -306,6 +327,8 @@ def scope_filter(
     """
     if inline:
         return facility_id_col.in_(permitted_facilities(session, actor, action, resource, on))
+    if _unfiltered():
+        return true()
     stmt, values = _permitted(session, actor, action, resource, on)
     ids = [int(i) for (i,) in session.execute(stmt, values)]
     if not ids:
@@ -641,5 +664,8 @@ def duplicate_check_scope(
     subj = actor if isinstance(actor, Subject) else subject_of(session, actor)
     if not duplicate_check_decision(session, subj, None, on).allowed:
         return select(Facility.id).where(false())
+    if session.get_bind().dialect.name == "postgresql":
+        # row-level security (access/rls.py): this transaction runs the duplicate check
+        session.execute(select(func.set_config("resv.action", DUPLICATE_CHECK, True)))
     rules = [r for r, _period in duplicate_check_rules(session, subj, on)]
     return select(Facility.id).where(Facility.category.in_(_covered(session, rules)))

@@ -40,6 +40,14 @@ MIGRATION = "migration"  # a legacy import into one facility
 MONITORING = "monitoring"  # masked names for the monthly report
 ADMINISTRATION = "administration"  # per-facility counts, no personal values
 
+# The roles each role-based kind of grant is for (FACILITY grants come from decide);
+# row-level security (access/rls.py) grants the same roles the same tables.
+GRANT_ROLES: dict[str, tuple[str, ...]] = {
+    MIGRATION: ("admin",),
+    MONITORING: ("monitor", "admin"),
+    ADMINISTRATION: ("admin",),
+}
+
 _ISSUER = object()  # only this module makes grants
 
 
@@ -162,17 +170,17 @@ def require_migration(
     actor: Actor | None, facility_id: int, on: dt.date, *, audit_action: str
 ) -> Grant:
     """Allow a legacy import into one facility: the city's administrators only."""
-    actor = require_role(actor, "admin", action=audit_action)
+    actor = require_role(actor, *GRANT_ROLES[MIGRATION], action=audit_action)
     return _grant(MIGRATION, actor, audit_action, on, facility_id=facility_id)
 
 
 def require_monitoring(actor: Actor | None, on: dt.date, *, audit_action: str) -> Grant:
     """Allow the monthly report's masked reads: administrators and monitors."""
-    actor = require_role(actor, "monitor", "admin", action=audit_action)
+    actor = require_role(actor, *GRANT_ROLES[MONITORING], action=audit_action)
     return _grant(MONITORING, actor, audit_action, on)
 
 
 def require_administration(actor: Actor | None, on: dt.date, *, audit_action: str) -> Grant:
     """Allow counts per facility without personal values: administrators only."""
-    actor = require_role(actor, "admin", action=audit_action)
+    actor = require_role(actor, *GRANT_ROLES[ADMINISTRATION], action=audit_action)
     return _grant(ADMINISTRATION, actor, audit_action, on)

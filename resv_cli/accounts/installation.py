@@ -1,4 +1,4 @@
-"""Set up a new shared database: schema, the city, the first administrator."""
+"""Set up a new shared database: schema, the city, the first administrator, the field keys."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from resv_cli.accounts import passwords
 from resv_cli.audit import chain as audit
-from resv_cli.core import clock
+from resv_cli.core import clock, fieldcrypt, kek
 from resv_cli.core.db import create_schema, is_initialised
 from resv_cli.core.errors import AlreadyInitialised, InputError
 from resv_cli.core.i18n import _
@@ -27,8 +27,14 @@ def initialise(
     password: str,
     city_code: str = "city",
     city_name: str = "市",
+    encrypt_dob: bool = False,
 ) -> dict[str, Any]:
-    """Create the schema and the first city administrator; refuse a second run."""
+    """Create the schema, the first city administrator and the field-encryption keys.
+
+    The data keys are wrapped by the installation's key-encryption key: the key file
+    is made when there is none (and no ``RESV_DATA_KEK``).  ``encrypt_dob`` seals
+    the dates of birth too (``resv_cli.core.fieldcrypt``).  Refuses a second run.
+    """
     if is_initialised(engine):
         raise AlreadyInitialised(_("this database is already initialised; nothing was changed"))
     admin_login = admin_login.strip()
@@ -42,9 +48,11 @@ def initialise(
     )
     password_hash = passwords.hash_password(password)
     key_created = audit.ensure_audit_key()
+    keks, kek_created = kek.ensure()
     now = clock.now()
     with engine.connect() as conn, conn.begin(), Session(bind=conn) as s:
         create_schema(conn)
+        fieldcrypt.create_keys(conn, keks, encrypt_dob=encrypt_dob, now=now)
         city = Organization(code=city_code, name=city_name, kind="city", created_at=now)
         s.add(city)
         s.flush()
@@ -73,7 +81,17 @@ def initialise(
             account_id=admin.id,
             login_id=admin.login_id,
             organization_code=city.code,
-            detail={"dialect": engine.dialect.name, "city": city_code},
+            detail={
+                "dialect": engine.dialect.name,
+                "city": city_code,
+                "encrypt_date_of_birth": encrypt_dob,
+            },
         )
         s.flush()
-    return {"admin": admin_login, "city": city_code, "audit_key_created": key_created}
+    return {
+        "admin": admin_login,
+        "city": city_code,
+        "audit_key_created": key_created,
+        "data_key_created": kek_created,
+        "data_key_source": keks.source,
+    }

@@ -216,13 +216,17 @@ def check_session(session: Session | Connection, url: str) -> LoggedIn:
     One query on the Core tables of ``core/tables.py`` (the session, its account and
     the account's organisation), so checking a session never loads the ORM.
     """
+    from sqlalchemy import Connection
+
+    from resv_cli.core.db import bind_session, present_session
     from resv_cli.core.tables import accounts, login_sessions, organizations
 
     token = stored_token(url)
+    bind_session(None)  # nobody acts until the session is verified
     if not token:
         raise NotLoggedIn(_("not logged in to this database: run `resv login` first"))
     ls, acc, org = login_sessions.c, accounts.c, organizations.c
-    row = session.execute(
+    query = (
         select(
             ls.id.label("session_id"),
             ls.expires_at,
@@ -247,7 +251,13 @@ def check_session(session: Session | Connection, url: str) -> LoggedIn:
             )
         )
         .where(ls.token_hash == token_hash(token))
-    ).one_or_none()
+    )
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # the same query presents the token to row-level security for this transaction
+        # (resv.session_token, SET LOCAL; core/db.py bind_session binds the later ones)
+        query = query.add_columns(present_session(token).label("presented"))
+    row = session.execute(query).one_or_none()
     now = clock.now()
     if row is None or row.account_id is None:
         raise SessionExpired(_(SESSION_ENDED))
@@ -290,6 +300,7 @@ def check_session(session: Session | Connection, url: str) -> LoggedIn:
         facility_id=row.facility_id,
         session_id=row.session_id,
     )
+    bind_session(token)  # row-level security: this session acts in later transactions
     return LoggedIn(actor=actor, expires_at=row.expires_at)
 
 

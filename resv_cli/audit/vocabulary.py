@@ -96,9 +96,13 @@ _DEFS = (
     ActionDef("audit.key_upgrade", "利用履歴の鍵付き化", "audit chain keyed"),
     ActionDef("audit.key_rotate", "監査鍵の更新", "audit key rotated"),
     ActionDef("audit.key_status", "監査鍵の状態表示", "audit key status shown"),
+    ActionDef("key.status", "暗号鍵の状態表示", "field encryption keys shown"),
+    ActionDef("key.rotate", "データ鍵の更新", "data key rotated"),
+    ActionDef("key.rewrap", "データ鍵の再ラップ", "data keys rewrapped"),
     ActionDef("report.export", "月次報告出力", "monthly report exported"),
     ActionDef("db.init", "データベース初期化", "database initialised"),
     ActionDef("db.grant_runtime_role", "実行用ロール付与", "runtime role granted"),
+    ActionDef("db.rls_apply", "行レベルセキュリティ適用", "row-level security applied"),
 )
 
 ACTIONS: MappingProxyType[str, ActionDef] = MappingProxyType({d.code: d for d in _DEFS})
@@ -169,9 +173,13 @@ class A:
     AUDIT_KEY_UPGRADE = "audit.key_upgrade"
     AUDIT_KEY_ROTATE = "audit.key_rotate"
     AUDIT_KEY_STATUS = "audit.key_status"
+    KEY_STATUS = "key.status"
+    KEY_ROTATE = "key.rotate"
+    KEY_REWRAP = "key.rewrap"
     REPORT_EXPORT = "report.export"
     DB_INIT = "db.init"
     DB_GRANT_RUNTIME_ROLE = "db.grant_runtime_role"
+    DB_RLS_APPLY = "db.rls_apply"
 
 
 OUTCOMES: MappingProxyType[str, tuple[str, str]] = MappingProxyType(
@@ -226,6 +234,7 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "duplicates": "duplicate rows",
         "duplicates_found": "duplicates found",
         "encoding": "file encoding",
+        "encrypt_date_of_birth": "dates of birth are sealed too (field encryption)",
         "event": "the event shown",
         "events": "events archived",
         "events_checked": "events verified",
@@ -243,8 +252,9 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "head_seq": "last event of the chain",
         "imported": "rows imported",
         "include_deleted": "deleted registrants were asked for too",
-        "key_id": "audit key identifier (never the key)",
-        "keys": "audit keys in the key file (identifiers only)",
+        "kek_id": "key-encryption key identifier (never the key)",
+        "key_id": "audit or data key identifier (never the key)",
+        "keys": "audit or data keys (identifiers only)",
         "kind": "kind of the thing acted on",
         "lang": "report language",
         "last_seq": "last event of an archive",
@@ -268,7 +278,8 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "password_set": "a password was set",
         "periods_added": "management periods added",
         "periods_closed": "management periods closed",
-        "previous_key_id": "the audit key replaced",
+        "previous_kek_id": "the key-encryption key replaced",
+        "previous_key_id": "the audit or data key(s) replaced",
         "previous_key_lost": "the replaced audit key was lost",
         "previous_status": "a registrant's status before the change",
         "previous_term_end": "designation term end before a renewal or correction",
@@ -415,6 +426,13 @@ CODES: dict[str, dict[str, tuple[str, str]]] = {
         "dry_run": ("試行", "dry run"),
     },
     "reject_kind": {"rejected": ("取込不可", "rejected"), "duplicate": ("重複", "duplicate")},
+    # field encryption (``resv key status``)
+    "data_key_state": {
+        "active": ("使用中", "active"),
+        "retiring": ("移行中", "retiring"),
+        "retired": ("廃止", "retired"),
+    },
+    "data_key_purpose": {"data": ("データ鍵", "data"), "index": ("検索索引の鍵", "index")},
     # the rows of an import's summary table (``ImportResult.summary_rows``)
     "import_count": {
         "records read": ("読込件数", "records read"),
@@ -457,7 +475,9 @@ CODES: dict[str, dict[str, tuple[str, str]]] = {
         "account": ("アカウント", "account"),
         "audit_event": ("利用履歴の記録", "audit event"),
         "audit_key": ("監査鍵", "audit key"),
+        "data_key": ("データ鍵", "data key"),
         "booking": ("施設貸出", "booking"),
+        "db_policy": ("行レベルセキュリティ", "row-level security"),
         "db_role": ("データベースロール", "database role"),
         "facility": ("施設", "facility"),
         "file": ("ファイル", "file"),

@@ -1,4 +1,4 @@
-"""Where things are: database URL, session file, installation key."""
+"""Where things are: database URL, session file, installation keys."""
 
 from __future__ import annotations
 
@@ -48,3 +48,9 @@ def audit_key_file() -> Path:
     """Return the installation's audit HMAC key file (kept outside the database)."""
     env = os.environ.get("RESV_AUDIT_KEY_FILE")
     return Path(env) if env else config_dir() / "audit.key"
+
+
+def data_key_file() -> Path:
+    """Return the key-encryption key file that wraps the data keys (kept outside the database)."""
+    env = os.environ.get("RESV_DATA_KEY_FILE")
+    return Path(env) if env else config_dir() / "data.key"

@@ -11,9 +11,10 @@ import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, insert, inspect, text
+from sqlalchemy import Engine, create_engine, event, insert, inspect, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -44,7 +45,48 @@ def get_engine(url: str) -> Engine:
         ) from None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    elif engine.dialect.name == "postgresql":
+        _configure_postgresql(engine)
     return engine
+
+
+# --- who acts, per transaction (PostgreSQL row-level security, access/rls.py) --------
+
+SESSION_TOKEN_SETTING = "resv.session_token"  # noqa: S105 - a setting name, not a secret
+_SESSION_TOKEN: ContextVar[str | None] = ContextVar("resv_session_token", default=None)
+
+
+def bind_session(token: str | None) -> None:
+    """Act as the login session of ``token`` in every later transaction of this command.
+
+    The one place resv tells PostgreSQL who acts.  ``check_session`` presents the
+    token in its own query (``present_session``) and, once the session is verified,
+    binds it here (with None before, so nothing stale is presented); every
+    PostgreSQL engine then runs ``set_config('resv.session_token', token, true)`` --
+    a ``SET LOCAL`` -- as each later transaction begins, the import's own included.
+    The row-level security functions (access/rls.py) accept only the token of a
+    live session (its SHA-256 is in ``sessions``): any other value acts as nobody.
+    """
+    _SESSION_TOKEN.set(token)
+
+
+def present_session(token: str) -> Any:
+    """SQL: ``set_config('resv.session_token', token, true)`` (for a SELECT's columns)."""
+    from sqlalchemy import func
+
+    return func.set_config(SESSION_TOKEN_SETTING, token, True)
+
+
+def _present_session(conn: Any, token: str) -> None:
+    conn.execute(select(present_session(token)))
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        token = _SESSION_TOKEN.get()
+        if token:
+            _present_session(conn, token)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -89,6 +89,34 @@ class Setting(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+DATA_KEY_PURPOSES = ("data", "index")
+DATA_KEY_STATES = ("active", "retiring", "retired")
+
+
+class DataKey(Base):
+    """A key of the field encryption, wrapped by the key-encryption key kept outside.
+
+    ``data``: AES-256-GCM keys of the sealed registrant fields, one ``active`` (new
+    values), ``retiring`` while ``resv key rotate`` moves their values to the active
+    one, then ``retired`` (it never seals again; no value is left under it).
+    ``index``: the key the blind indexes are derived from.  See
+    ``resv_cli.core.fieldcrypt``.
+    """
+
+    __tablename__ = "data_keys"
+    __table_args__ = (
+        CheckConstraint(one_of("purpose", DATA_KEY_PURPOSES), name="purpose"),
+        CheckConstraint(one_of("state", DATA_KEY_STATES), name="state"),
+    )
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(12))
+    kek_id: Mapped[str | None] = mapped_column(String(16))  # the KEK that wrapped it
+    wrapped: Mapped[str | None] = mapped_column(Text)  # base64 (nonce | AES-GCM of the key)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class Organization(Base):
     """The city (実施機関) or a designated manager company (指定管理者)."""
 

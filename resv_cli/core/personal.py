@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from resv_cli.core.models import (
@@ -40,6 +49,14 @@ REGISTRANT_FIELDS = (
     "card_valid_from",
     "card_valid_until",
 )
+# the longest clear value of each sealed field (its column holds the ciphertext)
+SEALED_MAX = {
+    "address": 300,
+    "phone": 40,
+    "phone_extension": 10,
+    "emergency_name": 200,
+    "emergency_phone": 40,
+}
 # a registration's state (登録状態); deletion is a state, never a deleted row
 REGISTRANT_STATUSES = ("active", "suspended", "deleted")
 # the columns of that state, set by ``registrant suspend|reinstate|delete`` and the importer
@@ -50,7 +67,10 @@ class Registrant(Base):
     """利用者: an individual (個人登録) or a group (団体登録) registered at a facility.
 
     ``name`` is stored as received (NFC); ``name_key`` and ``kana_key`` are the
-    folded search keys (width, spacing, kana form, variant kanji).  ``status``
+    folded search keys (width, spacing, kana form, variant kanji).  The address,
+    phone, emergency contact (and, when chosen, date of birth) are sealed per field
+    under the installation's data key, searched by blind index
+    (``resv_cli.core.fieldcrypt``); read them through ``FieldKeys.opened``.  ``status``
     (active, suspended, deleted) with the day it took effect and why; a deleted
     registration stays as a row (its bookings and the history name it).
     """
@@ -78,10 +98,10 @@ class Registrant(Base):
         # kana_key >= ? AND kana_key < ? (prefix); scoped like the name search, so it
         # leads with facility_id (SQLite has no statistics to prefer a bare kana_key index)
         Index(None, "facility_id", "kana_key"),
-        # registrant search --dob (search_query): WHERE date_of_birth = ?
-        Index(None, "date_of_birth"),
-        # registrant search --phone (search_query): WHERE phone_digits = ?
-        Index(None, "phone_digits"),
+        # registrant search --dob (search_query): WHERE dob_bidx = ? (the date's blind index)
+        Index(None, "dob_bidx"),
+        # registrant search --phone (search_query): WHERE phone_bidx = ? (the digits' blind index)
+        Index(None, "phone_bidx"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
@@ -91,14 +111,18 @@ class Registrant(Base):
     name_key: Mapped[str] = mapped_column(String(200))
     kana: Mapped[str | None] = mapped_column(String(200))
     kana_key: Mapped[str | None] = mapped_column(String(200))
+    # the date of birth in clear, or NULL when the installation seals it (date_of_birth_enc)
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    date_of_birth_enc: Mapped[str | None] = mapped_column(Text)
+    dob_bidx: Mapped[str | None] = mapped_column(String(24))  # blind index of the date
     postal_code: Mapped[str | None] = mapped_column(String(8))
-    address: Mapped[str | None] = mapped_column(String(300))
-    phone: Mapped[str | None] = mapped_column(String(40))
-    phone_digits: Mapped[str | None] = mapped_column(String(20))
-    phone_extension: Mapped[str | None] = mapped_column(String(10))
-    emergency_name: Mapped[str | None] = mapped_column(String(200))
-    emergency_phone: Mapped[str | None] = mapped_column(String(40))
+    # sealed fields (resv_cli.core.fieldcrypt): "v1:<key id>:<base64>", AES-256-GCM
+    address_enc: Mapped[str | None] = mapped_column(Text)
+    phone_enc: Mapped[str | None] = mapped_column(Text)
+    phone_bidx: Mapped[str | None] = mapped_column(String(24))  # blind index of its digits
+    phone_extension_enc: Mapped[str | None] = mapped_column(Text)
+    emergency_name_enc: Mapped[str | None] = mapped_column(Text)
+    emergency_phone_enc: Mapped[str | None] = mapped_column(Text)
     # group registrants (団体登録): the group name is ``name``; its representative
     representative_name: Mapped[str | None] = mapped_column(String(200))
     # 登録状態: only an active registrant can book; a deleted one is hidden from search

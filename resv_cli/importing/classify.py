@@ -31,7 +31,7 @@ classification stays exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,13 +144,13 @@ def classify(
         if maybe:
             if lk is not None:
                 lkeys[lk] = r[1]
-            if pk is not None:
-                pkeys[pk] = (r[3], r[6], r[0])
+            if pk is not None:  # the date of birth by its blind index, as stored
+                pkeys[pk] = (r[3], db.dob_tag(r[6]), r[0])
     by_l = db.by_legacy(list(lkeys.values()))
     db_p_this: set[str] = set()
     db_p_other: dict[str, int] = {}
-    for name_key, dob, kind, rid, rbatch in db.by_person(list(pkeys.values())):
-        db_key = person_key(name_key, dob, kind)
+    for name_key, dob_tag, kind, rid, rbatch in db.by_person(list(pkeys.values())):
+        db_key = person_key(name_key, dob_tag, kind)
         if rbatch == batch_id:
             db_p_this.add(db_key)
         else:
@@ -236,12 +236,19 @@ def classify(
     return Classified(counts, inserts, updates, rejects, to_seen, conflict_record)
 
 
-def keyed_records(source: Source, nz: Normaliser, keyf: KeyFilter) -> Iterator[tuple[Any, ...]]:
+def keyed_records(
+    source: Source,
+    nz: Normaliser,
+    keyf: KeyFilter,
+    dob_tag: Callable[[Any], str | None] | None = None,
+) -> Iterator[tuple[Any, ...]]:
     """Yield (record no, R or None, rejects, legacy no of a reject, L key, P key, maybe).
 
     ``maybe`` is False only when ``keyf`` proves that neither key of the record is
     stored for the facility or belongs to an earlier record of this file: then
     no database lookup is needed for it.  Every valid record's keys are added.
+    ``dob_tag``: the date of birth's blind index in P, as stored rows give it
+    (``add_stored_keys``); without it, the date itself.
     """
     header, enc = source.header, source.encoding
     normalise, legacy_of = nz.normalise, nz.legacy_of
@@ -263,7 +270,7 @@ def keyed_records(source: Source, nz: Normaliser, keyf: KeyFilter) -> Iterator[t
         # ledger that has neither would store its people again); two records with
         # different numbers and one name are two people.  A group's name is its key.
         pk = (
-            person_key(r[3], r[6], r[0])
+            person_key(r[3], r[6] if dob_tag is None else dob_tag(r[6]), r[0])
             if r[3] and (r[6] is not None or r[1] is None or r[0] == "group")
             else None
         )
@@ -276,17 +283,21 @@ def keyed_records(source: Source, nz: Normaliser, keyf: KeyFilter) -> Iterator[t
 
 
 def chunk_stream(
-    source: Source, nz: Normaliser, keyf: KeyFilter, size: int
+    source: Source,
+    nz: Normaliser,
+    keyf: KeyFilter,
+    size: int,
+    dob_tag: Callable[[Any], str | None] | None = None,
 ) -> Iterator[tuple[list[Any], int]]:
     """The file's keyed records in lists of ``size``, each with the file position after it."""
-    return chunks(keyed_records(source, nz, keyf), size, source.position)
+    return chunks(keyed_records(source, nz, keyf, dob_tag), size, source.position)
 
 
 def add_stored_keys(keyf: KeyFilter | set[str], rows: Iterable[tuple[Any, Any, Any, Any]]) -> None:
-    """Add the keys of stored rows of (legacy_no, name_key, date_of_birth, kind)."""
+    """Add the keys of stored rows of (legacy_no, name_key, dob_bidx, kind)."""
     add = keyf.add
-    for legacy, name_key, dob, kind in rows:
+    for legacy, name_key, dob_tag, kind in rows:
         if legacy is not None:
             add(legacy_key(legacy))
         if name_key:
-            add(person_key(name_key, dob, kind))
+            add(person_key(name_key, dob_tag, kind))

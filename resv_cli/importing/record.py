@@ -6,7 +6,8 @@ layout is defined by ``resv_cli.records.migration``, which stores it).  Two
 keys find duplicates:
 
 - L, the legacy registration number: ``legacy_key``;
-- P, the search key of the name + date of birth (or the group name): ``person_key``.
+- P, the search key of the name + date of birth (or the group name): ``person_key``;
+  the importer puts the date's blind index in it (what stored rows hold: ``dob_bidx``).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def legacy_key(legacy: str) -> str:
 
 
 def person_key(name_key: str, dob: Any, kind: str) -> str:
-    """The P key of a name key, a date of birth (ISO text, a date or None) and a kind."""
+    """The P key of a name key, a date of birth (its blind index, ISO text or None), a kind."""
     return f"{kind}\x1f{name_key}\x1f{'' if dob is None else dob}"
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine
 
 from resv_cli.access.enforce import Grant, require_migration
 from resv_cli.audit import chain as audit
-from resv_cli.core import clock
+from resv_cli.core import clock, fieldcrypt
 from resv_cli.core.context import require_role
 from resv_cli.core.db import BatchRunLock, lock_facility_registrants
 from resv_cli.core.errors import Conflict, InputError, NotFound, ResvError
@@ -302,9 +302,17 @@ class _Run:
             mark = store.max_id()
             for rows in store.key_rows(upto=mark):
                 add_stored_keys(keyf, rows)
+            # the blind-index key, unwrapped here: the reader computes the dates' tags
+            keys = fieldcrypt.load(conn)
+            keys.dob_tag("2000-01-01")
         feed = ChunkFeed(
             functools.partial(
-                chunk_stream, self.source, self.normaliser, keyf, min(PIECE, self.chunk_size)
+                chunk_stream,
+                self.source,
+                self.normaliser,
+                keyf,
+                min(PIECE, self.chunk_size),
+                keys.dob_tag,
             )
         )
         del keyf  # the feed holds it; once the reader forks, only the reader does
@@ -360,6 +368,7 @@ class _Run:
             skip -= len(part)
             with conn.begin():
                 lock_facility_registrants(conn, db.facility_id)
+                db.load_keys()
                 add_stored_keys(late, db.rows_since_mark())
                 c = classify(db, part, opts.on_conflict, actor_id, now_v, late, self.present)
                 db.add_seen(c.seen)
@@ -384,6 +393,7 @@ class _Run:
             if tx is None:
                 tx = conn.begin() if outer is None else conn.begin_nested()
                 lock_facility_registrants(conn, db.facility_id)
+                db.load_keys()
             add_stored_keys(late, db.rows_since_mark())
             c = classify(db, part, opts.on_conflict, actor_id, now_v, late, self.present)
             if c.conflict_record is not None:

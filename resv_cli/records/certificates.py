@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from resv_cli.access import decide as access
 from resv_cli.access.enforce import logged_in
 from resv_cli.audit import chain as audit
-from resv_cli.core import clock
+from resv_cli.core import clock, fieldcrypt
 from resv_cli.core.errors import Conflict, InputError, PermissionDenied
 from resv_cli.core.i18n import _
 from resv_cli.core.models import Facility
@@ -128,7 +128,7 @@ def issue_certificate(
                 facility=fac.code
             )
         )
-    if reg.date_of_birth is None:
+    if reg.dob_bidx is None:  # the date's blind index: set whenever a date is (sealed or not)
         raise InputError(_("the registrant has no date of birth: the duplicate check needs it"))
     existing = session.execute(
         select(Certificate.id).where(
@@ -179,7 +179,7 @@ def issue_certificate(
         else access.permitted_facilities(session, actor, "view", "registrants", on)
     )
     matches = _duplicate_matches(
-        session, where, reg.name_key, reg.kana_key, reg.date_of_birth, exclude_id=int(reg.id)
+        session, where, reg.name_key, reg.kana_key, reg.dob_bidx, exclude_id=int(reg.id)
     )
     elsewhere = [m for m in matches if m["certificate_number"]]
     override = (
@@ -262,10 +262,13 @@ def _duplicate_matches(
     where: Any,
     nkey: str,
     kkey: str | None,
-    dob: dt.date,
+    dob_tag: str,
     exclude_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Registrants with the same keys at the facilities ``where`` (a SELECT of ids)."""
+    """Registrants with the same keys at the facilities ``where`` (a SELECT of ids).
+
+    The date of birth by its blind index (``dob_bidx``): compared, never read.
+    """
     q = (
         select(
             Facility.code, Facility.name, Certificate.number, Certificate.issued_on, Registrant.id
@@ -282,7 +285,7 @@ def _duplicate_matches(
             Registrant.facility_id.in_(where),
             Registrant.kind == "individual",
             Registrant.name_key == nkey,
-            Registrant.date_of_birth == dob,
+            Registrant.dob_bidx == dob_tag,
         )
         .order_by(Facility.code, Certificate.issued_on)
     )
@@ -367,8 +370,10 @@ def check_duplicate(
             facility_code=work_code,
             detail={"reason": "rate_limit", "purpose": reason, "terms_hmac": terms_hmac},
         )
+    dob_tag = fieldcrypt.load(session).dob_tag(date_of_birth)
+    assert dob_tag is not None
     rows = _duplicate_matches(
-        session, access.duplicate_check_scope(session, actor, on), nkey, kkey, date_of_birth
+        session, access.duplicate_check_scope(session, actor, on), nkey, kkey, dob_tag
     )
     audit.record(
         session,

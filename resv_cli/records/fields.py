@@ -20,15 +20,16 @@ from resv_cli.core import jpnorm
 from resv_cli.core.i18n import N_, _
 from resv_cli.core.jpnorm import FieldError, refuse
 from resv_cli.core.normalize import control_problem, max_len, name_key, nfc_one_line
-from resv_cli.core.personal import REGISTRANT_STATUSES, Registrant
+from resv_cli.core.personal import REGISTRANT_STATUSES, SEALED_MAX, Registrant
 
 __all__ = ["FieldError", "GAIJI_REASON", "OPTIONS", "STATUS_VALUES", "Cleaned", "clean"]
 
-# the longest values, from the registrants table's columns (the one place they are set)
+# the longest values, from the registrants table's columns (the one place they are set;
+# a sealed field's column holds its ciphertext: its limit is in SEALED_MAX beside it)
 NAME_MAX = max_len(Registrant.name)
 READING_MAX = max_len(Registrant.kana)
-ADDRESS_MAX = max_len(Registrant.address)
-EMERGENCY_NAME_MAX = max_len(Registrant.emergency_name)
+ADDRESS_MAX = SEALED_MAX["address"]
+EMERGENCY_NAME_MAX = SEALED_MAX["emergency_name"]
 REPRESENTATIVE_MAX = max_len(Registrant.representative_name)
 LEGACY_NO_MAX = max_len(Registrant.legacy_no)
 STATUS_REASON_MAX = max_len(Registrant.status_reason)

@@ -7,6 +7,11 @@ Every query here is scoped by ``resv_cli.access.decide``: single records by
 ``access.scope_filter`` inside the SQL.  A record outside the caller's scope is
 answered exactly like a record that does not exist (same message, same exit code)
 and the attempt is audited as refused.
+
+The sealed fields (address, phone, emergency contact; the date of birth when the
+installation chose it) are written sealed and searched by blind index
+(``resv_cli.core.fieldcrypt``); a record is opened field by field, only the fields
+the access decision lets its reader see.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, String, func, literal_column, select
+from sqlalchemy import String, func, literal_column, select
 
 from resv_cli.access import decide as access
 from resv_cli.access.enforce import (
@@ -28,7 +33,7 @@ from resv_cli.access.enforce import (
     require_existing,
 )
 from resv_cli.audit import chain as audit
-from resv_cli.core import clock, jpnorm
+from resv_cli.core import clock, fieldcrypt, jpnorm
 from resv_cli.core.db import lock_facility_registrants
 from resv_cli.core.errors import Conflict, InputError, NotFound
 from resv_cli.core.i18n import _
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
     from resv_cli.core.context import Actor
 
 SEARCH_COLUMNS = ("id", "facility", "kind", "name", "kana", "date_of_birth", "status")
+_SEARCH_FIELDS = tuple(f for f in SEARCH_COLUMNS if f in REGISTRANT_FIELDS)
 UPDATABLE = tuple(f for f in REGISTRANT_FIELDS if f != "kind")
 MASK = "○○"
 # the upper bound of a prefix range: sorts after every character a key can hold
@@ -65,27 +71,33 @@ def not_found_message(registrant_id: int | str) -> str:
     return _("registrant {id} not found").format(id=registrant_id)
 
 
-def _mask(record: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
-    if fields is None:
-        return record
-    return {
-        k: (v if k not in REGISTRANT_FIELDS or k in fields else None) for k, v in record.items()
-    }
-
-
-def phone_shown(reg: Registrant) -> str | None:
+def phone_shown(phone: str | None, extension: str | None) -> str | None:
     """The phone as people read it: with its extension (内線), which is stored apart."""
-    if reg.phone and reg.phone_extension:
-        return f"{reg.phone} 内線{reg.phone_extension}"
-    return reg.phone
+    if phone and extension:
+        return f"{phone} 内線{extension}"
+    return phone
 
 
-def _as_record(reg: Registrant, facility_code: str) -> dict[str, Any]:
+def _as_record(
+    keys: fieldcrypt.FieldKeys,
+    reg: Registrant,
+    facility_code: str,
+    allowed: frozenset[str] | None,
+    wanted: tuple[str, ...] = REGISTRANT_FIELDS,
+) -> dict[str, Any]:
+    """The record a person is shown: of ``wanted``, the fields ``allowed`` (None: all).
+
+    Only those are read, hence decrypted; the others are None (masked).
+    """
+    shown = [f for f in wanted if allowed is None or f in allowed]
+    extension = ["phone_extension"] if "phone" in shown else []
+    values = keys.opened(int(reg.id), reg, shown + extension)
+    if "phone" in values:
+        values["phone"] = phone_shown(values["phone"], values.pop("phone_extension"))
     return {
         "id": int(reg.id),
         "facility": facility_code,
-        **{f: getattr(reg, f) for f in REGISTRANT_FIELDS},
-        "phone": phone_shown(reg),
+        **{f: values.get(f) for f in wanted},
         "legacy_no": reg.legacy_no,
         "status": reg.status,
         "status_since": reg.status_since,
@@ -150,15 +162,18 @@ def _cleaned(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _likely_duplicate(session: Session, facility_id: int, columns: dict[str, Any]) -> int | None:
-    """A registrant of the facility with the same search key, kind and date of birth."""
-    dob = columns.get("date_of_birth")
-    dob_col: Any = Registrant.date_of_birth
+    """A registrant of the facility with the same search key, kind and date of birth.
+
+    ``columns``: as stored (the date of birth by its blind index, ``dob_bidx``).
+    """
+    dob = columns.get(fieldcrypt.DOB_TAG)
+    dob_col: Any = Registrant.dob_bidx
     kind_col: Any = Registrant.kind
     if session.get_bind().dialect.name == "sqlite":
         # unary + keeps SQLite (no statistics) on (facility_id, name_key), as the
         # importer's by_person does; else it reads the date-of-birth index: every
         # registrant of the city born that day (or, IS NULL, every one without a date)
-        dob_col = literal_column("+registrants.date_of_birth", Date())
+        dob_col = literal_column("+registrants.dob_bidx", String())
         kind_col = literal_column("+registrants.kind", String())
     q = select(Registrant.id).where(
         Registrant.facility_id == facility_id,
@@ -208,8 +223,10 @@ def add_registrant(
     assert decision is not None
     now = clock.now()
     lock_facility_registrants(session, fac.id)  # an import may be looking for duplicates
+    keys = fieldcrypt.load(session, for_writing=True)
     detail: dict[str, Any] = {"kind": columns["kind"], "decided_by": decision.source}
-    same = _likely_duplicate(session, fac.id, columns)
+    dob_tag = keys.dob_tag(columns.get("date_of_birth"))
+    same = _likely_duplicate(session, fac.id, {**columns, fieldcrypt.DOB_TAG: dob_tag})
     if same is not None and allow_duplicate is None:
         raise Conflict(
             _(
@@ -224,12 +241,14 @@ def add_registrant(
         )
     if same is not None:
         detail |= {"duplicate_of": same, "override_reason": (allow_duplicate or "")[:200]}
+    rid = fieldcrypt.allocate_ids(session, 1)[0]  # sealed with its id, in the one INSERT
     reg = Registrant(
+        id=rid,
         facility_id=fac.id,
         created_by=actor.account_id,
         created_at=now,
         updated_at=now,
-        **columns,
+        **keys.stored(rid, columns),
     )
     session.add(reg)
     session.flush()
@@ -272,7 +291,8 @@ def update_registrant(
     reg, fac, decision = load_in_scope(session, actor, registrant_id, "update", "registrant.update")
     if decision.fields is not None and not set(changes) <= decision.fields:
         raise scoped_refusal(registrant_id, "registrant.update", fac.code, "field_not_allowed")
-    for column, value in _cleaned(changes).items():
+    keys = fieldcrypt.load(session, for_writing=True)
+    for column, value in keys.stored(registrant_id, _cleaned(changes)).items():
         setattr(reg, column, value)
     try:  # one end of the card's validity given, checked against the other as stored
         fields.card_validity(reg.card_valid_from, reg.card_valid_until)
@@ -382,7 +402,7 @@ def show_registrant(session: Session, actor: Actor | None, registrant_id: int) -
     """One registrant in scope for ``view`` with its certificates (narrow rules mask fields)."""
     actor = logged_in(actor)
     reg, fac, decision = load_in_scope(session, actor, registrant_id, "view", "registrant.view")
-    record = _mask(_as_record(reg, fac.code), decision.fields)
+    record = _as_record(fieldcrypt.load(session), reg, fac.code, decision.fields)
     # why a status was set may say more about the person: shown with every field only
     record["status_reason"] = reg.status_reason if decision.fields is None else None
     certs = session.execute(
@@ -432,8 +452,12 @@ class Criteria:
         return out
 
 
-def _criteria_where(session: Session, c: Criteria) -> list[Any]:
+def _criteria_where(
+    session: Session, c: Criteria, keys: fieldcrypt.FieldKeys | None = None
+) -> list[Any]:
     where: list[Any] = []
+    if c.date_of_birth or c.phone:  # searched by their blind indexes
+        keys = keys or fieldcrypt.load(session)
     if c.name:
         key = name_key(c.name)
         if not key:
@@ -447,12 +471,14 @@ def _criteria_where(session: Session, c: Criteria) -> list[Any]:
         where += [Registrant.kana_key >= key, Registrant.kana_key < key + _PREFIX_END]
         where.append(Registrant.kana_key.startswith(key, autoescape=True))
     if c.date_of_birth:
-        where.append(Registrant.date_of_birth == c.date_of_birth)
+        assert keys is not None
+        where.append(Registrant.dob_bidx == keys.dob_tag(c.date_of_birth))
     if c.phone:
         d = digits(c.phone)
         if not d:
             raise InputError(_("--phone has no digits"))
-        where.append(Registrant.phone_digits == d)
+        assert keys is not None
+        where.append(Registrant.phone_bidx == keys.phone_tag(d))
     if c.facility:
         fac = facility_by_code(session, c.facility)
         where.append(Registrant.facility_id == fac.id)
@@ -481,7 +507,11 @@ def _reading_order(session: Session) -> tuple[Any, ...]:
 
 
 def search_query(
-    session: Session, actor: Actor | access.Subject | int, c: Criteria, on: dt.date
+    session: Session,
+    actor: Actor | access.Subject | int,
+    c: Criteria,
+    on: dt.date,
+    keys: fieldcrypt.FieldKeys | None = None,
 ) -> Any:
     """The scoped search as one SELECT (also used by the benchmark)."""
     return (
@@ -491,7 +521,7 @@ def search_query(
             access.scope_filter(
                 session, actor, "search", "registrants", on, Registrant.facility_id
             ),
-            *_criteria_where(session, c),
+            *_criteria_where(session, c, keys),
         )
     )
 
@@ -516,6 +546,7 @@ def search_registrants(
         raise InputError(_("give at least one of --name, --kana, --dob, --phone, --facility"))
     on = clock.today()
     subj = access.subject_of(session, actor)  # once: the filter and the field check share it
+    keys = fieldcrypt.load(session)
     if c.facility:
         fac = facility_by_code(session, c.facility)
         if not access.decide(session, actor, "search", "registrants", fac.id, on).allowed:
@@ -531,7 +562,7 @@ def search_registrants(
             )
             return 0 if count_only else []
     if count_only:
-        base = search_query(session, subj, c, on).with_only_columns(func.count())
+        base = search_query(session, subj, c, on, keys).with_only_columns(func.count())
         n = int(session.execute(base).scalar_one())
         audit.record(
             session,
@@ -542,7 +573,7 @@ def search_registrants(
         )
         return n
     rows = session.execute(
-        search_query(session, subj, c, on).order_by(*_reading_order(session)).limit(limit)
+        search_query(session, subj, c, on, keys).order_by(*_reading_order(session)).limit(limit)
     ).all()
     decisions: dict[int, frozenset[str] | None] = {}
     # rows come from permitted facilities: without narrow rules every field shows
@@ -553,7 +584,7 @@ def search_registrants(
             decisions[reg.facility_id] = access.decide(
                 session, actor, "search", "registrants", reg.facility_id, on
             ).fields
-        rec = _mask(_as_record(reg, code), decisions.get(reg.facility_id))
+        rec = _as_record(keys, reg, code, decisions.get(reg.facility_id), _SEARCH_FIELDS)
         out.append({k: rec[k] for k in SEARCH_COLUMNS})
     audit.record(
         session,
