@@ -225,3 +225,28 @@ def make_duplicate_rule(
                 created_at=clock.now(),
             )
         )
+
+
+def jst_instant(jst: str) -> dt.datetime:
+    """``2026-05-01 09:30`` read as Japan time, as the UTC instant resv stores."""
+    return dt.datetime.fromisoformat(jst).replace(tzinfo=clock.JST).astimezone(dt.UTC)
+
+
+def record_event(
+    inst: Any, monkeypatch: Any, jst: str, login: str | None, action: str, **fields: Any
+) -> int:
+    """Append one audit event through the real chain at Japan time ``jst``, as ``login``
+    (or as the system when None); returns its sequence number."""
+    from resv_cli.audit import chain as audit
+
+    when = jst_instant(jst)
+    with monkeypatch.context() as m:
+        m.setattr(clock, "now", lambda: when)
+        with _session(inst) as s, s.begin():
+            extra: dict[str, Any] = {}
+            if login is not None:
+                acc = s.query(Account).filter_by(login_id=login).one()
+                org = s.get(Organization, acc.organization_id)
+                assert org is not None
+                extra = {"account_id": acc.id, "login_id": login, "organization_code": org.code}
+            return audit.record(s, None, action, **extra, **fields)  # type: ignore[no-any-return]

@@ -22,17 +22,18 @@ from typing import Any
 import pytest
 from factories import (
     assign,
+    jst_instant,
     make_account,
     make_facility,
     make_org,
     make_registrant,
+    record_event,
 )
 from sqlalchemy.orm import Session
 
-from resv_cli.audit import chain as audit
 from resv_cli.audit.vocabulary import CODES
 from resv_cli.core import clock, settings
-from resv_cli.core.models import Account, ImportBatch, Organization, RosterEntry, TrainingRecord
+from resv_cli.core.models import ImportBatch, RosterEntry, TrainingRecord
 
 JST = clock.JST
 MONTH = "2026-05"
@@ -62,8 +63,7 @@ def ja(kind: str, code: Any) -> Any:
     return CODES[kind][code][0] if code in CODES[kind] else code
 
 
-def _at(jst: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(jst).replace(tzinfo=JST).astimezone(dt.UTC)
+_at = jst_instant
 
 
 class Seeder:
@@ -72,20 +72,7 @@ class Seeder:
         self.mp = monkeypatch
 
     def event(self, jst: str, login: str | None, action: str, **fields: Any) -> int:
-        when = _at(jst)
-        with self.mp.context() as m:
-            m.setattr(clock, "now", lambda: when)
-            with Session(self.inst.engine()) as s, s.begin():
-                extra: dict[str, Any] = {}
-                if login is not None:
-                    acc = s.query(Account).filter_by(login_id=login).one()
-                    org_code = s.get(Organization, acc.organization_id).code
-                    extra = {
-                        "account_id": acc.id,
-                        "login_id": acc.login_id,
-                        "organization_code": org_code,
-                    }
-                return audit.record(s, None, action, **extra, **fields)
+        return record_event(self.inst, self.mp, jst, login, action, **fields)
 
     def add(self, *objs: Any) -> list[int]:
         with Session(self.inst.engine()) as s, s.begin():

@@ -29,16 +29,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import assign, make_account, make_facility, make_org, make_registrant
+from factories import (
+    assign,
+    jst_instant,
+    make_account,
+    make_facility,
+    make_org,
+    make_registrant,
+    record_event,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import Session
 
-from resv_cli.audit import chain as audit
 from resv_cli.audit.vocabulary import CODES
 from resv_cli.core import clock, jpnorm, wareki
-from resv_cli.core.models import Account, ImportBatch, Organization
+from resv_cli.core.models import ImportBatch
 from resv_cli.reports import fonts
 
 JST = clock.JST
@@ -94,8 +101,7 @@ def test_printed_era_dates_read_back_as_typed_dates(day: dt.date) -> None:
 # --- helpers --------------------------------------------------------------------------
 
 
-def _at(jst: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(jst).replace(tzinfo=JST).astimezone(dt.UTC)
+_at = jst_instant
 
 
 def as_jst(value: Any) -> dt.datetime:
@@ -112,17 +118,7 @@ class Events:
         self.mp = monkeypatch
 
     def __call__(self, jst: str, login: str | None, action: str, **fields: Any) -> int:
-        when = _at(jst)
-        with self.mp.context() as m:
-            m.setattr(clock, "now", lambda: when)
-            with Session(self.inst.engine()) as s, s.begin():
-                extra: dict[str, Any] = {}
-                if login is not None:
-                    acc = s.query(Account).filter_by(login_id=login).one()
-                    org = s.get(Organization, acc.organization_id)
-                    assert org is not None
-                    extra = {"account_id": acc.id, "login_id": login, "organization_code": org.code}
-                return audit.record(s, None, action, **extra, **fields)
+        return record_event(self.inst, self.mp, jst, login, action, **fields)
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -214,22 +213,17 @@ def parse(path: Path, raw: bytes) -> KeyRing:
 
 def load(path: Path | None = None) -> KeyRing:
     """Read the key ring; refuse a missing, malformed or group/world-readable file."""
+    from resv_cli.core.files import read_key_file
+
     path = path or key_file()
-    try:
-        if os.name == "posix" and path.stat().st_mode & 0o077:
-            raise ResvError(
-                _("audit key file {path} must be readable by its owner only (chmod 600)").format(
-                    path=path
-                )
-            )
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ResvError(
-            _(
-                "audit key file {path} is missing; copy the installation's key file there "
-                "or set RESV_AUDIT_KEY_FILE"
-            ).format(path=path)
-        ) from None
+    raw = read_key_file(
+        path,
+        what=_("audit key file"),
+        missing=_(
+            "audit key file {path} is missing; copy the installation's key file there "
+            "or set RESV_AUDIT_KEY_FILE"
+        ),
+    )
     return parse(path, raw)
 
 

@@ -87,6 +87,25 @@ def _symlink_message(path: Path) -> str:
     return _("{path} is a symbolic link; refusing to write through it").format(path=path)
 
 
+def read_key_file(path: Path, *, what: str, missing: str) -> bytes:
+    """The bytes of a key file, which only its owner may read (the audit key ring, the
+    data key-encryption key).  ``what`` names the kind of file (translated, e.g.
+    ``_("audit key file")``), ``missing`` is the whole message for an absent file
+    (with ``{path}``).  Nothing of the file's content ever reaches a message."""
+    from resv_cli.core.errors import ResvError
+
+    try:
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            raise ResvError(
+                _("{what} {path} must be readable by its owner only (chmod 600)").format(
+                    what=what, path=path
+                )
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ResvError(missing.format(path=path)) from None
+
+
 def check_target(path: Path, *, overwrite: bool = False, force_option: str | None = None) -> None:
     """Refuse, before any work, a target that is a symlink, a directory or (unless
     ``overwrite``) an existing file."""

@@ -200,23 +200,18 @@ def parse(path: Path, raw: bytes) -> LocalKeks:
 
 def load_file(path: Path | None = None) -> LocalKeks:
     """Read the key file; refuse a missing, malformed or group/world-readable one."""
+    from resv_cli.core.files import read_key_file
+
     path = path or key_file()
-    try:
-        if os.name == "posix" and path.stat().st_mode & 0o077:
-            raise ResvError(
-                _("data key file {path} must be readable by its owner only (chmod 600)").format(
-                    path=path
-                )
-            )
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ResvError(
-            _(
-                "data key file {path} is missing: copy the installation's key file there, or set "
-                "RESV_DATA_KEY_FILE or RESV_DATA_KEK (a new installation makes it with "
-                "`resv key init`)"
-            ).format(path=path)
-        ) from None
+    raw = read_key_file(
+        path,
+        what=_("data key file"),
+        missing=_(
+            "data key file {path} is missing: copy the installation's key file there, or set "
+            "RESV_DATA_KEY_FILE or RESV_DATA_KEK (a new installation makes it with "
+            "`resv key init`)"
+        ),
+    )
     return parse(path, raw)
 
 
