@@ -75,6 +75,18 @@ INVOCATIONS: dict[tuple[str, ...], list[str]] = {
 }
 
 
+# commands that handle only the ciphertext of every row (re-sealing under a new key,
+# counting rows per key) and never show a value: city IT's key procedure, refused to
+# anyone else by role before any row is read (tests/test_key_rotation.py::
+# test_an_operator_may_not_touch_the_keys); the access layer's scope does not apply
+CIPHERTEXT_ONLY: dict[tuple[str, ...], str] = {
+    ("key", "init"): "writes the key-encryption key file; reads no row",
+    ("key", "status"): "counts rows per data key",
+    ("key", "rotate"): "re-seals every row under a new data key",
+    ("key", "rewrap"): "re-wraps data keys; rows untouched",
+}
+
+
 def _commands():
     import typer.main
     from resv_cli.commands.docgen import _walk
@@ -101,7 +113,9 @@ def _touches_personal_data(path, cmd) -> bool:
 def test_every_personal_data_command_is_listed():
     touching = {path for path, cmd in _commands() if _touches_personal_data(path, cmd)}
     assert touching, "the walk found no registrant/booking command at all"
-    assert touching - set(INVOCATIONS) == set(), "commands not checked against the access layer"
+    unchecked = touching - set(INVOCATIONS) - set(CIPHERTEXT_ONLY)
+    assert unchecked == set(), "commands not checked against the access layer"
+    assert set(CIPHERTEXT_ONLY) <= {path for path, _cmd in _commands()}, "stale exemption"
     assert set(INVOCATIONS) - touching == set(), "INVOCATIONS names commands that do not exist"
 
 
