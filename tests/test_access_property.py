@@ -318,6 +318,18 @@ class Oracle:
 # --- building the world in one transaction -----------------------------------------
 
 
+def _searchable(oracle: Oracle, w: World, reg_ids: list[int], ai: int, qkey: str) -> set[int]:
+    """The registrants account ``ai`` finds by a name-key prefix, by the oracle."""
+    from resv_cli.core.normalize import name_key
+
+    return {
+        reg_ids[k]
+        for k, (fi, ni, _, _) in enumerate(w.registrants)
+        if name_key(NAMES[ni]).startswith(qkey)
+        and oracle.grant(ai, "search", "registrants", fi) is not None
+    }
+
+
 def build(s, w: World):
     from resv_cli.core import clock
     from resv_cli.core.models import (
@@ -498,12 +510,7 @@ def test_every_path_matches_the_oracle(inst, monkeypatch, w, query):
             for ai, acc in enumerate(accs):
                 actor = actor_for(s, acc)
                 # search: rows, count, CSV export
-                want = {
-                    reg_ids[k]
-                    for k, (fi, ni, _, _) in enumerate(w.registrants)
-                    if name_key(NAMES[ni]).startswith(qkey)
-                    and oracle.grant(ai, "search", "registrants", fi) is not None
-                }
+                want = _searchable(oracle, w, reg_ids, ai, qkey)
                 crit = registrants.Criteria(name=query)
                 rows = registrants.search_registrants(s, actor, crit, limit=1000)
                 assert {r["id"] for r in rows} == want
@@ -727,12 +734,7 @@ def test_row_level_security_gives_the_python_layers_answer(rls_inst, monkeypatch
                 rs = Session(bind=conn)
                 actor = actor_for(rs, acc)
                 purpose("search")
-                want = {
-                    reg_ids[k]
-                    for k, (fi, ni, _, _) in enumerate(w.registrants)
-                    if name_key(NAMES[ni]).startswith(qkey)
-                    and oracle.grant(ai, "search", "registrants", fi) is not None
-                }
+                want = _searchable(oracle, w, reg_ids, ai, qkey)
                 crit = registrants.Criteria(name=query)
                 rows = registrants.search_registrants(rs, actor, crit, limit=1000)
                 assert {r["id"] for r in rows} == want
