@@ -185,3 +185,21 @@ def prompt_new_password(label: str = N_("New password")) -> str:
     if first != second:
         raise InputError(_("the two passwords differ; nothing was changed"))
     return str(first)
+
+
+def progress_bar(label: str) -> tuple[Any, Any]:
+    """``(update(done, total), bar)``: a progress bar on stderr when it is a terminal,
+    else ``(None, None)``.  ``label`` is already translated; the caller closes the bar
+    with ``bar.__exit__(None, None, None)``."""
+    if not sys.stderr.isatty():
+        return None, None
+    bar = typer.progressbar(length=1, label=label, file=sys.stderr)
+    bar.__enter__()
+    seen = [0]
+
+    def update(done: int, total: int) -> None:
+        bar.length = max(total, 1)
+        bar.update(done - seen[0])
+        seen[0] = done
+
+    return update, bar

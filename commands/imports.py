@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from resv_cli.commands._common import FormatOpt, echo_err, state, work
+from resv_cli.commands._common import FormatOpt, echo_err, progress_bar, state, work
 
 from resv_cli.core.errors import ResvError
 from resv_cli.core.i18n import N_, _
@@ -35,18 +34,7 @@ class OnConflict(str, Enum):
 
 def _progress() -> tuple[Any, Any]:
     """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        return None, None
-    bar = typer.progressbar(length=1, label=_("importing"), file=sys.stderr)
-    bar.__enter__()
-    done = [0]
-
-    def update(pos: int, total: int) -> None:
-        bar.length = max(total, 1)
-        bar.update(pos - done[0])
-        done[0] = pos
-
-    return update, bar
+    return progress_bar(_("importing"))
 
 
 RejectsOpt = Annotated[

@@ -6,7 +6,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from resv_cli.commands._common import FormatOpt, echo_err, work
+from resv_cli.commands._common import FormatOpt, echo_err, progress_bar, work
 from resv_cli.commands.render import Format, render, render_record
 
 from resv_cli.core.i18n import N_, _
@@ -70,16 +70,8 @@ def status_cmd(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
 def _progress() -> Any:
     """A progress bar on a terminal; otherwise a line at each tenth of the work."""
-    if sys.stderr.isatty():
-        bar = typer.progressbar(length=1, label=_("re-sealing"), file=sys.stderr)
-        bar.__enter__()
-        seen = [0]
-
-        def update(done: int, total: int) -> None:
-            bar.length = max(total, 1)
-            bar.update(done - seen[0])
-            seen[0] = done
-
+    update, bar = progress_bar(_("re-sealing"))
+    if update is not None:
         return update, bar
     shown = [-1]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from factories import DEFAULT_PASSWORD, make_account, make_facility, make_org
 from sqlalchemy import text
-from support import ADMIN_LOGIN
+from support import ADMIN_LOGIN, disable_audit_triggers
 
 from resv_cli.core.errors import (
     EXIT_AUTH_FAILED,
@@ -75,10 +75,7 @@ def test_broken_history_in_japanese_keeps_its_reason_code(installation, cli, ja)
     for _n in range(3):
         assert cli("audit", "anchor").exit_code == 0
     with installation.engine().begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
-        else:
-            conn.exec_driver_sql("DROP TRIGGER tr_audit_events_no_update")
+        disable_audit_triggers(conn)
         conn.execute(text("UPDATE audit_events SET outcome = 'denied' WHERE seq = 3"))
     r = cli("audit", "verify")
     assert r.exit_code == EXIT_INTEGRITY
