@@ -31,12 +31,13 @@ classification stays exact.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from resv_cli.core.i18n import _
-from resv_cli.importing.feed import chunks
+from resv_cli.importing.feed import chunks, in_pieces
 from resv_cli.importing.normalise import (
     Normaliser,
     fit_legacy,
@@ -236,11 +237,38 @@ def classify(
     return Classified(counts, inserts, updates, rejects, to_seen, conflict_record)
 
 
+# records normalised per piece (by the workers, when there are several)
+PIECE_ROWS = 1_000
+
+
+def normalise_piece(
+    nz: Normaliser, header: list[str], encoding: str | None, rows: list[list[str]], bad: bool
+) -> list[tuple[Any, list[Any], str | None]]:
+    """(R or None, rejects, legacy no of a reject) of each row: a pure function of the rows.
+
+    ``bad``: the decoder has met an undecodable byte (or xlsx an error cell) by the
+    end of these rows; then a row holding one (``row_is_clean``) is rejected with
+    its columns.
+    """
+    normalise, legacy_of = nz.normalise, nz.legacy_of
+    if not bad:
+        return [normalise(row) for row in rows]
+    out: list[tuple[Any, list[Any], str | None]] = []
+    append = out.append
+    for row in rows:
+        if not row_is_clean(row):
+            append((None, undecodable_rejects(row, header, encoding), legacy_of(row)))
+        else:
+            append(normalise(row))
+    return out
+
+
 def keyed_records(
     source: Source,
     nz: Normaliser,
     keyf: KeyFilter,
     dob_tag: Callable[[Any], str | None] | None = None,
+    workers: int = 1,
 ) -> Iterator[tuple[Any, ...]]:
     """Yield (record no, R or None, rejects, legacy no of a reject, L key, P key, maybe).
 
@@ -248,38 +276,40 @@ def keyed_records(
     stored for the facility or belongs to an earlier record of this file: then
     no database lookup is needed for it.  Every valid record's keys are added.
     ``dob_tag``: the date of birth's blind index in P, as stored rows give it
-    (``add_stored_keys``); without it, the date itself.
+    (``add_stored_keys``); without it, the date itself.  ``workers``: processes
+    that normalise pieces of the file (``feed.in_pieces``); the keys, which depend
+    on the records before, are made here in the file's order.
     """
-    header, enc = source.header, source.encoding
-    normalise, legacy_of = nz.normalise, nz.legacy_of
     errors_before = source.errors_at_open
+    work = functools.partial(normalise_piece, nz, source.header, source.encoding)
+
+    def bad() -> bool:
+        return DECODE_ERRORS[0] != errors_before
+
     no = 0
-    for row in source:
-        no += 1
-        if DECODE_ERRORS[0] != errors_before and not row_is_clean(row):
-            legacy = legacy_of(row)
-            yield no, None, undecodable_rejects(row, header, enc), legacy, None, None, False
-            continue
-        r, errs, legacy = normalise(row)
-        if r is None:
-            yield no, None, errs, legacy, None, None, False
-            continue
-        lk = legacy_key(r[1]) if r[1] is not None else None
-        # the person key: name and date of birth.  Without a date of birth, the name
-        # alone only for a record without a registration number (else a re-run of a
-        # ledger that has neither would store its people again); two records with
-        # different numbers and one name are two people.  A group's name is its key.
-        pk = (
-            person_key(r[3], r[6] if dob_tag is None else dob_tag(r[6]), r[0])
-            if r[3] and (r[6] is not None or r[1] is None or r[0] == "group")
-            else None
-        )
-        maybe = (lk is not None and lk in keyf) or (pk is not None and pk in keyf)
-        if lk is not None:
-            keyf.add(lk)
-        if pk is not None:
-            keyf.add(pk)
-        yield no, r, errs, legacy, lk, pk, maybe
+    pieces = in_pieces(source, work, workers, PIECE_ROWS, source.position, bad)
+    for _rows, results, _at in pieces:
+        for r, errs, legacy in results:
+            no += 1
+            if r is None:
+                yield no, None, errs, legacy, None, None, False
+                continue
+            lk = legacy_key(r[1]) if r[1] is not None else None
+            # the person key: name and date of birth.  Without a date of birth, the name
+            # alone only for a record without a registration number (else a re-run of a
+            # ledger that has neither would store its people again); two records with
+            # different numbers and one name are two people.  A group's name is its key.
+            pk = (
+                person_key(r[3], r[6] if dob_tag is None else dob_tag(r[6]), r[0])
+                if r[3] and (r[6] is not None or r[1] is None or r[0] == "group")
+                else None
+            )
+            maybe = (lk is not None and lk in keyf) or (pk is not None and pk in keyf)
+            if lk is not None:
+                keyf.add(lk)
+            if pk is not None:
+                keyf.add(pk)
+            yield no, r, errs, legacy, lk, pk, maybe
 
 
 def chunk_stream(
@@ -288,9 +318,10 @@ def chunk_stream(
     keyf: KeyFilter,
     size: int,
     dob_tag: Callable[[Any], str | None] | None = None,
+    workers: int = 1,
 ) -> Iterator[tuple[list[Any], int]]:
     """The file's keyed records in lists of ``size``, each with the file position after it."""
-    return chunks(keyed_records(source, nz, keyf, dob_tag), size, source.position)
+    return chunks(keyed_records(source, nz, keyf, dob_tag, workers), size, source.position)
 
 
 def add_stored_keys(keyf: KeyFilter | set[str], rows: Iterable[tuple[Any, Any, Any, Any]]) -> None:

@@ -45,7 +45,7 @@ from resv_cli.core.i18n import _
 from resv_cli.core.lookup import facility_id_by_code
 from resv_cli.importing import batches
 from resv_cli.importing.classify import KeyFilter, add_stored_keys, chunk_stream, classify
-from resv_cli.importing.feed import ChunkFeed, ReaderDied
+from resv_cli.importing.feed import ChunkFeed, ReaderDied, default_workers
 from resv_cli.importing.mapping import compile_mapping, load_mapping_file
 from resv_cli.importing.normalise import build_normaliser
 from resv_cli.importing.reader import open_source
@@ -60,6 +60,7 @@ from resv_cli.records.migration import RegistrantStore
 DEFAULT_CHUNK = 10_000
 # records per piece the reader sends: what either process holds at a time
 PIECE = 10_000
+MAX_WORKERS = 64
 ON_CONFLICT = ("skip", "update", "fail")
 # the audit action of a batch, and of the migration grant that allows it
 AUDIT_ACTION = "import.batch"
@@ -74,6 +75,9 @@ class ImportOptions:
     on_conflict: str = "skip"
     max_rejects: int | None = None
     chunk_size: int | None = None  # records per checkpoint; None: DEFAULT_CHUNK
+    # processes that normalise the records (feed.in_pieces); None: feed.default_workers.
+    # The records are the same with any number, so a batch does not keep it
+    workers: int | None = None
 
 
 @dataclass
@@ -313,6 +317,7 @@ class _Run:
                 keyf,
                 min(PIECE, self.chunk_size),
                 keys.dob_tag,
+                opts.workers or default_workers(),
             )
         )
         del keyf  # the feed holds it; once the reader forks, only the reader does
@@ -563,6 +568,7 @@ def import_registrants(
     opts = opts or ImportOptions()
     if opts.chunk_size is not None and opts.chunk_size < 1:
         raise InputError(_("chunk size must be positive"))
+    check_workers(opts.workers)
     run = _Run(engine, actor, path, facility_code, opts, progress)
     run.prepare()
     try:
@@ -572,6 +578,11 @@ def import_registrants(
         run.release_lock()
 
 
+def check_workers(workers: int | None) -> None:
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise InputError(_("workers must be between 1 and {most}").format(most=MAX_WORKERS))
+
+
 def resume_import(
     engine: Engine,
     actor: Any,
@@ -579,9 +590,11 @@ def resume_import(
     path: Path | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> ImportResult:
     """Finish an interrupted batch from its checkpoint (same file, same options)."""
     require_importer(actor)
+    check_workers(workers)
     row = batches.registrant_batch(engine, batch_id)
     if row is None:
         raise NotFound(_("no registrant import batch {batch}").format(batch=batch_id))
@@ -619,6 +632,7 @@ def resume_import(
         on_conflict=o["on_conflict"],
         max_rejects=o["max_rejects"],
         chunk_size=int(o["chunk_size"]),
+        workers=workers,
     )
     if opts.encoding == "utf-8-sig":
         opts.encoding = "utf-8"
