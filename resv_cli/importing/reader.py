@@ -322,19 +322,22 @@ class XlsxSource(Source):
 # What calamine may hold of a workbook.  It reads the whole sheet into memory: measured
 # on the bench's 200,000-row, 12-column file (sheet XML 142 MB with inline strings),
 # a bare calamine read peaks at 225 MB RSS, about 1.5x the sheet's and shared strings'
-# inflated XML.  The import's whole process tree must stay under 200 MB, so calamine
-# gets at most CALAMINE_BUDGET by that estimate; a larger sheet is streamed by openpyxl.
-CALAMINE_BUDGET = 100 << 20
+# inflated XML.  The import's whole process tree must stay under 200 MB (the writing
+# process peaks near 100 MB, the reader's interpreter takes about 40), so calamine
+# gets at most CALAMINE_BUDGET by that estimate; a larger sheet is read in windows
+# (below) or streamed by openpyxl.
+CALAMINE_BUDGET = 48 << 20
 CALAMINE_PER_XML_BYTE = 1.6
 # A sheet over the budget is read in windows of about this much of its XML (whole rows):
-# measured on that file, 4 MiB windows read it in 1.03-1.08x the CPU time of a whole
-# read, at 80 MB peak RSS instead of 222.  Each window is a workbook of its own, so it
+# measured on that file, 1 MiB windows read it in about the CPU time of a whole read
+# (3.7-4.7 s against 4.3 s, noisy) at 36 MB peak RSS instead of 226 (4 MiB: 85 MB;
+# 0.5 MiB: 28 MB but up to 5.0 s).  Each window is a workbook of its own, so it
 # carries the shared strings: windows are used only when those are no larger than a
 # window (re-read at most once more than the sheet's own XML; writers that write inline
 # strings, like openpyxl, have none).  A workbook with a larger shared-strings part
 # (Excel's habit) is read whole within the budget, else by openpyxl; both hold the
 # whole table of strings, which random access by index requires.
-CALAMINE_WINDOW = 4 << 20
+CALAMINE_WINDOW = 1 << 20
 _XML_MARKERS = (b"<!DOCTYPE", b"<!ENTITY")
 _ERROR_CELL = b't="e"'
 # where ``</row>`` may be other than the end of a row: the sheet is not cut there
