@@ -86,6 +86,14 @@ def test_booking_of_another_facility_answers_like_a_missing_one(city, cli):
     r = cli("booking", "list", "-f", "json")
     assert [x["id"] for x in json.loads(r.stdout)] == [mine]
     assert json.loads(cli("booking", "list", "--count", "-f", "json").stdout) == {"count": 1}
+    # another facility's bookings: none shown; a code that names no facility: said so
+    r = cli("booking", "list", "--facility", "cosmos-hall", "-f", "json")
+    assert (r.exit_code, json.loads(r.stdout)) == (0, [])
+    r = cli("booking", "list", "--facility", "no-such-hall")
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (
+        "Error: no facility with code 'no-such-hall' (see `resv facility list`)"
+    )
     r = cli("booking", "cancel", str(mine))
     assert r.exit_code == 0, r
     assert inst.scalar("SELECT status FROM bookings WHERE id = :i", i=mine) == "cancelled"
