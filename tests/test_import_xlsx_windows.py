@@ -9,6 +9,7 @@ calamine and a streaming read by openpyxl, byte for byte.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from defusedxml.ElementTree import fromstring
 
+from resv_cli.core.errors import InputError
 from resv_cli.importing import reader
 from resv_cli.importing.reader import CalamineSource, XlsxSource, calamine_plan, open_source
 
@@ -154,31 +156,57 @@ def to_shared_strings(src: Path, dst: Path) -> Path:
     })  # fmt: skip
 
 
-def test_shared_strings_are_carried_by_every_window(tmp_path: Path) -> None:
+def test_each_window_carries_only_the_shared_strings_it_uses(tmp_path: Path) -> None:
     inline = save_xlsx(tmp_path / "inline.xlsx", [legacy_rows(400)])
     f = to_shared_strings(inline, tmp_path / "sst.xlsx")
     with zipfile.ZipFile(f) as z:
-        assert b't="s"' in z.read(SHEET) and b"inlineStr" not in z.read(SHEET)
+        sheet = z.read(SHEET)
+        total = z.getinfo("xl/sharedStrings.xml").file_size
+    assert b't="s"' in sheet and b"inlineStr" not in sheet
     windowed, whole, streamed = three_reads(f)
     assert windowed == whole == streamed == records(CalamineSource(inline))
+    # renumbered from 0 in each window, and each window's table is a small part of the whole
+    sizes = []
+    for book in reader._sheet_windows(f, WINDOW):
+        with zipfile.ZipFile(book) as z:
+            xml, table = z.read(SHEET), z.read("xl/sharedStrings.xml")
+        used = {int(v) for v in re.findall(rb'<c [^>]*t="s"[^>]*><v>(\d+)</v>', xml)}
+        assert used == set(range(len(used))) == set(range(table.count(b"<si>")))
+        sizes.append(len(table))
+    assert len(sizes) > 10 and max(sizes) < total / 5
 
 
-def test_shared_strings_larger_than_a_window_are_not_read_in_windows(
+def test_a_shared_string_cell_in_an_unknown_form_is_refused_not_guessed(
+    tmp_path: Path,
+) -> None:
+    f = to_shared_strings(save_xlsx(tmp_path / "i.xlsx", [legacy_rows(200)]), tmp_path / "s.xlsx")
+    with zipfile.ZipFile(f) as z:
+        xml = z.read(SHEET)
+    cells = re.findall(rb'<c [^>]*t="s"[^>]*><v>\d+</v>', xml)
+    odd = rewrite(f, tmp_path / "odd.xlsx", {SHEET: xml.replace(
+        cells[900], cells[900].replace(b"<v>", b"<v> "), 1)})  # fmt: skip
+    with pytest.raises(InputError, match=r"^odd.xlsx: refused: a shared-string cell in a form"):
+        records(CalamineSource(odd, window=WINDOW))
+    number = re.search(rb"<v>(\d+)</v>", cells[900])
+    assert number is not None
+    past = cells[900].replace(number.group(0), b"<v>999999</v>")
+    gone = rewrite(f, tmp_path / "gone.xlsx", {SHEET: xml.replace(cells[900], past, 1)})
+    with pytest.raises(InputError, match=r"^gone.xlsx: refused: a cell refers to a shared string"):
+        records(CalamineSource(gone, window=WINDOW))
+
+
+def test_shared_strings_that_cannot_be_cut_safely_are_not_cut(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # each window re-reads the shared strings: only as often as the sheet's own XML.
-    # A ledger of few distinct values: a long sheet, a short table of strings
-    rows = [["区分", "氏名", "住所"]] + [["個人", f"名前{i % 7}", "印西市"] for i in range(3000)]
-    f = to_shared_strings(save_xlsx(tmp_path / "i.xlsx", [rows]), tmp_path / "s.xlsx")
-    with zipfile.ZipFile(f) as z:
-        strings = z.getinfo("xl/sharedStrings.xml").file_size
+    f = to_shared_strings(save_xlsx(tmp_path / "i.xlsx", [legacy_rows(200)]), tmp_path / "s.xlsx")
     monkeypatch.setattr(reader, "CALAMINE_BUDGET", reader.calamine_estimate(f) - 1)
-    monkeypatch.setattr(reader, "CALAMINE_WINDOW", strings)
     assert calamine_plan(f) == "windows"
-    assert records(open_source(f)) == records(XlsxSource(f))
-    monkeypatch.setattr(reader, "CALAMINE_WINDOW", strings - 1)
-    assert calamine_plan(f) is None
-    assert isinstance(open_source(f), XlsxSource)
+    with zipfile.ZipFile(f) as z:
+        table = z.read("xl/sharedStrings.xml")
+    commented = rewrite(f, tmp_path / "c.xlsx", {
+        "xl/sharedStrings.xml": table.replace(b"</si>", b"</si><!-- </si> -->", 1)})  # fmt: skip
+    assert calamine_plan(commented) is None
+    assert records(open_source(commented)) == records(CalamineSource(f))
 
 
 def test_only_the_first_sheet_is_read_whichever_member_holds_it(tmp_path: Path) -> None:
@@ -213,10 +241,9 @@ def test_the_plan_windows_a_sheet_over_the_budget(
     src = open_source(f)
     assert isinstance(src, CalamineSource) and src._wb is None  # not read whole
     assert records(src) == records(XlsxSource(f))
-    # shared strings and two windows over the budget: openpyxl streams it
-    monkeypatch.setattr(reader, "CALAMINE_BUDGET", int(1.6 * 2 * WINDOW) - 1)
-    assert calamine_plan(f) is None
-    assert isinstance(open_source(f), XlsxSource)
+    # a window's memory does not grow with the sheet: windows whatever the budget
+    monkeypatch.setattr(reader, "CALAMINE_BUDGET", 1)
+    assert calamine_plan(f) == "windows"
 
 
 @pytest.mark.parametrize(

@@ -331,18 +331,23 @@ CALAMINE_PER_XML_BYTE = 1.6
 # A sheet over the budget is read in windows of about this much of its XML (whole rows):
 # measured on that file, 1 MiB windows read it in about the CPU time of a whole read
 # (3.7-4.7 s against 4.3 s, noisy) at 36 MB peak RSS instead of 226 (4 MiB: 85 MB;
-# 0.5 MiB: 28 MB but up to 5.0 s).  Each window is a workbook of its own, so it
-# carries the shared strings: windows are used only when those are no larger than a
-# window (re-read at most once more than the sheet's own XML; writers that write inline
-# strings, like openpyxl, have none).  A workbook with a larger shared-strings part
-# (Excel's habit) is read whole within the budget, else by openpyxl; both hold the
-# whole table of strings, which random access by index requires.
+# 0.5 MiB: 28 MB but up to 5.0 s).  Each window is a workbook of its own; where the
+# workbook has a shared-strings table (Excel's habit; openpyxl writes inline strings),
+# a window carries only the strings its cells use, renumbered (``_window_strings``).
+# The table itself is held whole, as raw XML: any reader must hold it (openpyxl holds
+# it as Python strings, which take more), since cells refer to it by index.
 CALAMINE_WINDOW = 1 << 20
 _XML_MARKERS = (b"<!DOCTYPE", b"<!ENTITY")
 _ERROR_CELL = b't="e"'
 # where ``</row>`` may be other than the end of a row: the sheet is not cut there
 _NOT_CUT = (b"<!--", b"<![CDATA[")
 _SHEET_DATA = b"<sheetData>"
+_STRINGS = "sharedStrings.xml"
+_SI = re.compile(rb"<si>.*?</si>|<si/>", re.S)
+# a shared-string cell: its value is an index into the table (quotes either way)
+_SST_CELL = re.compile(rb"""(<c\b[^>]*?\bt=["']s["'][^>]*(?<!/)>)<v>(\d+)</v>""")
+_SST_OPEN = re.compile(rb"""<c\b[^>]*?\bt=["']s["'][^>]*(?<!/)>""")
+_SST_COUNTS = re.compile(rb"""\s(?:count|uniqueCount)=["']\d+["']""")
 _DIMENSION = re.compile(rb"<dimension\b[^>]*/>")
 _PROLOG = re.compile(rb"<[?!][^>]*>")  # the XML declaration (no DTD: calamine_plan)
 _ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)[\s>/]")
@@ -379,7 +384,7 @@ def calamine_estimate(path: Path) -> int:
 
 def _strings_size(path: Path) -> int:
     with zipfile.ZipFile(path) as z:
-        return sum(i.file_size for i in z.infolist() if i.filename.endswith("sharedStrings.xml"))
+        return sum(i.file_size for i in z.infolist() if i.filename.endswith(_STRINGS))
 
 
 def calamine_plan(path: Path, budget: int | None = None) -> str | None:
@@ -387,11 +392,11 @@ def calamine_plan(path: Path, budget: int | None = None) -> str | None:
 
     None when any XML member holds a DTD or the sheet an error cell (only openpyxl
     guards against those).  Within the budget by ``calamine_estimate``: whole.  Else
-    in windows, if the first sheet can be cut safely (a plain ``<sheetData>``, no
-    comment or CDATA section where ``</row>`` could hide), the shared strings are no
-    larger than a window (``CALAMINE_WINDOW``) and they and two windows fit the
-    budget.  One streaming pass over the XML members (inflated in blocks, never
-    whole) decides, before anything is read.
+    in windows, if the first sheet and the shared strings can be cut safely (a plain
+    ``<sheetData>`` and ``<si>``, no comment or CDATA section where ``</row>`` or
+    ``</si>`` could hide): a window's memory does not grow with the sheet, and the
+    table of strings, held whole, is held by openpyxl too.  One streaming pass over
+    the XML members (inflated in blocks, never whole) decides, before anything is read.
     """
     budget = CALAMINE_BUDGET if budget is None else budget
     whole = calamine_estimate(path) <= budget
@@ -403,25 +408,24 @@ def calamine_plan(path: Path, budget: int | None = None) -> str | None:
                 continue
             sheet = info.filename.startswith("xl/worksheets/")
             markers = _XML_MARKERS + ((_ERROR_CELL,) if sheet else ())
-            seen_data = False
+            cut = info.filename == first or info.filename.endswith(_STRINGS)
+            seen = False  # <sheetData> in the sheet, <si> or <si/> in the strings
             tail = b""
             with z.open(info) as f:
                 while block := f.read(1 << 20):
                     data = tail + block
                     if any(m in data for m in markers):
                         return None
-                    if info.filename == first:
-                        seen_data = seen_data or _SHEET_DATA in data
+                    if cut:
+                        seen = seen or any(m in data for m in (_SHEET_DATA, b"<si>", b"<si/>"))
                         if any(m in data for m in _NOT_CUT):
                             cuttable = False
                     tail = data[-16:]
-            if info.filename == first and not seen_data:
+            if cut and not seen:
                 cuttable = False
     if whole:
         return "whole"
-    strings = _strings_size(path)
-    windows = CALAMINE_PER_XML_BYTE * (strings + 2 * CALAMINE_WINDOW)
-    return "windows" if cuttable and strings <= CALAMINE_WINDOW and windows <= budget else None
+    return "windows" if cuttable else None
 
 
 def calamine_fits(path: Path, budget: int | None = None) -> bool:
@@ -432,10 +436,11 @@ def calamine_fits(path: Path, budget: int | None = None) -> bool:
 def _sheet_windows(path: Path, window: int) -> Iterator[io.BytesIO]:
     """The first sheet as workbooks of whole rows (zip archives, stored), in order.
 
-    Each holds the workbook's own parts (styles for dates, shared strings...) and,
-    as its first sheet, the sheet's head up to ``<sheetData>``, the next rows cut
-    after a ``</row>``, and the closing tags.  ``calamine_plan`` has checked that
-    ``</row>`` can only end a row in this sheet.  The stale ``<dimension>`` is dropped.
+    Each holds the workbook's own parts (styles for dates...), the shared strings
+    its rows use (``_StringTable``) and, as its first sheet, the sheet's head up to
+    ``<sheetData>``, the next rows cut after a ``</row>``, and the closing tags.
+    ``calamine_plan`` has checked that ``</row>`` can only end a row in this sheet
+    (and ``</si>`` a string in the table).  The stale ``<dimension>`` is dropped.
     """
     with zipfile.ZipFile(path) as z:
         part = _first_sheet(z)
@@ -446,6 +451,8 @@ def _sheet_windows(path: Path, window: int) -> Iterator[io.BytesIO]:
             if i.filename.endswith((".xml", ".rels"))
             and not i.filename.startswith("xl/worksheets/")
         }
+        strings = next((name for name in parts if name.endswith(_STRINGS)), None)
+        table = _StringTable(path, parts.pop(strings)) if strings is not None else None
         head: bytes | None = None
         close = b""
         buf = b""
@@ -476,11 +483,60 @@ def _sheet_windows(path: Path, window: int) -> Iterator[io.BytesIO]:
                 with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as book:
                     for name, data in parts.items():
                         book.writestr(name, data)
+                    if table is not None:
+                        rows, used = table.window(rows)
+                        book.writestr(strings, used)
                     book.writestr(part, head + rows + close)
                 out.seek(0)
                 yield out
                 if not block:
                     return
+
+
+class _StringTable:
+    """A workbook's shared strings, held as their raw XML, handed out per window.
+
+    A window's shared-string cells are renumbered to a table of only the strings
+    they use (``window``), so calamine reads a small table per window instead of the
+    whole one each time.  Every shared-string cell of a window must have the form
+    ``<c ... t="s"><v>N</v></c>`` that every writer uses; any other form, or an index
+    past the table, refuses the file rather than risk a wrong string.
+    """
+
+    def __init__(self, path: Path, xml: bytes) -> None:
+        import array
+
+        self.path, self.xml = path, xml
+        self.starts, self.ends = array.array("q"), array.array("q")
+        for m in _SI.finditer(xml):
+            self.starts.append(m.start())
+            self.ends.append(m.end())
+        first = self.starts[0] if self.starts else xml.rfind(b"</sst>")
+        self.head = _SST_COUNTS.sub(b"", xml[:first])
+
+    def _refused(self, why: str) -> InputError:
+        return InputError(_("{file}: refused: {cause}").format(file=self.path.name, cause=why))
+
+    def window(self, rows: bytes) -> tuple[bytes, bytes]:
+        """The window's rows renumbered, and the table of the strings they use."""
+        used: dict[int, int] = {}
+        size = len(self.starts)
+
+        def renumber(m: re.Match[bytes]) -> bytes:
+            old = int(m.group(2))
+            new = used.get(old)
+            if new is None:
+                if old >= size:
+                    raise self._refused(_("a cell refers to a shared string that is not there"))
+                new = used[old] = len(used)
+            return b"%s<v>%d</v>" % (m.group(1), new)
+
+        out, n = _SST_CELL.subn(renumber, rows)
+        if n != len(_SST_OPEN.findall(rows)):
+            raise self._refused(_("a shared-string cell in a form this reader does not know"))
+        xml, starts, ends = self.xml, self.starts, self.ends
+        table = b"".join(xml[starts[i] : ends[i]] for i in used)
+        return out, self.head + table + b"</sst>"
 
 
 class CalamineSource(Source):
