@@ -110,11 +110,9 @@ def upgrade(ctx: typer.Context) -> None:
 
     Example: resv --db postgresql://resv@dbhost/resv db upgrade
     """
-    from resv_cli.core import migrations
+    from resv_cli.accounts.installation import upgrade as upgrade_schema
 
-    engine = state(ctx).engine()
-    with engine.begin() as conn:
-        before, after = migrations.upgrade(conn)
+    before, after = upgrade_schema(state(ctx).engine())
     if before == after:
         echo_err(_("Already at revision {revision}.").format(revision=after))
     elif before:

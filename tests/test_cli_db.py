@@ -141,3 +141,52 @@ def test_upgrade_from_0002_gives_each_account_its_place_of_work(installation, cl
     ) == [("op-1", "chuo-rojin")]
     assert installation.scalar("SELECT count(*) FROM accounts WHERE all_managed_facilities") == 0
     assert check_schema(get_engine(installation.url)) == []
+    # the upgrade is in the history, in its own transaction's event, and the chain holds
+    events = installation.rows(
+        "SELECT action, outcome, login_id, detail FROM audit_events "
+        "WHERE action = 'db.upgrade' ORDER BY seq"
+    )
+    assert [(a, o, who) for a, o, who, _detail in events] == [("db.upgrade", "allowed", None)]
+    import json
+
+    assert json.loads(events[0][3]) == {
+        "dialect": installation.backend,
+        "revision_from": "0002",
+        "revision_to": head_revision(),
+    }
+    assert cli("audit", "verify").exit_code == 0
+    # at head again: nothing to change, nothing recorded
+    assert cli("db", "upgrade").exit_code == 0
+    assert installation.scalar("SELECT count(*) FROM audit_events WHERE action = 'db.upgrade'") == 1
+
+
+def test_a_failed_upgrade_records_nothing_and_changes_nothing(installation, cli):
+    # without the audit key the event cannot be written: the migrations roll back with it
+    from resv_cli.audit import keys
+
+    engine = installation.engine()
+    with engine.begin() as conn:  # as 0005 left it (see test_registrant_indexes)
+        conn.exec_driver_sql("DROP INDEX ix_registrants_facility_id_kana_key")
+        conn.exec_driver_sql("CREATE INDEX ix_registrants_kana_key ON registrants (kana_key)")
+        conn.exec_driver_sql("CREATE INDEX ix_registrants_name_key ON registrants (name_key)")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0005'")
+    engine.dispose()
+    key = keys.key_file()
+    saved = key.read_bytes()
+    key.unlink()
+    try:
+        r = cli("db", "upgrade")
+    finally:
+        key.write_bytes(saved)
+        key.chmod(0o600)
+    assert r.exit_code == 1
+    assert r.stderr.strip() == (
+        f"Error: audit key file {key} is missing; copy the installation's key file there "
+        "or set RESV_AUDIT_KEY_FILE"
+    )
+    assert installation.scalar("SELECT version_num FROM alembic_version") == "0005"
+    assert installation.scalar("SELECT count(*) FROM audit_events WHERE action = 'db.upgrade'") == 0
+    # the migration's own change was rolled back with the missing event
+    r = cli("db", "upgrade")
+    assert r.exit_code == 0, r
+    assert f"Upgraded from 0005 to revision {head_revision()}." in r.stderr

@@ -95,3 +95,33 @@ def initialise(
         "data_key_created": kek_created,
         "data_key_source": keks.source,
     }
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Apply pending schema migrations; (revision before, after).
+
+    A database that had a schema records the change in its history, in the
+    migrations' own transaction: no upgrade without its event (an empty database
+    has no history yet; ``db init`` starts it).  Run without a login: the schema
+    may be too old for the session check, and the database's credentials are what
+    guard it.
+    """
+    from resv_cli.core import migrations
+
+    with engine.begin() as conn:
+        before, after = migrations.upgrade(conn)
+        if before is not None and before != after:
+            s = Session(bind=conn)  # joins the migrations' transaction, never ends it
+            audit.record(
+                s,
+                None,
+                "db.upgrade",
+                detail={
+                    "dialect": engine.dialect.name,
+                    "revision_from": before,
+                    "revision_to": after,
+                },
+            )
+            s.flush()
+            s.close()
+    return before, after

@@ -103,6 +103,7 @@ _DEFS = (
     ActionDef("db.init", "データベース初期化", "database initialised"),
     ActionDef("db.grant_runtime_role", "実行用ロール付与", "runtime role granted"),
     ActionDef("db.rls_apply", "行レベルセキュリティ適用", "row-level security applied"),
+    ActionDef("db.upgrade", "データベース構造の更新", "database schema upgraded"),
 )
 
 ACTIONS: MappingProxyType[str, ActionDef] = MappingProxyType({d.code: d for d in _DEFS})
@@ -180,6 +181,7 @@ class A:
     DB_INIT = "db.init"
     DB_GRANT_RUNTIME_ROLE = "db.grant_runtime_role"
     DB_RLS_APPLY = "db.rls_apply"
+    DB_UPGRADE = "db.upgrade"
 
 
 OUTCOMES: MappingProxyType[str, tuple[str, str]] = MappingProxyType(
@@ -297,6 +299,8 @@ DETAIL_KEYS: MappingProxyType[str, str] = MappingProxyType(
         "resource": "resource asked about",
         "results": "number of results",
         "retired": "facilities retired",
+        "revision_from": "the schema revision before an upgrade",
+        "revision_to": "the schema revision after an upgrade",
         "revoked": "roster rows of revoked accounts (not re-granted)",
         "role": "role",
         "roster_entry": "roster entry id",
