@@ -61,6 +61,19 @@ def _dob(text: str | None):  # noqa: ANN202 - returns date | None
     return parse_date(text, what="--dob") if text else None
 
 
+AllowDuplicateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--allow-duplicate",
+        metavar="REASON",
+        help=N_(
+            "Register although the facility has a registrant with the same name, kind "
+            "and date of birth (why, e.g. the application number; audited)."
+        ),
+    ),
+]
+
+
 @app.command("add")
 def add_cmd(
     ctx: typer.Context,
@@ -79,17 +92,7 @@ def add_cmd(
     representative: RepOpt = None,
     card_valid_from: CardFromOpt = None,
     card_valid_until: CardUntilOpt = None,
-    allow_duplicate: Annotated[
-        str | None,
-        typer.Option(
-            "--allow-duplicate",
-            metavar="REASON",
-            help=N_(
-                "Register although the facility has a registrant with the same name, kind "
-                "and date of birth (why, e.g. the application number; audited)."
-            ),
-        ),
-    ] = None,
+    allow_duplicate: AllowDuplicateOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Register a person or group at a facility in your scope (operator); audited.
@@ -207,12 +210,15 @@ def update_cmd(
     representative: RepOpt = None,
     card_valid_from: CardFromOpt = None,
     card_valid_until: CardUntilOpt = None,
+    allow_duplicate: AllowDuplicateOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Change fields of a registrant in your scope; audited (field names only).
 
     A blank value clears an optional field. The status has its own commands
-    (suspend, reinstate, delete).
+    (suspend, reinstate, delete). A new name or date of birth that makes the
+    registrant a likely duplicate of another at the facility is refused unless
+    --allow-duplicate says why.
 
     Example: resv registrant update 42 --phone 0476-11-2222 --card-valid-until 2027-03-31
     """
@@ -234,7 +240,9 @@ def update_cmd(
         "card_valid_until": card_valid_until,
     }
     with work(ctx) as w:
-        row = update_registrant(w.session, w.actor, registrant_id, changes)
+        row = update_registrant(
+            w.session, w.actor, registrant_id, changes, allow_duplicate=allow_duplicate
+        )
     render_record(row, fmt, codes=CODES)
 
 

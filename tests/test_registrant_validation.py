@@ -159,3 +159,54 @@ def test_one_list_of_registrant_fields():
     assert set(UPDATABLE) == set(REGISTRANT_FIELDS) - {"kind"}
     derived = {k for keys in fields.DERIVED.values() for k in keys}
     assert set(R_FIELDS) == set(REGISTRANT_FIELDS) | derived | {"legacy_no", *STATUS_FIELDS}
+
+
+def test_an_update_that_makes_a_likely_duplicate_needs_a_reason(city, cli):
+    inst, regs = city
+    # another person at the same facility, then renamed and re-dated to match 高橋 花子
+    r = _add(cli, "--name", "佐藤 一郎", "--dob", "1950-01-02")
+    assert r.exit_code == 0, r.stderr
+    other = inst.scalar("SELECT max(id) FROM registrants")
+    r = cli("registrant", "update", str(other), "--name", "佐藤 一郎")  # its own name again
+    assert r.exit_code == 0, r.stderr
+    same = ("--name", "髙橋 花子", "--dob", "昭和23年5月3日")
+    r = cli("registrant", "update", str(other), *same)
+    assert r.exit_code == 1
+    assert r.stderr == (
+        f"Error: registrant {regs['chuo']} at chuo-rojin has the same name, kind and date of "
+        "birth: check it first; if this is another person, give --allow-duplicate REASON\n"
+    )
+    assert inst.clear_rows("SELECT name FROM registrants WHERE id = :i", i=other) == [
+        ("佐藤 一郎",)
+    ]
+    refused = inst.rows(
+        "SELECT outcome, detail FROM audit_events WHERE action = 'registrant.update' ORDER BY seq"
+    )[-1]
+    assert (refused[0], json.loads(refused[1])) == (
+        "failed",
+        {"reason": "likely_duplicate", "duplicate_of": regs["chuo"]},
+    )
+    blank = cli("registrant", "update", str(other), *same, "--allow-duplicate", " ")
+    assert (blank.exit_code, blank.stderr) == (
+        1,
+        "Error: --allow-duplicate needs the reason (e.g. the application number)\n",
+    )
+    ok = cli("registrant", "update", str(other), *same, "--allow-duplicate", "別人 (申請 7)")
+    assert ok.exit_code == 0, ok.stderr
+    event = json.loads(
+        inst.rows(
+            "SELECT detail FROM audit_events WHERE action = 'registrant.update' ORDER BY seq"
+        )[-1][0]
+    )
+    assert event == {
+        "fields": ["date_of_birth", "name"],
+        "duplicate_of": regs["chuo"],
+        "override_reason": "別人 (申請 7)",
+    }
+    # a registrant is not its own duplicate, and other fields are not checked; but now
+    # that two registrants match, renaming either one to that name again is checked
+    r = cli("registrant", "update", str(other), "--phone", "0476-11-2222")
+    assert r.exit_code == 0, r.stderr
+    r = cli("registrant", "update", str(regs["chuo"]), "--name", "高橋 花子")
+    assert r.exit_code == 1
+    assert f"registrant {other} at chuo-rojin has the same name" in r.stderr

@@ -161,10 +161,13 @@ def _cleaned(values: dict[str, Any]) -> dict[str, Any]:
     return cleaned.columns
 
 
-def _likely_duplicate(session: Session, facility_id: int, columns: dict[str, Any]) -> int | None:
+def _likely_duplicate(
+    session: Session, facility_id: int, columns: dict[str, Any], other_than: int | None = None
+) -> int | None:
     """A registrant of the facility with the same search key, kind and date of birth.
 
-    ``columns``: as stored (the date of birth by its blind index, ``dob_bidx``).
+    ``columns``: as stored (the date of birth by its blind index, ``dob_bidx``);
+    ``other_than``: the registrant itself, when it is changed.
     """
     dob = columns.get(fieldcrypt.DOB_TAG)
     dob_col: Any = Registrant.dob_bidx
@@ -181,8 +184,36 @@ def _likely_duplicate(session: Session, facility_id: int, columns: dict[str, Any
         kind_col == columns["kind"],
         dob_col.is_(None) if dob is None else dob_col == dob,
     )
+    if other_than is not None:
+        q = q.where(Registrant.id != other_than)
     found = session.execute(q.order_by(Registrant.id).limit(1)).scalar()
     return None if found is None else int(found)
+
+
+def _check_override(allow_duplicate: str | None) -> None:
+    if allow_duplicate is not None and not allow_duplicate.strip():
+        raise InputError(_("--allow-duplicate needs the reason (e.g. the application number)"))
+
+
+def _duplicate_allowed(
+    same: int | None, allow_duplicate: str | None, facility_code: str, action: str
+) -> dict[str, Any]:
+    """Refuse a likely duplicate (``same``) without a reason; else the audit detail of it."""
+    if same is None:
+        return {}
+    if allow_duplicate is None:
+        raise Conflict(
+            _(
+                "registrant {id} at {facility} has the same name, kind and date of birth: "
+                "check it first; if this is another person, give --allow-duplicate REASON"
+            ).format(id=same, facility=facility_code),
+            action=action,
+            resource_type="registrant",
+            facility_code=facility_code,
+            outcome="failed",
+            detail={"reason": "likely_duplicate", "duplicate_of": same},
+        )
+    return {"duplicate_of": same, "override_reason": allow_duplicate[:200]}
 
 
 def add_registrant(
@@ -200,8 +231,7 @@ def add_registrant(
     """
     actor = logged_in(actor)
     values = {k: v for k, v in vars(new).items() if k != "facility"}
-    if allow_duplicate is not None and not allow_duplicate.strip():
-        raise InputError(_("--allow-duplicate needs the reason (e.g. the application number)"))
+    _check_override(allow_duplicate)
     columns = _cleaned(values)
     fac = facility_by_code(session, new.facility)
     grant = require(
@@ -227,20 +257,7 @@ def add_registrant(
     detail: dict[str, Any] = {"kind": columns["kind"], "decided_by": decision.source}
     dob_tag = keys.dob_tag(columns.get("date_of_birth"))
     same = _likely_duplicate(session, fac.id, {**columns, fieldcrypt.DOB_TAG: dob_tag})
-    if same is not None and allow_duplicate is None:
-        raise Conflict(
-            _(
-                "registrant {id} at {facility} has the same name, kind and date of birth: "
-                "check it first; if this is another person, give --allow-duplicate REASON"
-            ).format(id=same, facility=fac.code),
-            action="registrant.add",
-            resource_type="registrant",
-            facility_code=fac.code,
-            outcome="failed",
-            detail={"reason": "likely_duplicate", "duplicate_of": same},
-        )
-    if same is not None:
-        detail |= {"duplicate_of": same, "override_reason": (allow_duplicate or "")[:200]}
+    detail |= _duplicate_allowed(same, allow_duplicate, fac.code, "registrant.add")
     rid = fieldcrypt.allocate_ids(session, 1)[0]  # sealed with its id, in the one INSERT
     reg = Registrant(
         id=rid,
@@ -278,10 +295,21 @@ def scoped_refusal(registrant_id: int, action: str, facility_code: str, reason: 
 
 
 def update_registrant(
-    session: Session, actor: Actor | None, registrant_id: int, changes: dict[str, Any]
+    session: Session,
+    actor: Actor | None,
+    registrant_id: int,
+    changes: dict[str, Any],
+    *,
+    allow_duplicate: str | None = None,
 ) -> dict[str, Any]:
-    """Change some fields of a registrant in scope for ``update``."""
+    """Change some fields of a registrant in scope for ``update``.
+
+    A new name or date of birth that makes it a likely duplicate of another
+    registrant of the facility is refused as in ``add_registrant``, unless
+    ``allow_duplicate`` gives the reason (audited).
+    """
     actor = logged_in(actor)
+    _check_override(allow_duplicate)
     changes = {k: v for k, v in changes.items() if v is not None}
     unknown = sorted(set(changes) - set(UPDATABLE))
     if unknown:
@@ -299,6 +327,16 @@ def update_registrant(
     except fields.FieldError as exc:
         given = "card_valid_until" if "card_valid_until" in changes else "card_valid_from"
         raise InputError(f"{fields.OPTIONS[given]}: {exc}") from None
+    detail: dict[str, Any] = {"fields": sorted(changes)}
+    if {"name", "date_of_birth"} & set(changes):
+        lock_facility_registrants(session, fac.id)  # as at registration
+        same = _likely_duplicate(
+            session,
+            fac.id,
+            {"name_key": reg.name_key, "kind": reg.kind, fieldcrypt.DOB_TAG: reg.dob_bidx},
+            other_than=registrant_id,
+        )
+        detail |= _duplicate_allowed(same, allow_duplicate, fac.code, "registrant.update")
     reg.updated_at = clock.now()
     audit.record(
         session,
@@ -307,7 +345,7 @@ def update_registrant(
         resource_type="registrant",
         resource_id=registrant_id,
         facility_code=fac.code,
-        detail={"fields": sorted(changes)},
+        detail=detail,
     )
     return {"id": registrant_id, "facility": fac.code, "updated": ",".join(sorted(changes))}
 
