@@ -320,6 +320,9 @@ def update_registrant(
     if decision.fields is not None and not set(changes) <= decision.fields:
         raise scoped_refusal(registrant_id, "registrant.update", fac.code, "field_not_allowed")
     keys = fieldcrypt.load(session, for_writing=True)
+    new_person = bool({"name", "date_of_birth"} & set(changes))
+    if new_person:  # before this row changes, as at registration (an import may be running)
+        lock_facility_registrants(session, fac.id)
     for column, value in keys.stored(registrant_id, _cleaned(changes)).items():
         setattr(reg, column, value)
     try:  # one end of the card's validity given, checked against the other as stored
@@ -328,8 +331,7 @@ def update_registrant(
         given = "card_valid_until" if "card_valid_until" in changes else "card_valid_from"
         raise InputError(f"{fields.OPTIONS[given]}: {exc}") from None
     detail: dict[str, Any] = {"fields": sorted(changes)}
-    if {"name", "date_of_birth"} & set(changes):
-        lock_facility_registrants(session, fac.id)  # as at registration
+    if new_person:
         same = _likely_duplicate(
             session,
             fac.id,
