@@ -187,6 +187,7 @@ COLUMNS = (
     NC_("column", "taken_by"),
     NC_("column", "term_end"),
     NC_("column", "term_start"),
+    NC_("column", "previous_term_end"),
     NC_("column", "unchanged"),
     NC_("column", "updated"),
     NC_("column", "valid_from"),

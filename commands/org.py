@@ -195,13 +195,23 @@ def renew(
             ),
         ),
     ] = False,
+    extend_management: Annotated[
+        bool,
+        typer.Option(
+            "--extend-management",
+            help=N_(
+                "Also let the organisation go on managing the facilities whose management "
+                "ends with the current term, to --until (each a new management period, audited)."
+            ),
+        ),
+    ] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Record a renewal of a designated manager: a new designation period (指定期間) (admin).
 
     The previous periods are kept (org show lists them all); audited as org.renew.
 
-    Example: resv org renew inzai-fm --until 2037-03-31 --extend-accounts
+    Example: resv org renew inzai-fm --until 2037-03-31 --extend-accounts --extend-management
     """
     from resv_cli.commands.render import render_record
 
@@ -216,7 +226,20 @@ def renew(
             start=_date(from_, "--from"),
             extend_accounts=extend_accounts,
         )
+        continued: list[str] = []
+        if extend_management and row["previous_term_end"]:
+            from resv_cli.facilities.handover import continue_management
+
+            continued = continue_management(
+                w.session, w.actor, code, row["previous_term_end"], row["term_end"]
+            )
     echo_err(_("Designation of {code} renewed until {day}.").format(code=code, day=row["term_end"]))
+    if continued:
+        echo_err(
+            _("{code} goes on managing {facilities} until {day}.").format(
+                code=code, facilities=", ".join(continued), day=row["term_end"]
+            )
+        )
     render_record(row, fmt)
     if row["accounts_ending_with_previous_term"]:
         echo_err(

@@ -210,8 +210,16 @@ def test_report_shows_term_and_officer_and_flags_them(installation, cli, tmp_pat
         # western dates: the term is compared as ISO text (the era form is tested in
         # tests/test_report_print.py)
         r = cli(
-            "report", "monthly", "--month", month, "--org", "inzai-fm", "--era", "western",
-            "-o", str(out),
+            "report",
+            "monthly",
+            "--month",
+            month,
+            "--org",
+            "inzai-fm",
+            "--era",
+            "western",
+            "-o",
+            str(out),
         )
         assert r.exit_code == 0, r
         wb = openpyxl.load_workbook(out)
@@ -268,3 +276,68 @@ def test_upgrade_from_0003_keeps_each_organisation_term(installation, cli):
     assert check_schema(get_engine(installation.url)) == []
     row = _json(cli("org", "renew", "inzai-fm", "--until", "2037-03-31", "-f", "json"))
     assert row["designation_periods"] == "2017-04-01..2032-03-31, 2032-04-01..2037-03-31"
+
+
+def test_renewal_can_let_the_manager_go_on_managing_its_facilities(installation, cli):
+    inst = installation
+    _add(cli, "2017-04-01", "2032-03-31")
+    make_org(inst, "other-fm")
+    for code in ("chuo-rojin", "kita-rojin", "minami-rojin", "higashi-hall"):
+        make_facility(inst, code, "senior_welfare_centre")
+    end = dt.date(2032, 3, 31)
+    assign(inst, "chuo-rojin", "inzai-fm", dt.date(2017, 4, 1), end)  # ends with the term
+    assign(inst, "kita-rojin", "inzai-fm", dt.date(2017, 4, 1), end)  # ... but retired before
+    assign(inst, "minami-rojin", "inzai-fm", dt.date(2017, 4, 1), dt.date(2025, 3, 31))
+    assign(inst, "higashi-hall", "other-fm", dt.date(2017, 4, 1), end)  # another manager's
+    r = cli("facility", "retire", "kita-rojin", "--on", "2031-04-01")
+    assert r.exit_code == 0, r
+
+    r = cli("org", "renew", "inzai-fm", "--until", "2037-03-31", "--extend-management",
+            "-f", "json")  # fmt: skip
+    row = _json(r)
+    assert row["previous_term_end"] == "2032-03-31"
+    assert "inzai-fm goes on managing chuo-rojin until 2037-03-31." in r.stderr
+    periods = inst.rows(
+        "SELECT f.code, o.code, m.valid_from, m.valid_until FROM management_periods m "
+        "JOIN facilities f ON f.id = m.facility_id JOIN organizations o "
+        "ON o.id = m.organization_id ORDER BY f.code, m.valid_from"
+    )
+    assert [(f, o, str(a), str(b)) for f, o, a, b in periods] == [
+        ("chuo-rojin", "inzai-fm", "2017-04-01", "2032-03-31"),
+        ("chuo-rojin", "inzai-fm", "2032-04-01", "2037-03-31"),
+        ("higashi-hall", "other-fm", "2017-04-01", "2032-03-31"),
+        ("kita-rojin", "inzai-fm", "2017-04-01", "2031-03-31"),  # closed by its retirement
+        ("minami-rojin", "inzai-fm", "2017-04-01", "2025-03-31"),
+    ]
+    assert _last_event(inst, "facility.assign") == {
+        "organization": "inzai-fm",
+        "valid_from": "2032-04-01",
+        "valid_until": "2037-03-31",
+    }
+
+
+def test_continuing_management_stops_at_another_managers_period(installation, cli):
+    inst = installation
+    _add(cli, "2017-04-01", "2032-03-31")
+    make_org(inst, "other-fm")
+    make_facility(inst, "chuo-rojin", "senior_welfare_centre")
+    assign(inst, "chuo-rojin", "inzai-fm", dt.date(2017, 4, 1), dt.date(2032, 3, 31))
+    assign(inst, "chuo-rojin", "other-fm", dt.date(2032, 4, 1))  # handed over at the renewal
+    r = cli("org", "renew", "inzai-fm", "--until", "2037-03-31", "--extend-management")
+    assert (r.exit_code, r.stderr) == (
+        EXIT_FAILED,
+        "Error: chuo-rojin: management period 2032-04-01..2037-03-31 overlaps an existing "
+        "period (other-fm 2032-04-01..open); periods of a facility must not overlap (end the "
+        "existing one first, or use `resv handover`)\n",
+    )
+    # nothing of the renewal was kept
+    assert inst.scalar("SELECT count(*) FROM organization_terms") == 1
+    # a renewal after a gap cannot continue the facilities
+    r = cli("org", "renew", "inzai-fm", "--from", "2033-04-01", "--until", "2038-03-31",
+            "--extend-management")  # fmt: skip
+    assert (r.exit_code, r.stderr) == (
+        EXIT_FAILED,
+        "Error: --extend-management needs a renewal that continues the current term "
+        "without a gap\n",
+    )
+    assert inst.scalar("SELECT count(*) FROM organization_terms") == 1

@@ -541,6 +541,7 @@ def renew_org(
         },
     )
     row = show_org(session, actor, org.code)
+    row["previous_term_end"] = previous_end
     row["accounts_extended"] = extended
     row["accounts_ending_with_previous_term"] = len(ending) - extended
     return row

@@ -26,7 +26,7 @@ from resv_cli.core.files import PrivateFile
 from resv_cli.core.i18n import _
 from resv_cli.core.lookup import facility_by_code, organization_by_code
 from resv_cli.core.models import Account, Facility, ManagementPeriod, Organization
-from resv_cli.facilities.catalogue import insert_period
+from resv_cli.facilities.catalogue import assign_facility, insert_period
 from resv_cli.records import bookings, registrants
 
 if TYPE_CHECKING:
@@ -425,3 +425,38 @@ def apply_handover(
     return HandoverResult(
         plan=plan.as_dict(), applied=plan.changes_anything, credentials=credentials
     )
+
+
+def continue_management(
+    session: Session, actor: Actor | None, org_code: str, previous_end: dt.date, until: dt.date
+) -> list[str]:
+    """After a renewal (``org renew``): the facilities go on with the same manager.
+
+    Each facility whose management by ``org_code`` ended on ``previous_end`` (the
+    previous term's last day) and that is not retired by then gets a new management
+    period from the next day to ``until``, through ``assign_facility`` (admin only,
+    inside the new term, never overlapping another organisation's period: a facility
+    handed over to someone else stops the whole renewal with its name; each period
+    recorded as ``facility.assign``).  The codes, sorted.
+    """
+    org = organization_by_code(session, org_code)
+    start = previous_end + dt.timedelta(days=1)
+    if org.term_start is None or org.term_start > start:
+        raise InputError(
+            _("--extend-management needs a renewal that continues the current term without a gap")
+        )
+    codes = session.execute(
+        select(Facility.code)
+        .join(ManagementPeriod, ManagementPeriod.facility_id == Facility.id)
+        .where(
+            ManagementPeriod.organization_id == org.id,
+            ManagementPeriod.valid_until == previous_end,
+            or_(Facility.retired_on.is_(None), Facility.retired_on > start),
+        )
+        .order_by(Facility.code)
+    ).scalars()
+    done = []
+    for code in codes:
+        assign_facility(session, actor, code, org.code, start, until)
+        done.append(code)
+    return done
