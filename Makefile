@@ -29,11 +29,11 @@ messages: $(BIN)/resv
 ## test: the whole suite on SQLite and on a throwaway PostgreSQL (required under CI=true)
 test: $(BIN)/resv $(MO)
 	$(BIN)/lint-imports
-	scripts/with-postgres.sh $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	scripts/with-postgres.sh $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 ## test-sqlite: quick run without PostgreSQL
 test-sqlite: $(BIN)/resv $(MO)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --backend sqlite $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --backend sqlite $(PYTEST_ARGS)
 
 lint: $(BIN)/resv
 	$(BIN)/ruff check resv_cli commands tests bench

@@ -27,6 +27,12 @@ from support import (
 )
 
 
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Slow tests first (stable otherwise): with ``-n`` they start at once instead of
+    last, and ``--dist worksteal`` (make test) spreads the rest around them."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_addoption(parser: Any) -> None:
     parser.addoption(
         "--backend",

@@ -299,6 +299,7 @@ def test_readme_ja_main_job_runs_as_written(tmp_path):
     ).fetchone() == (1,)
 
 
+@pytest.mark.slow
 def test_city_it_guide_ja_runs_in_japanese(tmp_path):
     """docs/ja/guide-city-it.md's sh blocks run in order, like the English guide's."""
     blocks = [

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "guide-city-it.md"
 
@@ -18,6 +20,7 @@ def sh_blocks(text: str) -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```$", text, flags=re.S | re.M)
 
 
+@pytest.mark.slow
 def test_guide_examples_run(tmp_path):
     blocks = sh_blocks(GUIDE.read_text("utf-8"))
     assert len(blocks) >= 12
