@@ -373,18 +373,16 @@ def _first_sheet(z: zipfile.ZipFile) -> str | None:
     return None
 
 
-def calamine_estimate(path: Path) -> int:
-    """The memory calamine would take for the largest sheet, from the archive's directory."""
-    with zipfile.ZipFile(path) as z:
-        infos = z.infolist()
+def _estimate(infos: list[zipfile.ZipInfo]) -> int:
     sheets = [i.file_size for i in infos if i.filename.startswith("xl/worksheets/")]
-    strings = sum(i.file_size for i in infos if i.filename.endswith("sharedStrings.xml"))
+    strings = sum(i.file_size for i in infos if i.filename.endswith(_STRINGS))
     return int(CALAMINE_PER_XML_BYTE * (max(sheets, default=0) + strings))
 
 
-def _strings_size(path: Path) -> int:
+def calamine_estimate(path: Path) -> int:
+    """The memory calamine would take for the largest sheet, from the archive's directory."""
     with zipfile.ZipFile(path) as z:
-        return sum(i.file_size for i in z.infolist() if i.filename.endswith(_STRINGS))
+        return _estimate(z.infolist())
 
 
 def calamine_plan(path: Path, budget: int | None = None) -> str | None:
@@ -399,8 +397,8 @@ def calamine_plan(path: Path, budget: int | None = None) -> str | None:
     the XML members (inflated in blocks, never whole) decides, before anything is read.
     """
     budget = CALAMINE_BUDGET if budget is None else budget
-    whole = calamine_estimate(path) <= budget
     with zipfile.ZipFile(path) as z:
+        whole = _estimate(z.infolist()) <= budget
         first = _first_sheet(z)
         cuttable = first is not None
         for info in z.infolist():
