@@ -480,11 +480,15 @@ def inst(installation):
     return installation
 
 
-@settings(
+# the settings of both property tests (the Python layer alone; the Python layer against RLS)
+PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@PROPERTY
 @given(w=worlds(), query=st.sampled_from(QUERIES))
 @example(w=DEEP, query="高橋")
 @example(w=DEEP, query="佐藤")
@@ -631,11 +635,7 @@ def _rls_oracle_rows(oracle: Oracle, w: World, ai: int, table: str, purpose: str
 
 
 @pytest.mark.postgresql_only
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@PROPERTY
 @given(w=worlds(), query=st.sampled_from(QUERIES))
 @example(w=DEEP, query="高橋")
 @example(w=PLACES, query="高橋")
